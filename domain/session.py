@@ -1,0 +1,848 @@
+"""The CampaignSession aggregate: one event stream per campaign session, and the rules it keeps.
+
+It holds only what commands must check (owner, members, blocked users, invites, turn states,
+recent idempotency keys, hidden version ranges); the transcript lives in projections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Final, TypedDict
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import roles
+from domain.errors import Conflict, Forbidden, NotFound, RuleViolation
+
+TURN_KINDS: Final = frozenset({"action", "context", "ooc"})
+MEDIA_KINDS: Final = frozenset({"image", "audio"})
+MEDIA_SOURCES: Final = frozenset({"upload", "generated", "legacy"})
+GAME_STATE_KINDS: Final = frozenset({"character", "scene", "combat", "summary", "campaign_data"})
+IDEMPOTENCY_WINDOW: Final = 256  # keys remembered per session; older repeats write a new turn
+
+# Turn states. A "held" turn was imported while awaiting a reply: it waits for an explicit retry.
+PENDING: Final = "pending"
+NARRATED: Final = "narrated"
+FAILED: Final = "failed"
+HELD: Final = "held"
+
+
+class Member(TypedDict):
+    role: str
+    display_name: str
+
+
+class Invite(TypedDict):
+    token_sha256: str
+    role: str
+    expires_at: datetime | None
+    max_uses: int | None
+    uses: int
+    revoked: bool
+
+
+class RememberedTurn(TypedDict):
+    turn_id: str
+    version: int
+    fingerprint: str
+
+
+class NotAMember(NotFound):
+    code = "session_not_found"
+
+
+class RoleTooLow(Forbidden):
+    code = "forbidden"
+
+
+class UserBlocked(Forbidden):
+    code = "blocked"
+
+
+class InviteInvalid(NotFound):
+    """One answer for unknown, expired, revoked and used-up tokens: none is told apart."""
+
+    code = "invite_invalid"
+
+
+class InviteNotFound(NotFound):
+    code = "invite_not_found"
+
+
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+
+
+class TurnNotFound(NotFound):
+    code = "turn_not_found"
+
+
+class NarrationInProgress(Conflict):
+    code = "narration_in_progress"
+
+
+class InvalidTurn(RuleViolation):
+    code = "invalid_turn"
+
+
+class IdempotencyKeyReused(RuleViolation):
+    code = "idempotency_key_reused"
+
+
+class InvalidRewind(RuleViolation):
+    code = "invalid_rewind"
+
+
+class OwnerIsPermanent(RuleViolation):
+    code = "owner_is_permanent"
+
+
+class InvalidValue(RuleViolation):
+    code = "invalid_value"
+
+
+def _require_in(value: str, allowed: frozenset[str], field: str) -> None:
+    if value not in allowed:
+        raise InvalidValue(f"{field} must be one of {sorted(allowed)}", field=field, value=value)
+
+
+class CampaignSession(Aggregate):
+    """A campaign session: its members, invites, turns and everything that happened in it."""
+
+    TOPIC = "gaia.CampaignSession"
+
+    class Created(Aggregate.Created):
+        # Never recorded: the library derives one per aggregate; SessionStarted is our creation.
+        TOPIC = "gaia.CampaignSession.Created"
+
+    class SessionStarted(Aggregate.Created):
+        TOPIC = "gaia.SessionStarted"
+        title: str
+        owner: str | None
+        owner_name: str | None
+        settings: dict[str, Any]
+        origin: dict[str, Any]
+        actor: str | None
+        occurred_at: datetime | None
+
+    class SessionRenamed(Aggregate.Event):
+        TOPIC = "gaia.SessionRenamed"
+        title: str
+        actor: str | None
+        occurred_at: datetime | None
+
+    class TurnSubmitted(Aggregate.Event):
+        """Version 1 kept the character as flat ``character_id`` and ``character_name``."""
+
+        TOPIC = "gaia.TurnSubmitted"
+        class_version = 2
+        turn_id: UUID
+        text: str
+        kind: str
+        character: dict[str, str] | None
+        idempotency_key: str | None
+        held: bool
+        actor: str | None
+        occurred_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            character_id = state.pop("character_id", None)
+            character_name = state.pop("character_name", None)
+            if character_id is None and character_name is None:
+                state["character"] = None
+            else:
+                state["character"] = {"id": character_id or "", "name": character_name or ""}
+            state.setdefault("held", False)
+
+    class NarrationCompleted(Aggregate.Event):
+        TOPIC = "gaia.NarrationCompleted"
+        turn_id: UUID
+        narrative: str
+        answer: str
+        player_options: list[str]
+        structured: dict[str, Any]
+        provider: str
+        model: str
+        latency_ms: int
+        degraded: bool
+        occurred_at: datetime | None
+
+    class NarrationFailed(Aggregate.Event):
+        TOPIC = "gaia.NarrationFailed"
+        turn_id: UUID
+        error_kind: str
+        message: str
+        attempts: int
+        occurred_at: datetime | None
+
+    class NarrationRequested(Aggregate.Event):
+        TOPIC = "gaia.NarrationRequested"
+        turn_id: UUID
+        actor: str | None
+        occurred_at: datetime | None
+
+    class TimelineRewound(Aggregate.Event):
+        TOPIC = "gaia.TimelineRewound"
+        to_version: int
+        actor: str | None
+        occurred_at: datetime | None
+
+    class InviteIssued(Aggregate.Event):
+        TOPIC = "gaia.InviteIssued"
+        invite_id: UUID
+        token_sha256: str
+        role: str
+        expires_at: datetime | None
+        max_uses: int | None
+        actor: str | None
+        occurred_at: datetime | None
+
+    class InviteRevoked(Aggregate.Event):
+        TOPIC = "gaia.InviteRevoked"
+        invite_id: UUID
+        actor: str | None
+        occurred_at: datetime | None
+
+    class MemberJoined(Aggregate.Event):
+        TOPIC = "gaia.MemberJoined"
+        user_id: str
+        display_name: str
+        role: str
+        invite_id: UUID | None
+        actor: str | None
+        occurred_at: datetime | None
+
+    class MemberRoleChanged(Aggregate.Event):
+        TOPIC = "gaia.MemberRoleChanged"
+        user_id: str
+        role: str
+        actor: str | None
+        occurred_at: datetime | None
+
+    class MemberRemoved(Aggregate.Event):
+        TOPIC = "gaia.MemberRemoved"
+        user_id: str
+        blocked: bool
+        actor: str | None
+        occurred_at: datetime | None
+
+    class MediaStored(Aggregate.Event):
+        TOPIC = "gaia.MediaStored"
+        media_id: UUID
+        kind: str
+        content_type: str
+        size: int
+        sha256: str
+        storage_key: str
+        filename: str
+        turn_id: UUID | None
+        source: str
+        actor: str | None
+        occurred_at: datetime | None
+
+    class GameStateRecorded(Aggregate.Event):
+        TOPIC = "gaia.GameStateRecorded"
+        kind: str
+        key: str
+        data: Any
+        actor: str | None
+        occurred_at: datetime | None
+
+    class LegacyArtifactPreserved(Aggregate.Event):
+        TOPIC = "gaia.LegacyArtifactPreserved"
+        path: str
+        sha256: str
+        content: Any
+        occurred_at: datetime | None
+
+    # -- creation -------------------------------------------------------------------------
+
+    @classmethod
+    def start(  # noqa: PLR0913
+        cls,
+        *,
+        session_id: UUID,
+        title: str,
+        owner: str | None,
+        owner_name: str | None,
+        settings: dict[str, Any],
+        origin: dict[str, Any],
+        actor: str | None,
+        at: datetime | None,
+    ) -> CampaignSession:
+        title = title.strip()
+        if not title:
+            raise InvalidValue("title must not be blank", field="title")
+        return cls._create(
+            cls.SessionStarted,
+            id=session_id,
+            title=title,
+            owner=owner,
+            owner_name=owner_name,
+            settings=settings,
+            origin=origin,
+            actor=actor,
+            occurred_at=at,
+        )
+
+    @event(SessionStarted)
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        title: str,
+        owner: str | None,
+        owner_name: str | None,
+        settings: dict[str, Any],
+        origin: dict[str, Any],
+        actor: str | None,
+        occurred_at: datetime | None,
+    ) -> None:
+        self.title = title
+        self.owner = owner
+        self.settings = settings
+        self.origin = origin
+        self.members: dict[str, Member] = {}
+        if owner is not None:
+            self.members[owner] = {"role": roles.OWNER, "display_name": owner_name or owner}
+        self.blocked: list[str] = []
+        self.invites: dict[str, Invite] = {}
+        # turn id -> [[version, state], ...]: each state change and where it happened.
+        self.turns: dict[str, list[list[Any]]] = {}
+        self.hidden: list[list[int]] = []  # inclusive version ranges hidden by rewinds
+        self.idempotency: dict[str, RememberedTurn] = {}
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def role_of(self, user_id: str) -> str | None:
+        member = self.members.get(user_id)
+        return member["role"] if member else None
+
+    def require(self, actor: str, needed: str) -> None:
+        """Raise unless ``actor`` is a member with at least the ``needed`` role."""
+        role = self.role_of(actor)
+        if role is None:
+            raise NotAMember("session not found", session_id=str(self.id))
+        if not roles.at_least(role, needed):
+            raise RoleTooLow(f"this needs the {needed} role", needed=needed, role=role)
+
+    def is_visible(self, version: int) -> bool:
+        """False for versions a rewind has hidden from history (the timeline keeps them)."""
+        return 1 <= version <= self.version and not any(
+            low <= version <= high for low, high in self.hidden
+        )
+
+    def turn_state(self, turn_id: str, at_version: int | None = None) -> str | None:
+        log = self.turns.get(turn_id, [])
+        states = [state for version, state in log if at_version is None or version <= at_version]
+        return states[-1] if states else None
+
+    def is_quiet(self, version: int) -> bool:
+        """True when ``version`` is visible and no turn was waiting for narration there."""
+        return self.is_visible(version) and all(
+            self.turn_state(turn_id, version) != PENDING for turn_id in self.turns
+        )
+
+    def latest_quiet_version(self) -> int:
+        version = self.version
+        while version > 1 and not self.is_quiet(version):
+            version -= 1
+        return version
+
+    def pending_turns(self) -> list[str]:
+        """Turns waiting for narration, in the order they started waiting."""
+        waiting = [(log[-1][0], tid) for tid, log in self.turns.items() if log[-1][1] == PENDING]
+        return [tid for _, tid in sorted(waiting)]
+
+    @property
+    def _applying(self) -> int:
+        """Inside an ``@event`` body: the version of the event being applied.
+
+        The library sets ``version`` only after the body has run.
+        """
+        return self.version + 1
+
+    # -- session ----------------------------------------------------------------------------
+
+    def rename(self, *, actor: str, title: str, at: datetime | None) -> None:
+        self.require(actor, roles.OWNER)
+        title = title.strip()
+        if not title:
+            raise InvalidValue("title must not be blank", field="title")
+        if title != self.title:
+            self._renamed(title=title, actor=actor, occurred_at=at)
+
+    @event(SessionRenamed)
+    def _renamed(self, *, title: str, actor: str | None, occurred_at: datetime | None) -> None:
+        self.title = title
+
+    # -- turns and narration ----------------------------------------------------------------
+
+    def submit_turn(  # noqa: PLR0913
+        self,
+        *,
+        actor: str,
+        turn_id: UUID,
+        text: str,
+        kind: str,
+        character: dict[str, str] | None,
+        idempotency_key: str | None,
+        at: datetime | None,
+        held: bool = False,
+    ) -> tuple[str, int, bool]:
+        """Append a turn; returns ``(turn_id, version, repeated)``.
+
+        A repeated idempotency key returns the first turn and appends nothing.
+        """
+        self.require(actor, roles.PLAYER)
+        fingerprint = _fingerprint(text, kind, character)
+        if idempotency_key is not None:
+            remembered = self.idempotency.get(_idempotency_slot(actor, idempotency_key))
+            if remembered is not None:
+                if remembered["fingerprint"] != fingerprint:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was used for a different turn",
+                        idempotency_key=idempotency_key,
+                    )
+                return remembered["turn_id"], remembered["version"], True
+        if not text.strip():
+            raise InvalidTurn("text must not be blank", field="text")
+        _require_in(kind, TURN_KINDS, "kind")
+        if str(turn_id) in self.turns:
+            raise InvalidTurn("turn id already used", turn_id=str(turn_id))
+        self._turn_submitted(
+            turn_id=turn_id,
+            text=text,
+            kind=kind,
+            character=character,
+            idempotency_key=idempotency_key,
+            held=held,
+            actor=actor,
+            occurred_at=at,
+        )
+        return str(turn_id), self.version, False
+
+    @event(TurnSubmitted)
+    def _turn_submitted(  # noqa: PLR0913
+        self,
+        *,
+        turn_id: UUID,
+        text: str,
+        kind: str,
+        character: dict[str, str] | None,
+        idempotency_key: str | None,
+        held: bool,
+        actor: str | None,
+        occurred_at: datetime | None,
+    ) -> None:
+        self.turns[str(turn_id)] = [[self._applying, HELD if held else PENDING]]
+        if idempotency_key is not None and actor is not None:
+            self.idempotency[_idempotency_slot(actor, idempotency_key)] = {
+                "turn_id": str(turn_id),
+                "version": self._applying,
+                "fingerprint": _fingerprint(text, kind, character),
+            }
+            while len(self.idempotency) > IDEMPOTENCY_WINDOW:
+                del self.idempotency[next(iter(self.idempotency))]
+
+    def _require_pending(self, turn_id: UUID) -> None:
+        state = self.turn_state(str(turn_id))
+        if state is None:
+            raise TurnNotFound("turn not found", turn_id=str(turn_id))
+        if state != PENDING:
+            raise NarrationInProgress(
+                "the turn is not waiting for narration", turn_id=str(turn_id), state=state
+            )
+
+    def complete_narration(  # noqa: PLR0913
+        self,
+        *,
+        turn_id: UUID,
+        narrative: str,
+        answer: str,
+        player_options: list[str],
+        structured: dict[str, Any],
+        provider: str,
+        model: str,
+        latency_ms: int,
+        degraded: bool,
+        at: datetime | None,
+    ) -> None:
+        self._require_pending(turn_id)
+        self._narration_completed(
+            turn_id=turn_id,
+            narrative=narrative,
+            answer=answer,
+            player_options=player_options,
+            structured=structured,
+            provider=provider,
+            model=model,
+            latency_ms=latency_ms,
+            degraded=degraded,
+            occurred_at=at,
+        )
+
+    @event(NarrationCompleted)
+    def _narration_completed(  # noqa: PLR0913
+        self,
+        *,
+        turn_id: UUID,
+        narrative: str,
+        answer: str,
+        player_options: list[str],
+        structured: dict[str, Any],
+        provider: str,
+        model: str,
+        latency_ms: int,
+        degraded: bool,
+        occurred_at: datetime | None,
+    ) -> None:
+        self.turns[str(turn_id)].append([self._applying, NARRATED])
+
+    def fail_narration(
+        self, *, turn_id: UUID, error_kind: str, message: str, attempts: int, at: datetime | None
+    ) -> None:
+        self._require_pending(turn_id)
+        self._narration_failed(
+            turn_id=turn_id,
+            error_kind=error_kind,
+            message=message,
+            attempts=attempts,
+            occurred_at=at,
+        )
+
+    @event(NarrationFailed)
+    def _narration_failed(
+        self,
+        *,
+        turn_id: UUID,
+        error_kind: str,
+        message: str,
+        attempts: int,
+        occurred_at: datetime | None,
+    ) -> None:
+        self.turns[str(turn_id)].append([self._applying, FAILED])
+
+    def request_narration(self, *, actor: str, turn_id: UUID, at: datetime | None) -> None:
+        """Narrate a narrated, failed or held turn again (a retry)."""
+        self.require(actor, roles.PLAYER)
+        state = self.turn_state(str(turn_id))
+        if state is None:
+            raise TurnNotFound("turn not found", turn_id=str(turn_id))
+        if state == PENDING:
+            raise NarrationInProgress("the turn is already waiting for narration")
+        self._narration_requested(turn_id=turn_id, actor=actor, occurred_at=at)
+
+    @event(NarrationRequested)
+    def _narration_requested(
+        self, *, turn_id: UUID, actor: str | None, occurred_at: datetime | None
+    ) -> None:
+        self.turns[str(turn_id)].append([self._applying, PENDING])
+
+    def rewind(self, *, actor: str, to_version: int, at: datetime | None) -> None:
+        self.require(actor, roles.OWNER)
+        if not 1 <= to_version < self.version or not self.is_visible(to_version):
+            raise InvalidRewind(
+                "to_version must be an earlier visible version", to_version=to_version
+            )
+        if not self.is_quiet(to_version):
+            raise InvalidRewind(
+                "a turn was waiting for narration at that version", to_version=to_version
+            )
+        self._rewound(to_version=to_version, actor=actor, occurred_at=at)
+
+    @event(TimelineRewound)
+    def _rewound(self, *, to_version: int, actor: str | None, occurred_at: datetime | None) -> None:
+        if to_version < self.version:  # everything after to_version, up to this event
+            self.hidden.append([to_version + 1, self.version])
+        for turn_id in list(self.turns):
+            kept = [entry for entry in self.turns[turn_id] if entry[0] <= to_version]
+            if kept:
+                self.turns[turn_id] = kept
+            else:
+                del self.turns[turn_id]
+
+    # -- invites and members ----------------------------------------------------------------
+
+    def issue_invite(  # noqa: PLR0913
+        self,
+        *,
+        actor: str,
+        invite_id: UUID,
+        token_sha256: str,
+        role: str,
+        expires_at: datetime | None,
+        max_uses: int | None,
+        at: datetime | None,
+    ) -> None:
+        self.require(actor, roles.OWNER)
+        _require_in(role, roles.GRANTABLE, "role")
+        if max_uses is not None and max_uses < 1:
+            raise InvalidValue("max_uses must be at least 1", field="max_uses")
+        if expires_at is not None and at is not None and expires_at <= at:
+            raise InvalidValue("expires_at must be in the future", field="expires_at")
+        self._invite_issued(
+            invite_id=invite_id,
+            token_sha256=token_sha256,
+            role=role,
+            expires_at=expires_at,
+            max_uses=max_uses,
+            actor=actor,
+            occurred_at=at,
+        )
+
+    @event(InviteIssued)
+    def _invite_issued(  # noqa: PLR0913
+        self,
+        *,
+        invite_id: UUID,
+        token_sha256: str,
+        role: str,
+        expires_at: datetime | None,
+        max_uses: int | None,
+        actor: str | None,
+        occurred_at: datetime | None,
+    ) -> None:
+        self.invites[str(invite_id)] = {
+            "token_sha256": token_sha256,
+            "role": role,
+            "expires_at": expires_at,
+            "max_uses": max_uses,
+            "uses": 0,
+            "revoked": False,
+        }
+
+    def revoke_invite(self, *, actor: str, invite_id: UUID, at: datetime | None) -> None:
+        self.require(actor, roles.OWNER)
+        invite = self.invites.get(str(invite_id))
+        if invite is None:
+            raise InviteNotFound("invite not found", invite_id=str(invite_id))
+        if not invite["revoked"]:
+            self._invite_revoked(invite_id=invite_id, actor=actor, occurred_at=at)
+
+    @event(InviteRevoked)
+    def _invite_revoked(
+        self, *, invite_id: UUID, actor: str | None, occurred_at: datetime | None
+    ) -> None:
+        self.invites[str(invite_id)]["revoked"] = True
+
+    def _invite_by_hash(self, token_sha256: str) -> str | None:
+        for invite_id, invite in self.invites.items():
+            if invite["token_sha256"] == token_sha256:
+                return invite_id
+        return None
+
+    def is_usable(self, invite_id: str, at: datetime) -> bool:
+        invite = self.invites[invite_id]
+        expired = invite["expires_at"] is not None and invite["expires_at"] <= at
+        used_up = invite["max_uses"] is not None and invite["uses"] >= invite["max_uses"]
+        return not (invite["revoked"] or expired or used_up)
+
+    def accept_invite(
+        self, *, token_sha256: str, user_id: str, display_name: str, at: datetime
+    ) -> tuple[str, bool]:
+        """Join through an invite; returns ``(role, joined)``.
+
+        A member following any link of the session again is a no-op that uses nothing up.
+        """
+        invite_id = self._invite_by_hash(token_sha256)
+        if invite_id is None:
+            raise InviteInvalid("this invite link is not valid")
+        role = self.role_of(user_id)
+        if role is not None:
+            return role, False
+        if user_id in self.blocked:
+            raise UserBlocked("you cannot join this session")
+        if not self.is_usable(invite_id, at):
+            raise InviteInvalid("this invite link is not valid")
+        role = self.invites[invite_id]["role"]
+        self._member_joined(
+            user_id=user_id,
+            display_name=display_name,
+            role=role,
+            invite_id=UUID(invite_id),
+            actor=user_id,
+            occurred_at=at,
+        )
+        return role, True
+
+    def add_member(
+        self, *, user_id: str, display_name: str, role: str, at: datetime | None
+    ) -> bool:
+        """Add a member without an invite (imports and operators); False if already one.
+
+        Adding an ``owner`` is only possible while the session has none.
+        """
+        _require_in(role, frozenset(roles.RANK), "role")
+        if role == roles.OWNER and self.owner is not None:
+            raise OwnerIsPermanent("the session already has an owner")
+        if user_id in self.members:
+            if role != roles.OWNER:
+                return False
+            self._role_changed(user_id=user_id, role=role, actor=None, occurred_at=at)
+            return True
+        self._member_joined(
+            user_id=user_id,
+            display_name=display_name,
+            role=role,
+            invite_id=None,
+            actor=None,
+            occurred_at=at,
+        )
+        return True
+
+    @event(MemberJoined)
+    def _member_joined(  # noqa: PLR0913
+        self,
+        *,
+        user_id: str,
+        display_name: str,
+        role: str,
+        invite_id: UUID | None,
+        actor: str | None,
+        occurred_at: datetime | None,
+    ) -> None:
+        self.members[user_id] = {"role": role, "display_name": display_name}
+        if role == roles.OWNER:
+            self.owner = user_id
+        if invite_id is not None:
+            self.invites[str(invite_id)]["uses"] += 1
+
+    def change_role(self, *, actor: str, user_id: str, role: str, at: datetime | None) -> None:
+        self.require(actor, roles.OWNER)
+        _require_in(role, roles.GRANTABLE, "role")
+        current = self.role_of(user_id)
+        if current is None:
+            raise MemberNotFound("member not found", user_id=user_id)
+        if current == roles.OWNER:
+            raise OwnerIsPermanent("the owner cannot be demoted")
+        if current != role:
+            self._role_changed(user_id=user_id, role=role, actor=actor, occurred_at=at)
+
+    @event(MemberRoleChanged)
+    def _role_changed(
+        self, *, user_id: str, role: str, actor: str | None, occurred_at: datetime | None
+    ) -> None:
+        self.members[user_id]["role"] = role
+        if role == roles.OWNER:
+            self.owner = user_id
+
+    def remove_member(
+        self, *, actor: str, user_id: str, block: bool, at: datetime | None
+    ) -> None:
+        """The owner removes (and may block) anyone but themself; any other member may leave."""
+        leaving = actor == user_id and not block
+        self.require(actor, roles.SPECTATOR if leaving else roles.OWNER)
+        if user_id == self.owner:
+            raise OwnerIsPermanent("the owner cannot be removed")
+        if user_id not in self.members and not block:
+            raise MemberNotFound("member not found", user_id=user_id)
+        if user_id in self.members or user_id not in self.blocked:
+            self._member_removed(user_id=user_id, blocked=block, actor=actor, occurred_at=at)
+
+    @event(MemberRemoved)
+    def _member_removed(
+        self, *, user_id: str, blocked: bool, actor: str | None, occurred_at: datetime | None
+    ) -> None:
+        self.members.pop(user_id, None)
+        if blocked and user_id not in self.blocked:
+            self.blocked.append(user_id)
+
+    # -- media, game state, legacy artifacts ------------------------------------------------
+
+    def record_media(  # noqa: PLR0913
+        self,
+        *,
+        actor: str | None,
+        media_id: UUID,
+        kind: str,
+        content_type: str,
+        size: int,
+        sha256: str,
+        storage_key: str,
+        filename: str,
+        turn_id: UUID | None,
+        source: str,
+        at: datetime | None,
+    ) -> None:
+        """Record stored media; ``actor`` is None for media the narrator or an import made."""
+        if actor is not None:
+            self.require(actor, roles.PLAYER)
+        _require_in(kind, MEDIA_KINDS, "kind")
+        _require_in(source, MEDIA_SOURCES, "source")
+        if size < 0:
+            raise InvalidValue("size must not be negative", field="size")
+        if turn_id is not None and str(turn_id) not in self.turns:
+            raise TurnNotFound("turn not found", turn_id=str(turn_id))
+        self._media_stored(
+            media_id=media_id,
+            kind=kind,
+            content_type=content_type,
+            size=size,
+            sha256=sha256,
+            storage_key=storage_key,
+            filename=filename,
+            turn_id=turn_id,
+            source=source,
+            actor=actor,
+            occurred_at=at,
+        )
+
+    @event(MediaStored)
+    def _media_stored(  # noqa: PLR0913
+        self,
+        *,
+        media_id: UUID,
+        kind: str,
+        content_type: str,
+        size: int,
+        sha256: str,
+        storage_key: str,
+        filename: str,
+        turn_id: UUID | None,
+        source: str,
+        actor: str | None,
+        occurred_at: datetime | None,
+    ) -> None:
+        """Media lives in projections; the aggregate has no rule that needs it."""
+
+    def record_game_state(
+        self, *, actor: str | None, kind: str, key: str, data: Any, at: datetime | None
+    ) -> None:
+        if actor is not None:
+            self.require(actor, roles.PLAYER)
+        _require_in(kind, GAME_STATE_KINDS, "kind")
+        if not key:
+            raise InvalidValue("key must not be empty", field="key")
+        self._game_state_recorded(kind=kind, key=key, data=data, actor=actor, occurred_at=at)
+
+    @event(GameStateRecorded)
+    def _game_state_recorded(
+        self, *, kind: str, key: str, data: Any, actor: str | None, occurred_at: datetime | None
+    ) -> None:
+        """Game state lives in projections; the aggregate has no rule that needs it."""
+
+    def preserve_artifact(
+        self, *, path: str, sha256: str, content: Any, at: datetime | None
+    ) -> None:
+        if not path:
+            raise InvalidValue("path must not be empty", field="path")
+        self._artifact_preserved(path=path, sha256=sha256, content=content, occurred_at=at)
+
+    @event(LegacyArtifactPreserved)
+    def _artifact_preserved(
+        self, *, path: str, sha256: str, content: Any, occurred_at: datetime | None
+    ) -> None:
+        """Preserved files live in the stream only; nothing to keep in memory."""
+
+
+def _idempotency_slot(actor: str, key: str) -> str:
+    return f"{actor}\n{key}"
+
+
+def _fingerprint(text: str, kind: str, character: dict[str, str] | None) -> str:
+    payload = json.dumps([text, kind, character], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()

@@ -1,0 +1,190 @@
+"""Where events are stored: a database URL translated into the library's settings, in one place.
+
+SQLite files under the data dir are the embedded default; a ``postgresql://`` URL selects
+PostgreSQL, with recorders whose retries are bounded so an unreachable database fails a call
+within seconds instead of minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, InterfaceError, OperationalError
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
+
+POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
+# Worst case for one store call while PostgreSQL is down: ATTEMPTS x CONNECT_TIMEOUT_S + waits.
+STORE_ATTEMPTS: Final = 2
+CONNECT_TIMEOUT_S: Final = 2
+
+
+class InvalidDatabaseURL(ValueError):
+    """The database URL names no store this service can use."""
+
+
+def is_postgres(database_url: str | None) -> bool:
+    return bool(database_url) and urlsplit(database_url or "").scheme in POSTGRES_SCHEMES
+
+
+def store_env(
+    database_url: str | None,
+    data_dir: Path,
+    *,
+    name: str,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    cache_size: int = 1000,
+) -> dict[str, str]:
+    """Library settings for the application or projection called ``name``.
+
+    Keys carry the upper-cased name as prefix, so they win over anything unprefixed that happens
+    to be in the process environment. SQLite gets one file per name: the library's SQLite tables
+    have fixed names, and two projections sharing a file would share a checkpoint.
+    """
+    prefix = name.upper() + "_"
+    env: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": str(cache_size)} if cache_size else {}
+    if not database_url:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(data_dir / f"{name.lower()}.sqlite3"),
+            "SQLITE_LOCK_TIMEOUT": "5",
+        }
+    elif is_postgres(database_url):
+        env |= _postgres_env(database_url, pool_size=pool_size, max_overflow=max_overflow)
+    else:
+        scheme = urlsplit(database_url).scheme or "(none)"
+        raise InvalidDatabaseURL(
+            f"unsupported database URL scheme {scheme!r}: use postgresql://... or leave it unset "
+            "for the embedded SQLite store"
+        )
+    return {prefix + key: value for key, value in env.items()}
+
+
+def _postgres_env(url: str, *, pool_size: int, max_overflow: int) -> dict[str, str]:
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    user = unquote(parts.username or "") or query.get("user", "postgres")
+    # A host in the query is how libpq URLs name a unix socket directory (Cloud SQL).
+    host = parts.hostname or query.get("host", "localhost")
+    dbname = unquote(parts.path.lstrip("/")) or query.get("dbname", user)
+    try:
+        port = parts.port or int(query.get("port", "5432"))
+    except ValueError as error:
+        raise InvalidDatabaseURL(f"invalid port in database URL: {error}") from None
+    return {
+        "PERSISTENCE_MODULE": f"{__name__}:BoundedPostgresFactory",
+        "POSTGRES_DBNAME": dbname,
+        "POSTGRES_HOST": host,
+        "POSTGRES_PORT": str(port),
+        "POSTGRES_USER": user,
+        # The library insists on a password; an empty one lets libpq use trust, PGPASSWORD or
+        # ~/.pgpass, so a URL without a password works.
+        "POSTGRES_PASSWORD": unquote(parts.password or "") or query.get("password", ""),
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_S),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
+        "POSTGRES_MAX_WAITING": "64",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "5",
+        # Never the library's database functions: they skip the table lock that keeps
+        # notification ids in commit order (see the notes on the library).
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+    }
+
+
+def _bounded(method: Any) -> Any:
+    """The library's recorder method, re-wrapped with STORE_ATTEMPTS retries instead of ten."""
+    return retry((InterfaceError, OperationalError), max_attempts=STORE_ATTEMPTS, wait=0.2)(
+        method.__wrapped__
+    )
+
+
+class BoundedPostgresAggregateRecorder(PostgresAggregateRecorder):
+    insert_events = _bounded(PostgresAggregateRecorder.insert_events)
+    select_events = _bounded(PostgresAggregateRecorder.select_events)
+
+
+class BoundedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    insert_events = _bounded(PostgresApplicationRecorder.insert_events)
+    select_events = _bounded(PostgresAggregateRecorder.select_events)
+    select_notifications = _bounded(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _bounded(PostgresApplicationRecorder.max_notification_id)
+
+
+class BoundedPostgresTrackingRecorder(PostgresTrackingRecorder):
+    insert_tracking = _bounded(PostgresTrackingRecorder.insert_tracking)
+    max_tracking_id = _bounded(PostgresTrackingRecorder.max_tracking_id)
+    has_tracking_id = _bounded(PostgresTrackingRecorder.has_tracking_id)
+
+
+class BoundedPostgresFactory(PostgresFactory):
+    aggregate_recorder_class = BoundedPostgresAggregateRecorder
+    application_recorder_class = BoundedPostgresApplicationRecorder
+    tracking_recorder_class = BoundedPostgresTrackingRecorder
+
+
+def position_of(recorder: ApplicationRecorder, originator_id: UUID, version: int) -> int | None:
+    """The global position (notification id) of one stored event, or None if there is none."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        statement = (
+            f'SELECT notification_id FROM "{recorder.datastore.schema}".'  # noqa: S608
+            f'"{recorder.events_table_name}" WHERE originator_id = %s AND originator_version = %s'
+        )
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (originator_id, version), prepare=True)
+            row = curs.fetchone()
+        return None if row is None else int(row["notification_id"])
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        statement = (
+            f"SELECT rowid FROM {recorder.events_table_name} "  # noqa: S608
+            "WHERE originator_id = ? AND originator_version = ?"
+        )
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (originator_id.hex, version))
+            row = curs.fetchone()
+        return None if row is None else int(row[0])
+    raise TypeError(f"no position lookup for {type(recorder).__name__}")
+
+
+def advisory_key(purpose: str, stream_id: UUID) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for one purpose on one stream."""
+    digest = hashlib.blake2b(purpose.encode() + stream_id.bytes, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextlib.contextmanager
+def stream_lock(recorder: ApplicationRecorder, stream_id: UUID) -> Iterator[None]:
+    """Serialise writers of one stream across processes (PostgreSQL only; a no-op on SQLite).
+
+    Optimistic retries alone let a busy process starve another one writing the same stream;
+    a transaction-scoped advisory lock queues them fairly, and is released by the rollback
+    below or, if this process dies, by the server closing its connection.
+    """
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        yield
+        return
+    with recorder.datastore.get_connection() as conn:
+        conn.execute("BEGIN")
+        try:
+            conn.execute("SET LOCAL lock_timeout = '10s'")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("write", stream_id),))
+            yield
+        finally:
+            # A broken connection is dropped by the pool; the server has released the lock then.
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
