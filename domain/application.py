@@ -128,6 +128,17 @@ class Sessions(Application):
         self.clock = clock
         self.attempts = attempts
         self._locks = _StreamLocks()
+        # Called after every committed write with (session id, version, position): views,
+        # the turn worker and live streams wake up on it. They must be quick and not raise.
+        self.on_saved: list[Callable[[UUID, int, int], None]] = []
+
+    def _saved(self, written: Written) -> Written:
+        for listener in self.on_saved:
+            try:
+                listener(written.session_id, written.version, written.position)
+            except Exception:
+                log.exception("on_saved listener failed")
+        return written
 
     # -- the write loop ---------------------------------------------------------------------
 
@@ -151,7 +162,8 @@ class Sessions(Application):
                     time.sleep(random.uniform(0, 0.0005 * attempt))  # noqa: S311
                     continue
                 self._snapshot_if_due(session, before)
-                return result, Written(session_id, session.version, recordings[-1].notification.id)
+                written = Written(session_id, session.version, recordings[-1].notification.id)
+                return result, self._saved(written)
         raise VersionConflict(
             "the session kept changing; try again", session_id=str(session_id)
         )
@@ -160,7 +172,7 @@ class Sessions(Application):
         with _store_errors():
             recordings = self.save(session)
         self._snapshot_if_due(session, 0)
-        return Written(session.id, session.version, recordings[-1].notification.id)
+        return self._saved(Written(session.id, session.version, recordings[-1].notification.id))
 
     def _snapshot_if_due(self, session: CampaignSession, before: int) -> None:
         """Snapshot the in-memory session when the save crossed an interval boundary.

@@ -1,0 +1,103 @@
+"""Every error the API answers, as ``{"error": {"code", "message", "details"}}``, mapped in one place.
+
+Domain errors map by base class; request validation answers 422 (400 for a body that is not
+JSON); unknown routes and malformed ids answer 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import Conflict, Forbidden, GaiaError, NotFound, RuleViolation, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[GaiaError], int]] = [
+    (NotFound, 404),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (RuleViolation, 422),
+    (StoreUnavailable, 503),
+]
+
+
+class ApiError(Exception):
+    """An error raised by the API layer itself (auth, limits, request shape)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers, self.details = headers, details
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _json(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(GaiaError)
+    async def domain_error(request: Request, error: GaiaError) -> JSONResponse:
+        status = next((s for base, s in STATUS_BY_ERROR if isinstance(error, base)), 500)
+        headers = {"Retry-After": "2"} if status == 503 else None
+        return _json(status, error.code, error.message, _jsonable(error.details), headers)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        return _json(error.status, error.code, error.message, _jsonable(error.details),
+                     error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": [str(part) for part in e.get("loc", ())], "msg": e.get("msg", ""),
+             "type": e.get("type", "")}
+            for e in error.errors()
+        ]
+        # Ids in paths that do not parse name nothing that exists: 404, never 422.
+        if any(p["loc"][:1] == ["path"] for p in problems):
+            return _json(404, "not_found", "not found")
+        if any(p["type"] == "json_invalid" for p in problems):
+            return _json(400, "malformed_json", "the request body is not valid JSON",
+                         {"problems": problems})
+        return _json(422, "invalid_request", "the request is not valid", {"problems": problems})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+                 413: "payload_too_large", 415: "unsupported_media_type"}
+        code = codes.get(error.status_code, "http_error")
+        return _json(error.status_code, code, str(error.detail), None,
+                     dict(error.headers) if error.headers else None)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _json(500, "internal_error", "something went wrong on our side")
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    return {key: value if isinstance(value, (str, int, float, bool, type(None), list, dict))
+            else str(value) for key, value in details.items()}

@@ -1,0 +1,100 @@
+"""Sessions: create, list mine, read one, rename, and read its members."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Query, status
+
+from api.deps import Caller, Member, Owner, State
+from api.errors import ApiError
+from api.schemas import NewCampaignIn, RenameIn
+from projections.history import SessionView
+from projections.my_sessions import sessions_of
+
+router = APIRouter(tags=["sessions"])
+
+MinPosition = Annotated[int | None, Query(ge=0, description="wait until views include this position")]
+
+
+def members_of(view: SessionView) -> list[dict[str, str]]:
+    return [
+        {"user_id": user_id, "display_name": m["display_name"], "role": m["role"]}
+        for user_id, m in view.members.items()
+    ]
+
+
+def session_doc(view: SessionView, my_role: str, position: int) -> dict[str, Any]:
+    owner = view.members.get(view.owner or "")
+    origin = {"kind": view.origin.get("kind", "new")}
+    origin |= {k: view.origin[k] for k in ("parent_id", "at_version", "legacy_id") if k in view.origin}
+    return {
+        "session_id": str(view.session_id),
+        "title": view.title,
+        "owner": {"user_id": view.owner, "display_name": owner["display_name"] if owner else view.owner}
+        if view.owner
+        else None,
+        "my_role": my_role,
+        "members": members_of(view),
+        "version": view.version,
+        "position": position,
+        "created_at": view.created_at,
+        "origin": origin,
+    }
+
+
+@router.post("/api/campaigns/new", status_code=status.HTTP_201_CREATED)
+def create_campaign(caller: Caller, state: State, body: NewCampaignIn | None = None) -> dict[str, Any]:
+    body = body or NewCampaignIn()
+    written = state.sessions.start_session(
+        owner=caller.user_id, owner_name=caller.display_name, title=body.title, settings=body.settings
+    )
+    view = state.views.get(written.session_id)
+    return {
+        "session_id": str(written.session_id),
+        "title": view.title,
+        "version": written.version,
+        "position": written.position,
+    }
+
+
+@router.get("/api/sessions")
+async def my_sessions(caller: Caller, state: State, min_position: MinPosition = None) -> dict[str, Any]:
+    if min_position is not None:
+        await to_thread.run_sync(
+            state.my_sessions.wait_for, min_position, state.settings.read_barrier_seconds
+        )
+
+    def read() -> list[dict[str, Any]]:
+        with state.view_database.transaction() as cur:
+            return sessions_of(cur, caller.user_id)
+
+    return {"sessions": await to_thread.run_sync(read), "position": state.my_sessions.position}
+
+
+@router.get("/api/sessions/{sid}")
+def read_session(access: Member, state: State) -> dict[str, Any]:
+    return session_doc(access.view, access.role, state.sessions.max_position())
+
+
+@router.patch("/api/sessions/{sid}")
+def rename_session(body: RenameIn, access: Owner, state: State) -> dict[str, Any]:
+    written = state.sessions.rename(
+        session_id=access.session_id, actor=access.caller.user_id, title=body.title
+    )
+    return {
+        "session_id": str(access.session_id),
+        "title": body.title,
+        "version": written.version,
+        "position": written.position,
+    }
+
+
+@router.get("/api/sessions/{sid}/members")
+def list_members(access: Member) -> dict[str, Any]:
+    return {"members": members_of(access.view), "version": access.view.version}
+
+
+def bad_request(code: str, message: str, **details: Any) -> ApiError:
+    return ApiError(422, code, message, **details)

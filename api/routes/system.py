@@ -1,0 +1,54 @@
+"""Health, readiness and the guest sign-in of the embedded (local auth) mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.auth import new_guest_id
+from api.deps import State
+from api.errors import not_found
+from api.schemas import GuestIn
+
+router = APIRouter()
+
+READY_LAG = 1000  # events the "my sessions" view may trail the store by and still be ready
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz() -> dict[str, str]:
+    """Liveness: the process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"])
+def readyz(state: State) -> JSONResponse:
+    """Readiness: the store answers and the checkpointed views are caught up."""
+    try:
+        head = state.sessions.max_position()
+    except Exception as error:  # any store failure means not ready
+        return JSONResponse(
+            {"status": "unavailable", "store": f"{type(error).__name__}"}, status_code=503,
+            headers={"Retry-After": "2"},
+        )
+    lag = head - state.my_sessions.position
+    body: dict[str, Any] = {"status": "ok", "position": head, "projection_lag": lag}
+    if lag > READY_LAG or state.my_sessions.last_error:
+        body |= {"status": "catching_up", "projection_error": state.my_sessions.last_error}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+    return JSONResponse(body)
+
+
+@router.post("/api/auth/guest", tags=["auth"])
+def guest(body: GuestIn, state: State) -> dict[str, str]:
+    """A token for a newcomer without an identity provider (local mode only)."""
+    if state.local_auth is None:
+        raise not_found()
+    user_id = new_guest_id()
+    return {
+        "access_token": state.local_auth.issue(user_id, body.display_name),
+        "token_type": "bearer",
+        "user_id": user_id,
+    }

@@ -1,0 +1,76 @@
+"""Turns and history: submit a turn (idempotent by header), retry a narration, page the history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, status
+from fastapi.responses import JSONResponse
+
+from api.deps import Member, Player, State, parse_id
+from api.errors import ApiError
+from api.schemas import TurnIn
+
+router = APIRouter(tags=["turns"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200, description="a repeat answers the first response"),
+]
+
+
+@router.post("/api/sessions/{sid}/turns", status_code=status.HTTP_202_ACCEPTED)
+def submit_turn(
+    body: TurnIn, access: Player, state: State, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    limit = state.settings.max_turn_chars
+    if len(body.text) > limit:
+        raise ApiError(422, "turn_too_long", f"text is limited to {limit} characters", limit=limit)
+    character = None
+    if body.character_id or body.character_name:
+        character = {"id": body.character_id or "", "name": body.character_name or ""}
+    accepted = state.sessions.submit_turn(
+        session_id=access.session_id,
+        actor=access.caller.user_id,
+        text=body.text,
+        kind=body.kind,
+        character=character,
+        idempotency_key=idempotency_key,
+    )
+    if not accepted.repeated:
+        state.worker.schedule(access.session_id)
+    return JSONResponse(
+        {"turn_id": str(accepted.turn_id), "version": accepted.version, "position": accepted.position},
+        status_code=status.HTTP_202_ACCEPTED,
+    )
+
+
+@router.post("/api/sessions/{sid}/turns/{turn_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+def retry_turn(
+    access: Player, state: State, turn_id: Annotated[str, Path(max_length=64)]
+) -> dict[str, Any]:
+    tid = parse_id(turn_id, "turn")
+    written = state.sessions.request_narration(
+        session_id=access.session_id, actor=access.caller.user_id, turn_id=tid
+    )
+    state.worker.schedule(access.session_id)
+    return {"turn_id": str(tid), "version": written.version, "position": written.position}
+
+
+@router.get("/api/sessions/{sid}/history")
+def history(
+    access: Member,
+    after: Annotated[int | None, Query(description="only messages with a greater version")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    # The per-session view caught up to the stream's head when access was checked, so any
+    # write acknowledged before this request is already in it: min_position needs no wait.
+    messages = [m for m in access.view.visible_messages() if after is None or m["version"] > after]
+    page = messages[:limit]
+    more = len(messages) > limit
+    return {
+        "messages": page,
+        "next_after": page[-1]["version"] if more and page else None,
+        "version": access.view.version,
+    }

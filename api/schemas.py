@@ -1,0 +1,37 @@
+"""Request bodies accepted by the API (pydantic lives here, at the edge, never in the domain)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+
+class Body(BaseModel):
+    # Unknown fields are ignored, so older and newer web clients keep working.
+    model_config = ConfigDict(extra="ignore")
+
+
+class GuestIn(Body):
+    display_name: Name
+
+
+class NewCampaignIn(Body):
+    title: Title | None = None
+    settings: dict[str, Any] | None = Field(default=None, max_length=100)
+
+
+class RenameIn(Body):
+    title: Title
+
+
+class TurnIn(Body):
+    # The length limit is a setting (GAIA_MAX_TURN_CHARS), checked by the route.
+    text: str = Field(min_length=1)
+    kind: Literal["action", "context", "ooc"] = "action"
+    character_id: ShortText | None = None
+    character_name: ShortText | None = None

@@ -1,0 +1,206 @@
+"""The turn worker: narrates each session's pending turns one at a time, in submit order.
+
+Single flight per session by one asyncio task per session in this process and an advisory
+lock across processes; pending turns are found again at start-up and by a periodic sweep, so a
+turn submitted to an instance that died is narrated by whichever instance runs next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from anyio import to_thread
+
+from api.locks import NarrationLocks
+from api.narration import HistoryEntry, Narration, NarrationFailed, NarrationRequest, Narrator
+from domain.application import Sessions
+from domain.errors import GaiaError
+from projections.session_views import SessionViews
+
+log = logging.getLogger(__name__)
+
+HISTORY_MESSAGES = 60  # the prompt builder trims further to its character budget
+DeltaPublisher = Callable[[UUID, UUID, str], Any]  # (session, turn, text piece)
+
+
+class TurnWorker:
+    def __init__(
+        self,
+        sessions: Sessions,
+        views: SessionViews,
+        narrator: Narrator,
+        locks: NarrationLocks,
+        *,
+        pending_sessions: Callable[[], list[str]],
+        sweep_interval_s: float = 30.0,
+    ) -> None:
+        self.sessions, self.views, self.narrator, self.locks = sessions, views, narrator, locks
+        self.pending_sessions = pending_sessions
+        self.sweep_interval_s = sweep_interval_s
+        self.publish_delta: DeltaPublisher | None = None
+        self.wants_deltas: Callable[[UUID], bool] = lambda _sid: False
+        self._tasks: dict[UUID, asyncio.Task[None]] = {}
+        self._dirty: set[UUID] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="turn-sweeper")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._sweeper, *self._tasks.values()] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def schedule(self, session_id: UUID) -> None:
+        """Make sure the session's pending turns get narrated; safe from any thread."""
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._schedule, session_id)
+
+    def _schedule(self, session_id: UUID) -> None:
+        task = self._tasks.get(session_id)
+        if task is not None and not task.done():
+            self._dirty.add(session_id)  # the running task looks again before it ends
+            return
+        self._tasks[session_id] = asyncio.create_task(
+            self._drain(session_id), name=f"narrate-{session_id}"
+        )
+
+    async def idle(self) -> None:
+        """Wait until no session is being narrated (tests and graceful shutdown)."""
+        while any(not t.done() for t in self._tasks.values()):
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                for sid in await to_thread.run_sync(self.pending_sessions):
+                    self._schedule(UUID(sid))
+            except Exception:
+                log.exception("sweep for pending turns failed")
+            await asyncio.sleep(self.sweep_interval_s)
+
+    async def _drain(self, session_id: UUID) -> None:
+        try:
+            await to_thread.run_sync(self._drain_locked, session_id, abandon_on_cancel=False)
+        except Exception:
+            log.exception("narration stopped", extra={"session_id": str(session_id)})
+        finally:
+            if session_id in self._dirty:
+                self._dirty.discard(session_id)
+                self._tasks.pop(session_id, None)
+                self._schedule(session_id)
+            else:
+                self._tasks.pop(session_id, None)
+
+    def _drain_locked(self, session_id: UUID) -> None:
+        """In a worker thread: hold the cross-instance lock and narrate until nothing waits."""
+        assert self._loop is not None
+        with self.locks.hold(session_id) as held:
+            if not held:
+                return  # another instance narrates this session; the sweep retries later
+            while True:
+                self._dirty.discard(session_id)
+                pending = self.sessions.get(session_id).pending_turns()
+                if not pending:
+                    return
+                future = asyncio.run_coroutine_threadsafe(
+                    self._narrate(session_id, UUID(pending[0])), self._loop
+                )
+                future.result()
+
+    async def _narrate(self, session_id: UUID, turn_id: UUID) -> None:
+        request = await to_thread.run_sync(self._request_for, session_id, turn_id)
+        started = time.monotonic()
+        on_delta = None
+        if self.publish_delta is not None and self.wants_deltas(session_id):
+            publish = self.publish_delta
+
+            async def on_delta(text: str) -> None:
+                publish(session_id, turn_id, text)
+
+        try:
+            narration: Narration = await self.narrator.narrate(request, on_delta)
+        except NarrationFailed as failure:
+            await to_thread.run_sync(
+                self._record_failure, session_id, turn_id, failure.error_kind, failure.message,
+                failure.attempts,
+            )
+            return
+        except Exception as error:
+            log.exception("narrator crashed", extra={"session_id": str(session_id)})
+            await to_thread.run_sync(
+                self._record_failure, session_id, turn_id, "internal",
+                f"{type(error).__name__}: {error}", 1,
+            )
+            return
+        latency_ms = int((time.monotonic() - started) * 1000)
+        await to_thread.run_sync(self._record, session_id, turn_id, narration, latency_ms)
+
+    def _request_for(self, session_id: UUID, turn_id: UUID) -> NarrationRequest:
+        view = self.views.get(session_id)
+        messages = view.visible_messages()
+        index = next(
+            (i for i, m in enumerate(messages) if m["turn_id"] == str(turn_id) and m["role"] == "player"),
+            len(messages),
+        )
+        turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
+        history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
+        character = turn.get("character") or {}
+        return NarrationRequest(
+            session_title=view.title,
+            settings=view.settings,
+            history=[h for h in history if h is not None],
+            turn_text=turn["text"],
+            turn_kind=turn["kind"],
+            character_name=character.get("name") or None,
+        )
+
+    def _record(self, sid: UUID, turn_id: UUID, narration: Narration, latency_ms: int) -> None:
+        try:
+            self.sessions.complete_narration(
+                session_id=sid,
+                turn_id=turn_id,
+                narrative=narration.narrative,
+                answer=narration.answer,
+                player_options=narration.player_options,
+                structured=narration.structured,
+                provider=narration.provider,
+                model=narration.model,
+                latency_ms=latency_ms,
+                degraded=narration.degraded,
+            )
+        except GaiaError as error:  # rewound or narrated elsewhere meanwhile: nothing to store
+            log.info("narration dropped: %s", error.message, extra={"session_id": str(sid)})
+
+    def _record_failure(
+        self, sid: UUID, turn_id: UUID, kind: str, message: str, attempts: int
+    ) -> None:
+        try:
+            self.sessions.fail_narration(
+                session_id=sid,
+                turn_id=turn_id,
+                error_kind=kind,
+                message=message[:500],
+                attempts=attempts,
+            )
+        except GaiaError as error:
+            log.info("failure not recorded: %s", error.message, extra={"session_id": str(sid)})
+
+
+def _entry(message: dict[str, Any]) -> HistoryEntry | None:
+    if message["role"] == "player":
+        character = message.get("character") or {}
+        author = character.get("name") or (message.get("author") or {}).get("display_name")
+        return HistoryEntry(role="player", text=message["text"], author=author)
+    if message["role"] == "narrator":
+        return HistoryEntry(role="narrator", text=message["text"])
+    return None

@@ -1,0 +1,117 @@
+"""Where checkpointed views keep their rows: the same PostgreSQL database as the events, or a
+SQLite file beside the embedded store. Rows and their position commit in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from domain.store import is_postgres
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class ViewDatabase:
+    """A small DB-API front for view tables; SQL is written with ``%s`` placeholders."""
+
+    def __init__(self, database_url: str | None, data_dir: Path) -> None:
+        self.is_postgres = is_postgres(database_url)
+        self._url = database_url or ""
+        self._sqlite_path = data_dir / "views.sqlite3"
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        if self.is_postgres:
+            self._pool = ConnectionPool(
+                self._url, min_size=1, max_size=4, timeout=3, open=True,
+                kwargs={"connect_timeout": 3}, check=ConnectionPool.check_connection,
+            )
+        else:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        with self.transaction() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS gaia_view_checkpoints ("
+                "name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+            )
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self._sqlite_path, timeout=10, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """One transaction on this thread's connection, committed on success."""
+        if self._pool is not None:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        else:
+            conn = self._sqlite()
+            with self._write_lock:
+                cur = _SQLiteCursor(conn.cursor())
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+
+    def position(self, cur: Cursor, name: str, *, lock: bool = False) -> int:
+        """The view's position; ``lock`` holds its row so that only one runner advances it."""
+        cur.execute(
+            "INSERT INTO gaia_view_checkpoints (name, position) VALUES (%s, 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        suffix = " FOR UPDATE" if lock and self.is_postgres else ""
+        cur.execute("SELECT position FROM gaia_view_checkpoints WHERE name = %s" + suffix, (name,))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def set_position(self, cur: Cursor, name: str, position: int) -> None:
+        cur.execute(
+            "INSERT INTO gaia_view_checkpoints (name, position) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            (name, position),
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class _SQLiteCursor:
+    """Lets SQLite run the same ``%s`` SQL as PostgreSQL."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(sql.replace("%s", "?"), tuple(params))
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()

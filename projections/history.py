@@ -1,0 +1,279 @@
+"""The per-session view: one session's history, members, invites and media folded from its stream.
+
+``SessionView.apply`` takes each stored event in version order; ``visible_messages`` answers
+the history a player sees (rewinds applied, each turn showing only its latest reply).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from domain.session import CampaignSession as S
+
+REPLY_KINDS = frozenset({"narration", "narration_failed"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass
+class SessionView:
+    """What the read side knows about one session, as of ``version``."""
+
+    session_id: UUID
+    version: int = 0
+    title: str = ""
+    owner: str | None = None
+    origin: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    created_at: str | None = None
+    last_activity_at: str | None = None
+    members: dict[str, dict[str, str]] = field(default_factory=dict)  # user id -> name, role
+    blocked: set[str] = field(default_factory=set)
+    invites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # every message, hidden too
+    hidden: list[tuple[int, int]] = field(default_factory=list)
+    inherited: list[dict[str, Any]] = field(default_factory=list)  # a fork's parent history
+    pending: set[str] = field(default_factory=set)  # turn ids waiting for narration
+    _turn_message: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _visible_cache: tuple[int, list[dict[str, Any]]] | None = field(default=None, repr=False)
+
+    # -- folding ----------------------------------------------------------------------------
+
+    def apply(self, event: Any) -> None:
+        version = event.originator_version
+        recorded_at = event.timestamp.isoformat()
+        handler = getattr(self, "_on_" + type(event).__name__, None)
+        if handler is not None:
+            handler(event, version, recorded_at)
+        self.version = version
+        self.last_activity_at = recorded_at
+        self._visible_cache = None
+
+    def _name(self, user_id: str | None) -> dict[str, str] | None:
+        if user_id is None:
+            return None
+        member = self.members.get(user_id)
+        return {"user_id": user_id, "display_name": member["display_name"] if member else user_id}
+
+    def _message(self, event: Any, version: int, recorded_at: str, **fields: Any) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": str(uuid5(self.session_id, f"message/{version}")),
+            "version": version,
+            "turn_id": None,
+            "role": "system",
+            "kind": "system",
+            "author": None,
+            "character": None,
+            "text": "",
+            "structured": {},
+            "media": [],
+            "occurred_at": _iso(getattr(event, "occurred_at", None)),
+            "recorded_at": recorded_at,
+        }
+        message.update(fields)
+        self.messages.append(message)
+        return message
+
+    def _on_SessionStarted(self, e: S.SessionStarted, version: int, at: str) -> None:
+        self.title, self.owner, self.origin = e.title, e.owner, dict(e.origin)
+        self.settings = dict(e.settings)
+        self.created_at = at
+        if e.owner is not None:
+            self.members[e.owner] = {"display_name": e.owner_name or e.owner, "role": "owner"}
+
+    def _on_SessionRenamed(self, e: S.SessionRenamed, version: int, at: str) -> None:
+        self.title = e.title
+
+    def _on_TurnSubmitted(self, e: S.TurnSubmitted, version: int, at: str) -> None:
+        turn_id = str(e.turn_id)
+        message = self._message(
+            e,
+            version,
+            at,
+            turn_id=turn_id,
+            role="player",
+            kind=e.kind,
+            author=self._name(e.actor),
+            character=dict(e.character) if e.character else None,
+            text=e.text,
+            pending=not e.held,
+        )
+        if e.held:
+            message["held"] = True
+        else:
+            self.pending.add(turn_id)
+        self._turn_message[turn_id] = message
+
+    def _settle(self, turn_id: str) -> None:
+        self.pending.discard(turn_id)
+        message = self._turn_message.get(turn_id)
+        if message is not None:
+            message["pending"] = False
+            message.pop("held", None)
+
+    def _on_NarrationCompleted(self, e: S.NarrationCompleted, version: int, at: str) -> None:
+        turn_id = str(e.turn_id)
+        self._settle(turn_id)
+        self._message(
+            e,
+            version,
+            at,
+            turn_id=turn_id,
+            role="narrator",
+            kind="narration",
+            text=e.narrative,
+            structured=dict(e.structured),
+            answer=e.answer,
+            player_options=list(e.player_options),
+            provider=e.provider,
+            model=e.model,
+            degraded=e.degraded,
+        )
+
+    def _on_NarrationFailed(self, e: S.NarrationFailed, version: int, at: str) -> None:
+        turn_id = str(e.turn_id)
+        self._settle(turn_id)
+        self._message(
+            e,
+            version,
+            at,
+            turn_id=turn_id,
+            kind="narration_failed",
+            text=f"The narrator could not answer ({e.error_kind}): {e.message}",
+            structured={"error_kind": e.error_kind, "attempts": e.attempts},
+        )
+
+    def _on_NarrationRequested(self, e: S.NarrationRequested, version: int, at: str) -> None:
+        turn_id = str(e.turn_id)
+        self.pending.add(turn_id)
+        message = self._turn_message.get(turn_id)
+        if message is not None:
+            message["pending"] = True
+            message.pop("held", None)
+
+    def _on_TimelineRewound(self, e: S.TimelineRewound, version: int, at: str) -> None:
+        if e.to_version < version - 1:
+            self.hidden.append((e.to_version + 1, version - 1))
+        # Turns submitted after the rewind point are gone from play; nobody narrates them.
+        for turn_id, message in self._turn_message.items():
+            if message["version"] > e.to_version:
+                self.pending.discard(turn_id)
+        self._refresh_pending_flags(e.to_version)
+
+    def _refresh_pending_flags(self, to_version: int) -> None:
+        """After a rewind a retried turn is back to its state at ``to_version``."""
+        for turn_id, message in self._turn_message.items():
+            if message["version"] > to_version:
+                continue
+            replies = [
+                m
+                for m in self.messages
+                if m["turn_id"] == turn_id and m["kind"] in REPLY_KINDS and m["version"] <= to_version
+            ]
+            message["pending"] = not replies and not message.get("held", False)
+            if message["pending"]:
+                self.pending.add(turn_id)
+            else:
+                self.pending.discard(turn_id)
+
+    def _on_InviteIssued(self, e: S.InviteIssued, version: int, at: str) -> None:
+        self.invites[str(e.invite_id)] = {
+            "invite_id": str(e.invite_id),
+            "role": e.role,
+            "expires_at": _iso(e.expires_at),
+            "max_uses": e.max_uses,
+            "uses": 0,
+            "revoked": False,
+            "created_at": at,
+        }
+
+    def _on_InviteRevoked(self, e: S.InviteRevoked, version: int, at: str) -> None:
+        self.invites[str(e.invite_id)]["revoked"] = True
+
+    def _on_MemberJoined(self, e: S.MemberJoined, version: int, at: str) -> None:
+        self.members[e.user_id] = {"display_name": e.display_name, "role": e.role}
+        if e.role == "owner":
+            self.owner = e.user_id
+        if e.invite_id is not None and str(e.invite_id) in self.invites:
+            self.invites[str(e.invite_id)]["uses"] += 1
+
+    def _on_MemberRoleChanged(self, e: S.MemberRoleChanged, version: int, at: str) -> None:
+        self.members[e.user_id]["role"] = e.role
+        if e.role == "owner":
+            self.owner = e.user_id
+
+    def _on_MemberRemoved(self, e: S.MemberRemoved, version: int, at: str) -> None:
+        self.members.pop(e.user_id, None)
+        if e.blocked:
+            self.blocked.add(e.user_id)
+
+    def _on_MediaStored(self, e: S.MediaStored, version: int, at: str) -> None:
+        item = {
+            "media_id": str(e.media_id),
+            "kind": e.kind,
+            "content_type": e.content_type,
+            "size": e.size,
+            "sha256": e.sha256,
+            "filename": e.filename,
+            "turn_id": str(e.turn_id) if e.turn_id else None,
+            "source": e.source,
+            "version": version,
+        }
+        self.media[str(e.media_id)] = item | {"storage_key": e.storage_key}
+        if e.turn_id is not None:
+            message = self._turn_message.get(str(e.turn_id))
+            if message is not None:
+                message["media"].append(item)
+        else:
+            self._message(
+                e, version, at, role="player", kind="media", author=self._name(e.actor),
+                text=e.filename, media=[item],
+            )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def is_visible(self, version: int) -> bool:
+        return not any(low <= version <= high for low, high in self.hidden)
+
+    def visible_messages(self) -> list[dict[str, Any]]:
+        """The history: inherited messages, then this stream's visible ones, latest reply per turn."""
+        if self._visible_cache is not None and self._visible_cache[0] == self.version:
+            return self._visible_cache[1]
+        shown = [m for m in self.messages if m["version"] <= 0 or self.is_visible(m["version"])]
+        latest_reply: dict[str, int] = {}
+        for message in shown:
+            if message["kind"] in REPLY_KINDS and message["turn_id"] is not None:
+                latest_reply[message["turn_id"]] = message["version"]
+        result = self.inherited + [
+            m
+            for m in shown
+            if m["kind"] not in REPLY_KINDS or latest_reply.get(m["turn_id"]) == m["version"]
+        ]
+        self._visible_cache = (self.version, result)
+        return result
+
+    def snapshot(self) -> SessionView:
+        """A copy for one request to read while other requests keep folding into this view."""
+        visible = self.visible_messages()
+        return replace(
+            self,
+            members={k: dict(v) for k, v in self.members.items()},
+            blocked=set(self.blocked),
+            invites={k: dict(v) for k, v in self.invites.items()},
+            media=dict(self.media),
+            messages=[],
+            hidden=list(self.hidden),
+            pending=set(self.pending),
+            _turn_message={},
+            _visible_cache=(self.version, visible),
+        )
+
+    def role_of(self, user_id: str) -> str | None:
+        member = self.members.get(user_id)
+        return member["role"] if member else None

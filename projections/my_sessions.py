@@ -1,0 +1,183 @@
+"""The "my sessions" view: for every user the sessions they belong to, with role, title, owner,
+last activity, message count and how many turns wait for narration (the turn worker's to-do)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.session import CampaignSession as S
+from projections.database import Cursor
+
+SESSIONS = "gaia_view_sessions"
+MEMBERS = "gaia_view_members"
+MESSAGES = "gaia_view_messages"
+
+
+class MySessions:
+    name = "my_sessions"
+
+    def create_tables(self, cur: Cursor) -> None:
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {SESSIONS} (session_id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+            " owner_id TEXT, owner_name TEXT, created_at TEXT NOT NULL, last_activity_at TEXT NOT NULL,"
+            " version BIGINT NOT NULL, message_count INTEGER NOT NULL DEFAULT 0,"
+            " pending_turns INTEGER NOT NULL DEFAULT 0)"
+        )
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {MEMBERS} (user_id TEXT NOT NULL, session_id TEXT NOT NULL,"
+            " role TEXT NOT NULL, display_name TEXT NOT NULL, PRIMARY KEY (user_id, session_id))"
+        )
+        # One row per message a player sees: a turn, its latest reply, a loose media item.
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {MESSAGES} (session_id TEXT NOT NULL, ref TEXT NOT NULL,"
+            " slot TEXT NOT NULL, version BIGINT NOT NULL, pending INTEGER NOT NULL DEFAULT 0,"
+            " PRIMARY KEY (session_id, ref, slot))"
+        )
+
+    def clear(self, cur: Cursor) -> None:
+        for table in (SESSIONS, MEMBERS, MESSAGES):
+            cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+
+    def apply(self, cur: Cursor, event: Any, position: int) -> None:
+        sid = str(event.originator_id)
+        at = event.timestamp.isoformat()
+        if isinstance(event, S.SessionStarted):
+            cur.execute(
+                f"INSERT INTO {SESSIONS} (session_id, title, owner_id, owner_name, created_at,"
+                " last_activity_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (session_id) DO NOTHING",
+                (sid, event.title, event.owner, event.owner_name, at, at, event.originator_version),
+            )
+            if event.owner is not None:
+                self._member(cur, sid, event.owner, "owner", event.owner_name or event.owner)
+        else:
+            cur.execute(
+                f"UPDATE {SESSIONS} SET last_activity_at = %s, version = %s WHERE session_id = %s",
+                (at, event.originator_version, sid),
+            )
+        handler = getattr(self, "_on_" + type(event).__name__, None)
+        if handler is not None:
+            handler(cur, sid, event)
+
+    @staticmethod
+    def _member(cur: Cursor, sid: str, user_id: str, role: str, name: str) -> None:
+        cur.execute(
+            f"INSERT INTO {MEMBERS} (user_id, session_id, role, display_name) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (user_id, session_id) DO UPDATE SET role = excluded.role,"
+            " display_name = excluded.display_name",
+            (user_id, sid, role, name),
+        )
+
+    @staticmethod
+    def _message(cur: Cursor, sid: str, ref: str, slot: str, version: int, pending: bool) -> None:
+        cur.execute(
+            f"INSERT INTO {MESSAGES} (session_id, ref, slot, version, pending) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (session_id, ref, slot) DO UPDATE SET version = excluded.version,"
+            " pending = excluded.pending",
+            (sid, ref, slot, version, int(pending)),
+        )
+
+    @staticmethod
+    def _recount(cur: Cursor, sid: str) -> None:
+        cur.execute(
+            f"UPDATE {SESSIONS} SET message_count = (SELECT count(*) FROM {MESSAGES} m"
+            " WHERE m.session_id = %s), pending_turns = (SELECT count(*) FROM {MESSAGES} m"
+            " WHERE m.session_id = %s AND m.pending = 1) WHERE session_id = %s".replace(
+                "{MESSAGES}", MESSAGES
+            ),
+            (sid, sid, sid),
+        )
+
+    def _on_SessionRenamed(self, cur: Cursor, sid: str, e: S.SessionRenamed) -> None:
+        cur.execute(f"UPDATE {SESSIONS} SET title = %s WHERE session_id = %s", (e.title, sid))
+
+    def _on_MemberJoined(self, cur: Cursor, sid: str, e: S.MemberJoined) -> None:
+        self._member(cur, sid, e.user_id, e.role, e.display_name)
+        if e.role == "owner":
+            cur.execute(
+                f"UPDATE {SESSIONS} SET owner_id = %s, owner_name = %s WHERE session_id = %s",
+                (e.user_id, e.display_name, sid),
+            )
+
+    def _on_MemberRoleChanged(self, cur: Cursor, sid: str, e: S.MemberRoleChanged) -> None:
+        cur.execute(
+            f"UPDATE {MEMBERS} SET role = %s WHERE user_id = %s AND session_id = %s",
+            (e.role, e.user_id, sid),
+        )
+        if e.role == "owner":
+            cur.execute(
+                f"UPDATE {SESSIONS} SET owner_id = %s, owner_name = (SELECT display_name FROM"
+                f" {MEMBERS} WHERE user_id = %s AND session_id = %s) WHERE session_id = %s",
+                (e.user_id, e.user_id, sid, sid),
+            )
+
+    def _on_MemberRemoved(self, cur: Cursor, sid: str, e: S.MemberRemoved) -> None:
+        cur.execute(
+            f"DELETE FROM {MEMBERS} WHERE user_id = %s AND session_id = %s", (e.user_id, sid)
+        )
+
+    def _on_TurnSubmitted(self, cur: Cursor, sid: str, e: S.TurnSubmitted) -> None:
+        self._message(cur, sid, str(e.turn_id), "turn", e.originator_version, not e.held)
+        self._recount(cur, sid)
+
+    def _settled(self, cur: Cursor, sid: str, turn_id: str, version: int) -> None:
+        cur.execute(
+            f"UPDATE {MESSAGES} SET pending = 0 WHERE session_id = %s AND ref = %s AND slot = 'turn'",
+            (sid, turn_id),
+        )
+        self._message(cur, sid, turn_id, "reply", version, False)
+        self._recount(cur, sid)
+
+    def _on_NarrationCompleted(self, cur: Cursor, sid: str, e: S.NarrationCompleted) -> None:
+        self._settled(cur, sid, str(e.turn_id), e.originator_version)
+
+    def _on_NarrationFailed(self, cur: Cursor, sid: str, e: S.NarrationFailed) -> None:
+        self._settled(cur, sid, str(e.turn_id), e.originator_version)
+
+    def _on_NarrationRequested(self, cur: Cursor, sid: str, e: S.NarrationRequested) -> None:
+        cur.execute(
+            f"UPDATE {MESSAGES} SET pending = 1 WHERE session_id = %s AND ref = %s AND slot = 'turn'",
+            (sid, str(e.turn_id)),
+        )
+        self._recount(cur, sid)
+
+    def _on_TimelineRewound(self, cur: Cursor, sid: str, e: S.TimelineRewound) -> None:
+        # Rewinds land only on quiet versions, so no turn that stays visible is pending.
+        # A reply replaced by a now-hidden retry is not restored: the count may be one short.
+        cur.execute(
+            f"DELETE FROM {MESSAGES} WHERE session_id = %s AND version > %s",
+            (sid, e.to_version),
+        )
+        cur.execute(f"UPDATE {MESSAGES} SET pending = 0 WHERE session_id = %s", (sid,))
+        self._recount(cur, sid)
+
+    def _on_MediaStored(self, cur: Cursor, sid: str, e: S.MediaStored) -> None:
+        if e.turn_id is None:
+            self._message(cur, sid, str(e.media_id), "media", e.originator_version, False)
+            self._recount(cur, sid)
+
+
+def sessions_of(cur: Cursor, user_id: str) -> list[dict[str, Any]]:
+    """The sessions ``user_id`` belongs to, most recently active first."""
+    cur.execute(
+        f"SELECT s.session_id, s.title, m.role, s.owner_id, s.owner_name, s.last_activity_at,"
+        f" s.message_count FROM {MEMBERS} m JOIN {SESSIONS} s ON s.session_id = m.session_id"
+        " WHERE m.user_id = %s ORDER BY s.last_activity_at DESC, s.session_id",
+        (user_id,),
+    )
+    return [
+        {
+            "session_id": row[0],
+            "title": row[1],
+            "role": row[2],
+            "owner": {"user_id": row[3], "display_name": row[4]} if row[3] else None,
+            "last_activity_at": row[5],
+            "message_count": int(row[6]),
+        }
+        for row in cur.fetchall()
+    ]
+
+
+def sessions_with_pending_turns(cur: Cursor) -> list[str]:
+    cur.execute(f"SELECT session_id FROM {SESSIONS} WHERE pending_turns > 0 ORDER BY last_activity_at")
+    return [row[0] for row in cur.fetchall()]

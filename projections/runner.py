@@ -1,0 +1,138 @@
+"""Keeps a checkpointed view current: reads the global event log after the view's position and
+applies each event with the new position in one transaction (exactly once, resumable).
+
+It wakes when this process writes and polls for writes made by other processes; an error in a
+view is logged and retried with backoff rather than stopping the view for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+from domain.application import Sessions
+from projections.database import Cursor, ViewDatabase
+
+log = logging.getLogger(__name__)
+
+
+class Projection(Protocol):
+    """A view folded from every session's events."""
+
+    name: str
+
+    def create_tables(self, cur: Cursor) -> None: ...
+
+    def clear(self, cur: Cursor) -> None: ...
+
+    def apply(self, cur: Cursor, event: Any, position: int) -> None: ...
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        sessions: Sessions,
+        database: ViewDatabase,
+        projection: Projection,
+        *,
+        poll_interval_s: float = 1.0,
+        batch_size: int = 500,
+    ) -> None:
+        self.sessions = sessions
+        self.database = database
+        self.projection = projection
+        self.poll_interval_s = poll_interval_s
+        self.batch_size = batch_size
+        self.last_error: str | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._progress = threading.Condition()
+        self._thread: threading.Thread | None = None
+        with database.transaction() as cur:
+            projection.create_tables(cur)
+            self._position = database.position(cur, projection.name)
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"projection-{self.projection.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self, _position: int | None = None) -> None:
+        self._wake.set()
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Block until the view has applied ``position`` (or timeout); True if it has."""
+        self.wake()
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while self._position < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._progress.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                while self.run_once() and not self._stop.is_set():
+                    pass
+                failures, self.last_error = 0, None
+            except Exception as error:  # a view must outlive a bad moment of the database
+                failures += 1
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.exception("projection %s failed", self.projection.name)
+                self._stop.wait(min(30.0, 0.2 * 2**failures))
+                continue
+            self._wake.wait(self.poll_interval_s)
+            self._wake.clear()
+
+    def run_once(self) -> int:
+        """Apply the next batch of events; returns how many were applied."""
+        notifications = self.sessions.recorder.select_notifications(
+            start=self._position, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        with self.database.transaction() as cur:
+            stored = self.database.position(cur, self.projection.name, lock=True)
+            if stored != self._position:
+                # Another runner (another instance, or a rebuild) moved the view: follow it.
+                with self._progress:
+                    self._position = stored
+                    self._progress.notify_all()
+                return 1  # read again from there
+            for notification in notifications:
+                event = self.sessions.mapper.to_domain_event(notification)
+                self.projection.apply(cur, event, notification.id)
+            last = notifications[-1].id
+            self.database.set_position(cur, self.projection.name, last)
+        with self._progress:
+            self._position = last
+            self._progress.notify_all()
+        return len(notifications)
+
+    def rebuild(self) -> int:
+        """Drop the view's rows and replay every event from the start; returns the position."""
+        with self.database.transaction() as cur:
+            self.projection.clear(cur)
+            self.database.set_position(cur, self.projection.name, 0)
+        with self._progress:
+            self._position = 0
+        while self.run_once():
+            pass
+        return self._position

@@ -1,0 +1,105 @@
+"""Per-session views kept in memory: built from the stream on first access, then caught up
+incrementally on every read, and pruned when idle.
+
+A read always catches up to the stream's head first (one range scan of new events), so a view
+is never behind a write that completed before the read began, on this instance or another.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from uuid import UUID
+
+from domain.application import SessionNotFound, Sessions
+from projections.history import SessionView
+
+
+class SessionViews:
+    """A cache of ``SessionView`` objects over one Sessions application."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        *,
+        idle_ttl_s: float = 30 * 60,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._idle_ttl_s = idle_ttl_s
+        self._clock = clock
+        self._guard = threading.Lock()
+        self._views: dict[UUID, tuple[SessionView, threading.Lock]] = {}
+        self._last_used: dict[UUID, float] = {}
+
+    def get(self, session_id: UUID, *, at_version: int | None = None) -> SessionView:
+        """A snapshot of the view caught up to the stream's head (or built up to ``at_version``)."""
+        if at_version is not None:
+            return self._build(session_id, at_version)
+        with self._guard:
+            entry = self._views.get(session_id)
+            if entry is None:
+                entry = (SessionView(session_id), threading.Lock())
+                self._views[session_id] = entry
+            self._last_used[session_id] = self._clock()
+        view, lock = entry
+        with lock:
+            self._catch_up(view)
+            return view.snapshot()
+
+    def _catch_up(self, view: SessionView, until: int | None = None) -> None:
+        events = self._sessions.events.get(view.session_id, gt=view.version or None, lte=until)
+        first = view.version == 0
+        applied = self._fold(view, events)
+        if first and not applied:
+            with self._guard:
+                self._views.pop(view.session_id, None)
+            raise SessionNotFound("session not found", session_id=str(view.session_id))
+        if first and view.origin.get("kind") == "fork":
+            self._inherit(view)
+
+    @staticmethod
+    def _fold(view: SessionView, events: Iterable[Any]) -> int:
+        count = 0
+        for event in events:
+            view.apply(event)
+            count += 1
+        return count
+
+    def _build(self, session_id: UUID, at_version: int) -> SessionView:
+        view = SessionView(session_id)
+        self._catch_up(view, until=at_version)
+        return view
+
+    def _inherit(self, view: SessionView) -> None:
+        """A fork's history begins with its parent's history up to the fork point.
+
+        Inherited messages get ``version`` = parent version - fork version (so <= 0): they sort
+        before the fork's own messages and page by the same cursor.
+        """
+        parent_id = UUID(view.origin["parent_id"])
+        at_version = int(view.origin["at_version"])
+        parent = self._build(parent_id, at_version)
+        view.inherited = [
+            message
+            | {
+                "version": message["version"] - at_version,
+                "inherited_from": {"session_id": str(parent_id), "version": message["version"]},
+            }
+            for message in parent.visible_messages()
+        ]
+
+    def prune(self) -> int:
+        """Drop views idle for longer than the TTL; returns how many were dropped."""
+        cutoff = self._clock() - self._idle_ttl_s
+        with self._guard:
+            idle = [sid for sid, used in self._last_used.items() if used < cutoff]
+            for session_id in idle:
+                self._views.pop(session_id, None)
+                self._last_used.pop(session_id, None)
+        return len(idle)
+
+    def __len__(self) -> int:
+        return len(self._views)

@@ -1,0 +1,59 @@
+"""Who may call what: every session-scoped route against owner, player, spectator, a non-member
+and an anonymous caller, with the exact status each gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import OWNER, PLAYER, SPECTATOR, STRANGER, seat_table
+from tests.support.api import Service
+
+ANONYMOUS = None
+CALLERS = {"owner": OWNER, "player": PLAYER, "spectator": SPECTATOR, "stranger": STRANGER,
+           "anonymous": ANONYMOUS}
+
+# route name -> (method, path template, json body, expected status per caller)
+ROUTES: dict[str, tuple[str, str, Any, dict[str, int]]] = {
+    "read session": ("GET", "/api/sessions/{sid}", None,
+                     {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401}),
+    "rename": ("PATCH", "/api/sessions/{sid}", {"title": "Renamed"},
+               {"owner": 200, "player": 403, "spectator": 403, "stranger": 404, "anonymous": 401}),
+    "submit turn": ("POST", "/api/sessions/{sid}/turns", {"text": "I wait"},
+                    {"owner": 202, "player": 202, "spectator": 403, "stranger": 404, "anonymous": 401}),
+    "history": ("GET", "/api/sessions/{sid}/history", None,
+                {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401}),
+    "retry": ("POST", "/api/sessions/{sid}/turns/{tid}/retry", None,
+              {"owner": 202, "player": 202, "spectator": 403, "stranger": 404, "anonymous": 401}),
+    "members": ("GET", "/api/sessions/{sid}/members", None,
+                {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401}),
+}
+
+CASES = [(route, caller) for route in ROUTES for caller in CALLERS]
+
+
+@pytest.mark.parametrize(("route", "caller"), CASES, ids=[f"{r}-{c}" for r, c in CASES])
+def test_route_answers_each_caller_with_the_expected_status(
+    service: Service, route: str, caller: str
+) -> None:
+    table = seat_table(service)
+    method, template, body, expected = ROUTES[route]
+    path = template.format(sid=table.session_id, tid=table.turn_id)
+    before = service.version(table.session_id)
+    response = service.call(method, path, CALLERS[caller], json=body)
+    assert response.status_code == expected[caller], response.text
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) == {"code", "message", "details"}
+        assert service.version(table.session_id) == before  # a refusal writes nothing
+    if response.status_code == 401:
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_non_member_cannot_tell_a_session_exists(service: Service) -> None:
+    table = seat_table(service)
+    real = service.call("GET", f"/api/sessions/{table.session_id}", STRANGER)
+    unknown = service.call("GET", "/api/sessions/00000000-0000-4000-8000-000000000000", STRANGER)
+    malformed = service.call("GET", "/api/sessions/not-a-uuid", STRANGER)
+    assert real.status_code == unknown.status_code == malformed.status_code == 404
+    assert real.json()["error"]["code"] == unknown.json()["error"]["code"]
