@@ -75,6 +75,8 @@ def build_state(settings: Settings) -> AppState:
     sessions.on_saved.append(lambda _sid, _version, position: my_sessions.wake(position))
 
     def pending_sessions() -> list[str]:
+        # After a restart the view may trail the store: let it catch up before trusting it.
+        my_sessions.wait_for(sessions.max_position(), timeout=10)
         with view_database.transaction() as cur:
             return sessions_with_pending_turns(cur)
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Path, Request
 
-from api.auth import AuthError, Principal
+from api.auth import AuthError, JwksUnavailable, Principal
 from api.errors import ApiError, not_found
 from api.state import AppState
 from domain import roles
@@ -41,6 +41,11 @@ async def current_principal(
         raise unauthorized()
     try:
         return await state.authenticator.authenticate(token.strip())
+    except JwksUnavailable as error:
+        # The token was never judged: the identity provider's keys are out of reach. A 401
+        # would make clients throw away good tokens.
+        raise ApiError(503, "auth_unavailable", "cannot verify tokens right now",
+                       headers={"Retry-After": "30"}) from error
     except AuthError as error:
         raise unauthorized("the bearer token is not valid") from error
 
