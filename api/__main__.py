@@ -9,6 +9,10 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from api.app import create_app
+from api.auth import LocalAuthenticator, load_or_create_secret, new_guest_id
+from api.settings import Settings
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api", description=__doc__)
@@ -21,8 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--user-id", help="user id (default: a new guest id)")
     args = parser.parse_args(argv)
 
-    from api.settings import Settings
-
     try:
         settings = Settings()
     except ValidationError as error:
@@ -30,8 +32,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "serve":
-        from api.app import create_app
-
         uvicorn.run(
             create_app(settings),
             host=args.host or settings.host,
@@ -40,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
             timeout_graceful_shutdown=8,
         )
         return 0
-
-    from api.auth import LocalAuthenticator, load_or_create_secret, new_guest_id
 
     if settings.auth_mode != "local":
         print("tokens are issued by the identity provider in oidc mode", file=sys.stderr)

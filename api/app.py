@@ -51,11 +51,14 @@ def build_narrator(settings: Settings) -> Narrator:
 
 def build_auth(settings: Settings) -> tuple[Authenticator, LocalAuthenticator | None]:
     if settings.auth_mode == "oidc":
-        assert settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks_url
+        issuer, audience = settings.oidc_issuer, settings.oidc_audience
+        jwks_url = settings.oidc_jwks_url
+        if not (issuer and audience and jwks_url):  # Settings already refuses this
+            raise ValueError("oidc mode needs an issuer, an audience and a JWKS URL")
         oidc = OidcAuthenticator(
-            issuer=settings.oidc_issuer,
-            audience=settings.oidc_audience,
-            jwks_url=settings.oidc_jwks_url,
+            issuer=issuer,
+            audience=audience,
+            jwks_url=jwks_url,
         )
         return oidc, None
     secret = settings.jwt_secret or load_or_create_secret(settings.data_dir)

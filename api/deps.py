@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the objects the app holds, the caller, and the caller's access to a session.
+"""FastAPI dependencies: the app's objects, the caller, and the caller's access to a session.
 
 Authorization is here, once: a non-member gets 404 for every session-scoped route, a member
 below the route's role gets 403.
@@ -44,8 +44,9 @@ async def current_principal(
     except JwksUnavailable as error:
         # The token was never judged: the identity provider's keys are out of reach. A 401
         # would make clients throw away good tokens.
-        raise ApiError(503, "auth_unavailable", "cannot verify tokens right now",
-                       headers={"Retry-After": "30"}) from error
+        raise ApiError(
+            503, "auth_unavailable", "cannot verify tokens right now", headers={"Retry-After": "30"}
+        ) from error
     except AuthError as error:
         raise unauthorized("the bearer token is not valid") from error
 

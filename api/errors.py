@@ -1,4 +1,4 @@
-"""Every error the API answers, as ``{"error": {"code", "message", "details"}}``, mapped in one place.
+"""Every error the API answers, as ``{"error": {"code", "message", "details"}}``, in one place.
 
 Domain errors map by base class; request validation answers 422 (400 for a body that is not
 JSON); unknown routes and malformed ids answer 404.
@@ -52,8 +52,13 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def _json(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
+def _json(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
@@ -61,36 +66,51 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GaiaError)
     async def domain_error(request: Request, error: GaiaError) -> JSONResponse:
         status = next((s for base, s in STATUS_BY_ERROR if isinstance(error, base)), 500)
-        headers = {"Retry-After": "2"} if status == 503 else None
+        headers = {"Retry-After": "2"} if isinstance(error, StoreUnavailable) else None
         return _json(status, error.code, error.message, _jsonable(error.details), headers)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
-        return _json(error.status, error.code, error.message, _jsonable(error.details),
-                     error.headers)
+        return _json(
+            error.status, error.code, error.message, _jsonable(error.details), error.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = [
-            {"loc": [str(part) for part in e.get("loc", ())], "msg": e.get("msg", ""),
-             "type": e.get("type", "")}
+            {
+                "loc": [str(part) for part in e.get("loc", ())],
+                "msg": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
             for e in error.errors()
         ]
         # Ids in paths that do not parse name nothing that exists: 404, never 422.
         if any(p["loc"][:1] == ["path"] for p in problems):
             return _json(404, "not_found", "not found")
         if any(p["type"] == "json_invalid" for p in problems):
-            return _json(400, "malformed_json", "the request body is not valid JSON",
-                         {"problems": problems})
+            return _json(
+                400, "malformed_json", "the request body is not valid JSON", {"problems": problems}
+            )
         return _json(422, "invalid_request", "the request is not valid", {"problems": problems})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-                 413: "payload_too_large", 415: "unsupported_media_type"}
+        codes = {
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }
         code = codes.get(error.status_code, "http_error")
-        return _json(error.status_code, code, str(error.detail), None,
-                     dict(error.headers) if error.headers else None)
+        return _json(
+            error.status_code,
+            code,
+            str(error.detail),
+            None,
+            dict(error.headers) if error.headers else None,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -99,5 +119,9 @@ def install(app: FastAPI) -> None:
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
-    return {key: value if isinstance(value, (str, int, float, bool, type(None), list, dict))
-            else str(value) for key, value in details.items()}
+    return {
+        key: value
+        if isinstance(value, (str, int, float, bool, type(None), list, dict))
+        else str(value)
+        for key, value in details.items()
+    }

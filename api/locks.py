@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.store import advisory_key
@@ -26,7 +27,11 @@ class NarrationLocks:
         self._pool: ConnectionPool[Any] | None = None
         if database_url:
             self._pool = ConnectionPool(
-                database_url, min_size=0, max_size=max_sessions, timeout=5, open=True,
+                database_url,
+                min_size=0,
+                max_size=max_sessions,
+                timeout=5,
+                open=True,
                 kwargs={"autocommit": True, "connect_timeout": 3},
                 check=ConnectionPool.check_connection,
             )
@@ -43,14 +48,15 @@ class NarrationLocks:
             try:
                 conn.execute(f"SET lock_timeout = '{int(timeout_s * 1000)}ms'")
                 conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            except Exception:
+            except psycopg.Error:
                 log.warning("narration lock not acquired", extra={"session_id": str(session_id)})
                 yield False
                 return
             waited = time.monotonic() - started
             if waited > SLOW_WAIT_S:
                 log.warning(
-                    "waited %.1f s for the narration lock", waited,
+                    "waited %.1f s for the narration lock",
+                    waited,
                     extra={"session_id": str(session_id)},
                 )
             try:

@@ -103,7 +103,8 @@ class TurnWorker:
 
     def _drain_locked(self, session_id: UUID) -> None:
         """In a worker thread: hold the cross-instance lock and narrate until nothing waits."""
-        assert self._loop is not None
+        if self._loop is None:
+            raise RuntimeError("the worker has not been started")
         with self.locks.hold(session_id) as held:
             if not held:
                 return  # another instance narrates this session; the sweep retries later
@@ -131,15 +132,23 @@ class TurnWorker:
             narration: Narration = await self.narrator.narrate(request, on_delta)
         except NarrationFailed as failure:
             await to_thread.run_sync(
-                self._record_failure, session_id, turn_id, failure.error_kind, failure.message,
+                self._record_failure,
+                session_id,
+                turn_id,
+                failure.error_kind,
+                failure.message,
                 failure.attempts,
             )
             return
         except Exception as error:
             log.exception("narrator crashed", extra={"session_id": str(session_id)})
             await to_thread.run_sync(
-                self._record_failure, session_id, turn_id, "internal",
-                f"{type(error).__name__}: {error}", 1,
+                self._record_failure,
+                session_id,
+                turn_id,
+                "internal",
+                f"{type(error).__name__}: {error}",
+                1,
             )
             return
         latency_ms = int((time.monotonic() - started) * 1000)
@@ -149,12 +158,16 @@ class TurnWorker:
         view = self.views.get(session_id)
         messages = view.visible_messages()
         index = next(
-            (i for i, m in enumerate(messages) if m["turn_id"] == str(turn_id) and m["role"] == "player"),
+            (
+                i
+                for i, m in enumerate(messages)
+                if m["turn_id"] == str(turn_id) and m["role"] == "player"
+            ),
             len(messages),
         )
         turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
         history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
-        character = turn.get("character") or {}
+        character: dict[str, str] = turn.get("character") or {}  # type: ignore[assignment]
         return NarrationRequest(
             session_title=view.title,
             settings=view.settings,

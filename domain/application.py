@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 from uuid import UUID, uuid4
 
@@ -75,7 +75,7 @@ class Joined(Written):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _StreamLocks:
@@ -108,7 +108,7 @@ def _store_errors() -> Iterator[None]:
         raise StoreUnavailable("the event store is unavailable", reason=str(error)) from error
 
 
-class Sessions(Application):
+class Sessions(Application[UUID]):
     """Campaign sessions as event streams, with their use cases."""
 
     name = "gaia"
@@ -164,9 +164,7 @@ class Sessions(Application):
                 self._snapshot_if_due(session, before)
                 written = Written(session_id, session.version, recordings[-1].notification.id)
                 return result, self._saved(written)
-        raise VersionConflict(
-            "the session kept changing; try again", session_id=str(session_id)
-        )
+        raise VersionConflict("the session kept changing; try again", session_id=str(session_id))
 
     def _create(self, session: CampaignSession) -> Written:
         with _store_errors():
@@ -181,7 +179,11 @@ class Sessions(Application):
         snapshot (a later read simply replays more) never turns a committed write into an error.
         """
         interval = self.snapshot_interval
-        if not interval or self.snapshots is None or session.version // interval == before // interval:
+        if (
+            not interval
+            or self.snapshots is None
+            or session.version // interval == before // interval
+        ):
             return
         try:
             self.snapshots.put([CampaignSession.Snapshot.take(session)])
@@ -205,7 +207,9 @@ class Sessions(Application):
                 raise SessionNotFound("session not found", session_id=str(session_id)) from None
         return session
 
-    def get_for(self, session_id: UUID, actor: str, needed: str = roles.SPECTATOR) -> CampaignSession:
+    def get_for(
+        self, session_id: UUID, actor: str, needed: str = roles.SPECTATOR
+    ) -> CampaignSession:
         """The session, if ``actor`` holds at least the ``needed`` role in it."""
         session = self.get(session_id)
         session.require(actor, needed)
@@ -237,7 +241,7 @@ class Sessions(Application):
         )
         return self._create(session)
 
-    def start_legacy_session(  # noqa: PLR0913
+    def start_legacy_session(
         self,
         *,
         legacy_id: str,
@@ -279,7 +283,7 @@ class Sessions(Application):
         at_version: int | None = None,
         title: str | None = None,
     ) -> Written:
-        """A new session owned by ``actor`` that continues the parent's story from ``at_version``."""
+        """A new session owned by ``actor`` continuing the parent's story from ``at_version``."""
         parent = self.get_for(session_id, actor)
         at = parent.latest_quiet_version() if at_version is None else at_version
         if not parent.is_quiet(at):
@@ -311,7 +315,7 @@ class Sessions(Application):
 
     # -- turns and narration ----------------------------------------------------------------
 
-    def submit_turn(  # noqa: PLR0913
+    def submit_turn(
         self,
         *,
         session_id: UUID,
@@ -341,7 +345,7 @@ class Sessions(Application):
             session_id, written.version, written.position, UUID(accepted_id), repeated
         )
 
-    def complete_narration(  # noqa: PLR0913
+    def complete_narration(
         self,
         *,
         session_id: UUID,
@@ -428,7 +432,14 @@ class Sessions(Application):
             ),
         )
         return InviteCreated(
-            session_id, written.version, written.position, invite_id, token, role, expires_at, max_uses
+            session_id,
+            written.version,
+            written.position,
+            invite_id,
+            token,
+            role,
+            expires_at,
+            max_uses,
         )
 
     def revoke_invite(self, *, session_id: UUID, actor: str, invite_id: UUID) -> Written:
@@ -475,7 +486,7 @@ class Sessions(Application):
 
     # -- media and game state ---------------------------------------------------------------
 
-    def record_media(  # noqa: PLR0913
+    def record_media(
         self,
         *,
         session_id: UUID,

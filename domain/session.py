@@ -262,7 +262,7 @@ class CampaignSession(Aggregate):
     # -- creation -------------------------------------------------------------------------
 
     @classmethod
-    def start(  # noqa: PLR0913
+    def start(
         cls,
         *,
         session_id: UUID,
@@ -290,7 +290,7 @@ class CampaignSession(Aggregate):
         )
 
     @event(SessionStarted)
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         title: str,
@@ -381,7 +381,7 @@ class CampaignSession(Aggregate):
 
     # -- turns and narration ----------------------------------------------------------------
 
-    def submit_turn(  # noqa: PLR0913
+    def submit_turn(
         self,
         *,
         actor: str,
@@ -426,7 +426,7 @@ class CampaignSession(Aggregate):
         return str(turn_id), self.version, False
 
     @event(TurnSubmitted)
-    def _turn_submitted(  # noqa: PLR0913
+    def _turn_submitted(
         self,
         *,
         turn_id: UUID,
@@ -457,7 +457,7 @@ class CampaignSession(Aggregate):
                 "the turn is not waiting for narration", turn_id=str(turn_id), state=state
             )
 
-    def complete_narration(  # noqa: PLR0913
+    def complete_narration(
         self,
         *,
         turn_id: UUID,
@@ -486,7 +486,7 @@ class CampaignSession(Aggregate):
         )
 
     @event(NarrationCompleted)
-    def _narration_completed(  # noqa: PLR0913
+    def _narration_completed(
         self,
         *,
         turn_id: UUID,
@@ -567,7 +567,7 @@ class CampaignSession(Aggregate):
 
     # -- invites and members ----------------------------------------------------------------
 
-    def issue_invite(  # noqa: PLR0913
+    def issue_invite(
         self,
         *,
         actor: str,
@@ -595,7 +595,7 @@ class CampaignSession(Aggregate):
         )
 
     @event(InviteIssued)
-    def _invite_issued(  # noqa: PLR0913
+    def _invite_issued(
         self,
         *,
         invite_id: UUID,
@@ -695,7 +695,7 @@ class CampaignSession(Aggregate):
         return True
 
     @event(MemberJoined)
-    def _member_joined(  # noqa: PLR0913
+    def _member_joined(
         self,
         *,
         user_id: str,
@@ -730,9 +730,7 @@ class CampaignSession(Aggregate):
         if role == roles.OWNER:
             self.owner = user_id
 
-    def remove_member(
-        self, *, actor: str, user_id: str, block: bool, at: datetime | None
-    ) -> None:
+    def remove_member(self, *, actor: str, user_id: str, block: bool, at: datetime | None) -> None:
         """The owner removes (and may block) anyone but themself; any other member may leave."""
         leaving = actor == user_id and not block
         self.require(actor, roles.SPECTATOR if leaving else roles.OWNER)
@@ -753,7 +751,7 @@ class CampaignSession(Aggregate):
 
     # -- media, game state, legacy artifacts ------------------------------------------------
 
-    def record_media(  # noqa: PLR0913
+    def record_media(
         self,
         *,
         actor: str | None,
@@ -792,7 +790,7 @@ class CampaignSession(Aggregate):
         )
 
     @event(MediaStored)
-    def _media_stored(  # noqa: PLR0913
+    def _media_stored(
         self,
         *,
         media_id: UUID,

@@ -34,8 +34,13 @@ class ViewDatabase:
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         if self.is_postgres:
             self._pool = ConnectionPool(
-                self._url, min_size=1, max_size=4, timeout=3, open=True,
-                kwargs={"connect_timeout": 3}, check=ConnectionPool.check_connection,
+                self._url,
+                min_size=1,
+                max_size=4,
+                timeout=3,
+                open=True,
+                kwargs={"connect_timeout": 3},
+                check=ConnectionPool.check_connection,
             )
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -59,19 +64,19 @@ class ViewDatabase:
     def transaction(self) -> Iterator[Cursor]:
         """One transaction on this thread's connection, committed on success."""
         if self._pool is not None:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                yield cur
-        else:
-            conn = self._sqlite()
-            with self._write_lock:
-                cur = _SQLiteCursor(conn.cursor())
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield cur
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+            with self._pool.connection() as pg, pg.transaction(), pg.cursor() as pg_cursor:
+                yield pg_cursor
+            return
+        lite = self._sqlite()
+        with self._write_lock:
+            lite_cursor = _SQLiteCursor(lite.cursor())
+            lite.execute("BEGIN IMMEDIATE")
+            try:
+                yield lite_cursor
+            except BaseException:
+                lite.execute("ROLLBACK")
+                raise
+            lite.execute("COMMIT")
 
     def position(self, cur: Cursor, name: str, *, lock: bool = False) -> int:
         """The view's position; ``lock`` holds its row so that only one runner advances it."""

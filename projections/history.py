@@ -174,7 +174,9 @@ class SessionView:
             replies = [
                 m
                 for m in self.messages
-                if m["turn_id"] == turn_id and m["kind"] in REPLY_KINDS and m["version"] <= to_version
+                if m["turn_id"] == turn_id
+                and m["kind"] in REPLY_KINDS
+                and m["version"] <= to_version
             ]
             message["pending"] = not replies and not message.get("held", False)
             if message["pending"]:
@@ -232,8 +234,14 @@ class SessionView:
                 message["media"].append(item)
         else:
             self._message(
-                e, version, at, role="player", kind="media", author=self._name(e.actor),
-                text=e.filename, media=[item],
+                e,
+                version,
+                at,
+                role="player",
+                kind="media",
+                author=self._name(e.actor),
+                text=e.filename,
+                media=[item],
             )
 
     # -- reading ----------------------------------------------------------------------------
@@ -242,7 +250,7 @@ class SessionView:
         return not any(low <= version <= high for low, high in self.hidden)
 
     def visible_messages(self) -> list[dict[str, Any]]:
-        """The history: inherited messages, then this stream's visible ones, latest reply per turn."""
+        """The history: inherited messages, then visible ones (the latest reply of each turn)."""
         if self._visible_cache is not None and self._visible_cache[0] == self.version:
             return self._visible_cache[1]
         shown = [m for m in self.messages if m["version"] <= 0 or self.is_visible(m["version"])]

@@ -36,7 +36,7 @@ class MySessions:
 
     def clear(self, cur: Cursor) -> None:
         for table in (SESSIONS, MEMBERS, MESSAGES):
-            cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            cur.execute(f"DELETE FROM {table}")
 
     def apply(self, cur: Cursor, event: Any, position: int) -> None:
         sid = str(event.originator_id)
@@ -179,5 +179,7 @@ def sessions_of(cur: Cursor, user_id: str) -> list[dict[str, Any]]:
 
 
 def sessions_with_pending_turns(cur: Cursor) -> list[str]:
-    cur.execute(f"SELECT session_id FROM {SESSIONS} WHERE pending_turns > 0 ORDER BY last_activity_at")
+    cur.execute(
+        f"SELECT session_id FROM {SESSIONS} WHERE pending_turns > 0 ORDER BY last_activity_at"
+    )
     return [row[0] for row in cur.fetchall()]

@@ -43,7 +43,7 @@ class OidcAuthenticator:
     so a blip at the provider does not refuse every user.
     """
 
-    def __init__(  # noqa: PLR0913 - keyword-only settings, each with a default
+    def __init__(
         self,
         *,
         issuer: str,

@@ -1,1 +1,1 @@
-"""HTTP routes, one module per area; handlers parse, authorize, call one use case, shape the answer."""
+"""HTTP routes, one module per area: parse, authorize, call one use case, shape the answer."""

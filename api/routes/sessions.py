@@ -15,7 +15,9 @@ from projections.my_sessions import sessions_of
 
 router = APIRouter(tags=["sessions"])
 
-MinPosition = Annotated[int | None, Query(ge=0, description="wait until views include this position")]
+MinPosition = Annotated[
+    int | None, Query(ge=0, description="wait until views include this position")
+]
 
 
 def members_of(view: SessionView) -> list[dict[str, str]]:
@@ -28,11 +30,16 @@ def members_of(view: SessionView) -> list[dict[str, str]]:
 def session_doc(view: SessionView, my_role: str, position: int) -> dict[str, Any]:
     owner = view.members.get(view.owner or "")
     origin = {"kind": view.origin.get("kind", "new")}
-    origin |= {k: view.origin[k] for k in ("parent_id", "at_version", "legacy_id") if k in view.origin}
+    origin |= {
+        k: view.origin[k] for k in ("parent_id", "at_version", "legacy_id") if k in view.origin
+    }
     return {
         "session_id": str(view.session_id),
         "title": view.title,
-        "owner": {"user_id": view.owner, "display_name": owner["display_name"] if owner else view.owner}
+        "owner": {
+            "user_id": view.owner,
+            "display_name": owner["display_name"] if owner else view.owner,
+        }
         if view.owner
         else None,
         "my_role": my_role,
@@ -45,10 +52,15 @@ def session_doc(view: SessionView, my_role: str, position: int) -> dict[str, Any
 
 
 @router.post("/api/campaigns/new", status_code=status.HTTP_201_CREATED)
-def create_campaign(caller: Caller, state: State, body: NewCampaignIn | None = None) -> dict[str, Any]:
+def create_campaign(
+    caller: Caller, state: State, body: NewCampaignIn | None = None
+) -> dict[str, Any]:
     body = body or NewCampaignIn()
     written = state.sessions.start_session(
-        owner=caller.user_id, owner_name=caller.display_name, title=body.title, settings=body.settings
+        owner=caller.user_id,
+        owner_name=caller.display_name,
+        title=body.title,
+        settings=body.settings,
     )
     view = state.views.get(written.session_id)
     return {
@@ -60,7 +72,9 @@ def create_campaign(caller: Caller, state: State, body: NewCampaignIn | None = N
 
 
 @router.get("/api/sessions")
-async def my_sessions(caller: Caller, state: State, min_position: MinPosition = None) -> dict[str, Any]:
+async def my_sessions(
+    caller: Caller, state: State, min_position: MinPosition = None
+) -> dict[str, Any]:
     if min_position is not None:
         await to_thread.run_sync(
             state.my_sessions.wait_for, min_position, state.settings.read_barrier_seconds

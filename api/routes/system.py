@@ -11,6 +11,7 @@ from api.auth import new_guest_id
 from api.deps import State
 from api.errors import not_found
 from api.schemas import GuestIn
+from domain.errors import StoreUnavailable
 
 router = APIRouter()
 
@@ -28,9 +29,10 @@ def readyz(state: State) -> JSONResponse:
     """Readiness: the store answers and the checkpointed views are caught up."""
     try:
         head = state.sessions.max_position()
-    except Exception as error:  # any store failure means not ready
+    except StoreUnavailable as error:
         return JSONResponse(
-            {"status": "unavailable", "store": f"{type(error).__name__}"}, status_code=503,
+            {"status": "unavailable", "store": f"{type(error).__name__}"},
+            status_code=503,
             headers={"Retry-After": "2"},
         )
     lag = head - state.my_sessions.position

@@ -15,7 +15,9 @@ router = APIRouter(tags=["turns"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=200, description="a repeat answers the first response"),
+    Header(
+        alias="Idempotency-Key", max_length=200, description="a repeat answers the first response"
+    ),
 ]
 
 
@@ -40,7 +42,11 @@ def submit_turn(
     if not accepted.repeated:
         state.worker.schedule(access.session_id)
     return JSONResponse(
-        {"turn_id": str(accepted.turn_id), "version": accepted.version, "position": accepted.position},
+        {
+            "turn_id": str(accepted.turn_id),
+            "version": accepted.version,
+            "position": accepted.position,
+        },
         status_code=status.HTTP_202_ACCEPTED,
     )
 

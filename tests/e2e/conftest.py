@@ -36,7 +36,9 @@ def seat_table(service: Service) -> Table:
     for user, role in ((PLAYER, "player"), (SPECTATOR, "spectator")):
         token = sessions.issue_invite(session_id=UUID(sid), actor=OWNER, role=role).token
         sessions.accept_invite(token=token, user_id=user, display_name=user)
-    turn = service.call("POST", f"/api/sessions/{sid}/turns", PLAYER, json={"text": "I look around"})
+    turn = service.call(
+        "POST", f"/api/sessions/{sid}/turns", PLAYER, json={"text": "I look around"}
+    )
     assert turn.status_code == 202, turn.text
     service.narrated()
     return Table(sid, turn.json()["turn_id"])

@@ -19,7 +19,10 @@ BAD_TURNS: dict[str, tuple[dict[str, Any], int]] = {
     "missing text": ({"json": {"kind": "action"}}, 422),
     "unknown kind": ({"json": {"text": "hi", "kind": "shout"}}, 422),
     "body is a list": ({"json": ["hi"]}, 422),
-    "malformed json": ({"content": b'{"text": "hi"', "headers": {"Content-Type": "application/json"}}, 400),
+    "malformed json": (
+        {"content": b'{"text": "hi"', "headers": {"Content-Type": "application/json"}},
+        400,
+    ),
     "overlong character name": ({"json": {"text": "hi", "character_name": "n" * 201}}, 422),
 }
 
@@ -33,7 +36,8 @@ def test_a_bad_turn_is_refused_with_a_json_error_and_writes_nothing(
     response = service.call("POST", f"/api/sessions/{table.session_id}/turns", PLAYER, **kwargs)
     assert response.status_code == status, response.text
     error = response.json()["error"]
-    assert error["code"] and error["message"]
+    assert error["code"]
+    assert error["message"]
     assert service.version(table.session_id) == before
 
 
@@ -53,7 +57,9 @@ def test_an_unknown_turn_id_is_not_found(service: Service, table: Table, path: s
 
 def test_a_blank_rename_is_refused(service: Service, table: Table) -> None:
     before = service.version(table.session_id)
-    response = service.call("PATCH", f"/api/sessions/{table.session_id}", OWNER, json={"title": " "})
+    response = service.call(
+        "PATCH", f"/api/sessions/{table.session_id}", OWNER, json={"title": " "}
+    )
     assert response.status_code == 422
     assert service.version(table.session_id) == before
 

@@ -39,9 +39,12 @@ def server(store: StoreConfig, llm_url: str, port: int) -> Iterator[subprocess.P
         "GAIA_RESUME_SWEEP_SECONDS": "1",
         "PORT": str(port),
     }
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "api", "serve"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_until(lambda: _ready(port), timeout=30, what="the server to be ready")
@@ -80,29 +83,43 @@ def test_a_server_killed_while_narrating_loses_no_turn_and_narrates_each_once(
             with httpx.Client(base_url=base, timeout=10) as client:
                 for n in range(5):
                     headers = {"Authorization": f"Bearer {tokens.issue(f'user-{n}', f'U{n}')}"}
-                    sid = client.post("/api/campaigns/new", json={}, headers=headers).json()["session_id"]
+                    sid = client.post("/api/campaigns/new", json={}, headers=headers).json()[
+                        "session_id"
+                    ]
                     acknowledged[sid] = []
                     for t in range(10):
-                        answer = client.post(f"/api/sessions/{sid}/turns", headers=headers,
-                                             json={"text": f"turn {t}"})
+                        answer = client.post(
+                            f"/api/sessions/{sid}/turns",
+                            headers=headers,
+                            json={"text": f"turn {t}"},
+                        )
                         assert answer.status_code == 202
                         acknowledged[sid].append(answer.json()["turn_id"])
             llm.wait_for_requests(3, timeout=10)  # narrations are under way
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         with server(postgres_store, llm.base_url, port):
-            app = Sessions(store_env(postgres_store.database_url, postgres_store.data_dir, name="gaia"))
+            app = Sessions(
+                store_env(postgres_store.database_url, postgres_store.data_dir, name="gaia")
+            )
             try:
                 wait_until(
                     lambda: all(not app.get(UUID(sid)).pending_turns() for sid in acknowledged),
-                    timeout=60, what="every pending turn to be narrated",
+                    timeout=60,
+                    what="every pending turn to be narrated",
                 )
                 for sid, turn_ids in acknowledged.items():
                     events = list(app.events.get(UUID(sid)))
-                    submitted = [str(e.turn_id) for e in events
-                                 if isinstance(e, CampaignSession.TurnSubmitted)]
-                    narrated = Counter(str(e.turn_id) for e in events
-                                       if isinstance(e, CampaignSession.NarrationCompleted))
+                    submitted = [
+                        str(e.turn_id)
+                        for e in events
+                        if isinstance(e, CampaignSession.TurnSubmitted)
+                    ]
+                    narrated = Counter(
+                        str(e.turn_id)
+                        for e in events
+                        if isinstance(e, CampaignSession.NarrationCompleted)
+                    )
                     assert submitted == turn_ids
                     assert all(narrated[turn_id] == 1 for turn_id in turn_ids), narrated
             finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.e2e.conftest import OWNER, PLAYER, Table
 from tests.support.api import Service
 
@@ -9,14 +11,19 @@ from tests.support.api import Service
 def test_a_newcomer_plays_a_turn_and_reads_the_demo_narration(service: Service) -> None:
     guest = service.client.post("/api/auth/guest", json={"display_name": "Ada"}).json()
     headers = {"Authorization": f"Bearer {guest['access_token']}"}
-    created = service.client.post("/api/campaigns/new", json={"title": "First night"}, headers=headers)
+    created = service.client.post(
+        "/api/campaigns/new", json={"title": "First night"}, headers=headers
+    )
     assert created.status_code == 201
     sid = created.json()["session_id"]
-    turn = service.client.post(f"/api/sessions/{sid}/turns", json={"text": "I light a torch"},
-                               headers=headers)
+    turn = service.client.post(
+        f"/api/sessions/{sid}/turns", json={"text": "I light a torch"}, headers=headers
+    )
     assert turn.status_code == 202
     service.narrated()
-    messages = service.client.get(f"/api/sessions/{sid}/history", headers=headers).json()["messages"]
+    messages = service.client.get(f"/api/sessions/{sid}/history", headers=headers).json()[
+        "messages"
+    ]
     assert [m["role"] for m in messages] == ["player", "narrator"]
     assert messages[0]["text"] == "I light a torch"
     assert messages[0]["author"] == {"user_id": guest["user_id"], "display_name": "Ada"}
@@ -47,7 +54,9 @@ def test_a_pending_turn_is_marked_in_history(service: Service, table: Table) -> 
 
 def test_history_pages_by_version(service: Service, table: Table) -> None:
     for n in range(4):
-        service.call("POST", f"/api/sessions/{table.session_id}/turns", PLAYER, json={"text": f"t{n}"})
+        service.call(
+            "POST", f"/api/sessions/{table.session_id}/turns", PLAYER, json={"text": f"t{n}"}
+        )
     service.narrated()
     path = f"/api/sessions/{table.session_id}/history"
     seen: list[int] = []
@@ -77,8 +86,9 @@ def test_retrying_a_turn_replaces_its_narration(service: Service, table: Table) 
 
 
 def test_my_sessions_lists_each_session_with_my_role(service: Service, table: Table) -> None:
-    position = service.call("PATCH", f"/api/sessions/{table.session_id}", OWNER,
-                            json={"title": "Renamed"}).json()["position"]
+    position = service.call(
+        "PATCH", f"/api/sessions/{table.session_id}", OWNER, json={"title": "Renamed"}
+    ).json()["position"]
     listed = service.call("GET", "/api/sessions", PLAYER, params={"min_position": position}).json()
     [entry] = listed["sessions"]
     assert entry["session_id"] == table.session_id
@@ -93,8 +103,6 @@ class _Never:
     model = "never"
 
     async def narrate(self, request: object, on_delta: object = None) -> object:
-        import asyncio
-
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 

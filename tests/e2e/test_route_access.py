@@ -11,23 +11,52 @@ from tests.e2e.conftest import OWNER, PLAYER, SPECTATOR, STRANGER, seat_table
 from tests.support.api import Service
 
 ANONYMOUS = None
-CALLERS = {"owner": OWNER, "player": PLAYER, "spectator": SPECTATOR, "stranger": STRANGER,
-           "anonymous": ANONYMOUS}
+CALLERS = {
+    "owner": OWNER,
+    "player": PLAYER,
+    "spectator": SPECTATOR,
+    "stranger": STRANGER,
+    "anonymous": ANONYMOUS,
+}
 
 # route name -> (method, path template, json body, expected status per caller)
 ROUTES: dict[str, tuple[str, str, Any, dict[str, int]]] = {
-    "read session": ("GET", "/api/sessions/{sid}", None,
-                     {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401}),
-    "rename": ("PATCH", "/api/sessions/{sid}", {"title": "Renamed"},
-               {"owner": 200, "player": 403, "spectator": 403, "stranger": 404, "anonymous": 401}),
-    "submit turn": ("POST", "/api/sessions/{sid}/turns", {"text": "I wait"},
-                    {"owner": 202, "player": 202, "spectator": 403, "stranger": 404, "anonymous": 401}),
-    "history": ("GET", "/api/sessions/{sid}/history", None,
-                {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401}),
-    "retry": ("POST", "/api/sessions/{sid}/turns/{tid}/retry", None,
-              {"owner": 202, "player": 202, "spectator": 403, "stranger": 404, "anonymous": 401}),
-    "members": ("GET", "/api/sessions/{sid}/members", None,
-                {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401}),
+    "read session": (
+        "GET",
+        "/api/sessions/{sid}",
+        None,
+        {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401},
+    ),
+    "rename": (
+        "PATCH",
+        "/api/sessions/{sid}",
+        {"title": "Renamed"},
+        {"owner": 200, "player": 403, "spectator": 403, "stranger": 404, "anonymous": 401},
+    ),
+    "submit turn": (
+        "POST",
+        "/api/sessions/{sid}/turns",
+        {"text": "I wait"},
+        {"owner": 202, "player": 202, "spectator": 403, "stranger": 404, "anonymous": 401},
+    ),
+    "history": (
+        "GET",
+        "/api/sessions/{sid}/history",
+        None,
+        {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401},
+    ),
+    "retry": (
+        "POST",
+        "/api/sessions/{sid}/turns/{tid}/retry",
+        None,
+        {"owner": 202, "player": 202, "spectator": 403, "stranger": 404, "anonymous": 401},
+    ),
+    "members": (
+        "GET",
+        "/api/sessions/{sid}/members",
+        None,
+        {"owner": 200, "player": 200, "spectator": 200, "stranger": 404, "anonymous": 401},
+    ),
 }
 
 CASES = [(route, caller) for route in ROUTES for caller in CALLERS]

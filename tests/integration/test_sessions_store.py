@@ -22,7 +22,9 @@ OWNER = "owner-1"
 
 
 def new_session(sessions: Sessions) -> tuple[Sessions, object]:
-    return sessions, sessions.start_session(owner=OWNER, owner_name="Gm", title="Salt Road").session_id
+    return sessions, sessions.start_session(
+        owner=OWNER, owner_name="Gm", title="Salt Road"
+    ).session_id
 
 
 def test_eight_threads_appending_one_hundred_turns_each_lose_nothing(
@@ -51,7 +53,9 @@ def test_eight_threads_appending_one_hundred_turns_each_lose_nothing(
     events = list(apps[0].events.get(session_id))
     turns = [e for e in events if isinstance(e, CampaignSession.TurnSubmitted)]
     assert len(turns) == 800
-    assert sorted(t.text for t in turns) == sorted(f"w{w} t{n}" for w in range(8) for n in range(100))
+    assert sorted(t.text for t in turns) == sorted(
+        f"w{w} t{n}" for w in range(8) for n in range(100)
+    )
     assert [e.originator_version for e in events] == list(range(1, 802))
 
 
@@ -63,13 +67,26 @@ def test_a_session_rebuilt_from_a_snapshot_equals_a_replay_from_version_one(
     invite = app.issue_invite(session_id=session_id, actor=OWNER, max_uses=3)
     app.accept_invite(token=invite.token, user_id="p1", display_name="Ada")
     for n in range(30):
-        turn = app.submit_turn(session_id=session_id, actor="p1", text=f"t{n}", idempotency_key=f"k{n}")
+        turn = app.submit_turn(
+            session_id=session_id, actor="p1", text=f"t{n}", idempotency_key=f"k{n}"
+        )
         if n % 3:
-            app.complete_narration(session_id=session_id, turn_id=turn.turn_id, narrative="ok",
-                                   provider="demo", model="demo", latency_ms=1)
+            app.complete_narration(
+                session_id=session_id,
+                turn_id=turn.turn_id,
+                narrative="ok",
+                provider="demo",
+                model="demo",
+                latency_ms=1,
+            )
         else:
-            app.fail_narration(session_id=session_id, turn_id=turn.turn_id, error_kind="timeout",
-                               message="slow", attempts=3)
+            app.fail_narration(
+                session_id=session_id,
+                turn_id=turn.turn_id,
+                error_kind="timeout",
+                message="slow",
+                attempts=3,
+            )
     app.rewind(session_id=session_id, actor=OWNER, to_version=21)  # a settled turn
     app.remove_member(session_id=session_id, actor=OWNER, user_id="p1", block=True)
 
@@ -103,15 +120,17 @@ def test_an_old_turn_submitted_shape_is_read_through_its_upcaster(sessions: Sess
         "actor": OWNER,
         "occurred_at": None,
     }
-    sessions.recorder.insert_events([
-        StoredEvent(
-            originator_id=session_id,
-            originator_version=2,
-            topic="gaia.TurnSubmitted",
-            state=json.dumps(v1_state).encode(),
-        )
-    ])
-    event = list(sessions.events.get(session_id, gt=1))[0]
+    sessions.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=session_id,
+                originator_version=2,
+                topic="gaia.TurnSubmitted",
+                state=json.dumps(v1_state).encode(),
+            )
+        ]
+    )
+    event = next(iter(sessions.events.get(session_id, gt=1)))
     assert isinstance(event, CampaignSession.TurnSubmitted)
     assert event.character == {"id": "pc:kara", "name": "Kara"}
     assert event.held is False
@@ -123,8 +142,13 @@ def test_a_repeated_turn_answers_with_the_first_version_and_position(sessions: S
     first = sessions.submit_turn(session_id=session_id, actor=OWNER, text="go", idempotency_key="a")
     sessions.rename(session_id=session_id, actor=OWNER, title="Later")
     again = sessions.submit_turn(session_id=session_id, actor=OWNER, text="go", idempotency_key="a")
-    assert (again.turn_id, again.version, again.position) == (first.turn_id, first.version, first.position)
-    assert again.repeated and not first.repeated
+    assert (again.turn_id, again.version, again.position) == (
+        first.turn_id,
+        first.version,
+        first.position,
+    )
+    assert again.repeated
+    assert not first.repeated
     assert sessions.get(session_id).version == 3
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -26,7 +26,7 @@ from domain.session import (
     UserBlocked,
 )
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OWNER, PLAYER, SPECTATOR, STRANGER = "owner-1", "player-1", "spectator-1", "stranger-1"
 
 
@@ -85,12 +85,23 @@ def fail(session: CampaignSession, turn_id: UUID) -> None:
     session.fail_narration(turn_id=turn_id, error_kind="timeout", message="slow", attempts=3, at=T0)
 
 
-def invite(session: CampaignSession, *, role: str = "player", max_uses: int | None = None,
-           expires_at: datetime | None = None, digest: str = "h1") -> UUID:
+def invite(
+    session: CampaignSession,
+    *,
+    role: str = "player",
+    max_uses: int | None = None,
+    expires_at: datetime | None = None,
+    digest: str = "h1",
+) -> UUID:
     invite_id = uuid4()
     session.issue_invite(
-        actor=OWNER, invite_id=invite_id, token_sha256=digest, role=role,
-        expires_at=expires_at, max_uses=max_uses, at=T0,
+        actor=OWNER,
+        invite_id=invite_id,
+        token_sha256=digest,
+        role=role,
+        expires_at=expires_at,
+        max_uses=max_uses,
+        at=T0,
     )
     return invite_id
 
@@ -107,8 +118,16 @@ def test_starting_a_session_makes_the_owner_its_only_member() -> None:
 
 def test_a_blank_title_is_refused() -> None:
     with pytest.raises(RuleViolation):
-        CampaignSession.start(session_id=uuid4(), title="  ", owner=OWNER, owner_name="Gm",
-                              settings={}, origin={"kind": "new"}, actor=OWNER, at=T0)
+        CampaignSession.start(
+            session_id=uuid4(),
+            title="  ",
+            owner=OWNER,
+            owner_name="Gm",
+            settings={},
+            origin={"kind": "new"},
+            actor=OWNER,
+            at=T0,
+        )
 
 
 def test_only_the_owner_can_rename() -> None:
@@ -184,8 +203,15 @@ def test_a_repeated_idempotency_key_returns_the_first_turn_and_records_nothing()
     session = with_members()
     first = submit(session, idempotency_key="k-1")
     version = session.version
-    again = session.submit_turn(actor=PLAYER, turn_id=uuid4(), text="I open the door",
-                                kind="action", character=None, idempotency_key="k-1", at=T0)
+    again = session.submit_turn(
+        actor=PLAYER,
+        turn_id=uuid4(),
+        text="I open the door",
+        kind="action",
+        character=None,
+        idempotency_key="k-1",
+        at=T0,
+    )
     assert again == (str(first), version, True)
     assert session.version == version
 
@@ -342,8 +368,15 @@ def test_an_invite_keeps_only_the_token_hash() -> None:
 def test_only_the_owner_can_invite() -> None:
     session = with_members()
     with pytest.raises(RoleTooLow):
-        session.issue_invite(actor=PLAYER, invite_id=uuid4(), token_sha256="h", role="player",
-                             expires_at=None, max_uses=None, at=T0)
+        session.issue_invite(
+            actor=PLAYER,
+            invite_id=uuid4(),
+            token_sha256="h",
+            role="player",
+            expires_at=None,
+            max_uses=None,
+            at=T0,
+        )
 
 
 @pytest.mark.parametrize("role", ["owner", "admin", ""])
@@ -362,8 +395,10 @@ def test_an_invite_needs_at_least_one_use_and_a_future_expiry() -> None:
 def test_accepting_an_invite_joins_with_its_role() -> None:
     session = started()
     invite(session, role="spectator")
-    assert session.accept_invite(token_sha256="h1", user_id=PLAYER, display_name="Ada",
-                                 at=T0) == ("spectator", True)
+    assert session.accept_invite(token_sha256="h1", user_id=PLAYER, display_name="Ada", at=T0) == (
+        "spectator",
+        True,
+    )
     assert session.role_of(PLAYER) == "spectator"
 
 
@@ -372,8 +407,10 @@ def test_joining_twice_is_a_no_op() -> None:
     invite(session, max_uses=1)
     session.accept_invite(token_sha256="h1", user_id=PLAYER, display_name="Ada", at=T0)
     version = session.version
-    assert session.accept_invite(token_sha256="h1", user_id=PLAYER, display_name="Ada",
-                                 at=T0) == ("player", False)
+    assert session.accept_invite(token_sha256="h1", user_id=PLAYER, display_name="Ada", at=T0) == (
+        "player",
+        False,
+    )
     assert session.version == version
 
 
@@ -388,8 +425,9 @@ def test_an_expired_invite_is_invalid() -> None:
     session = started()
     invite(session, expires_at=T0 + timedelta(hours=1))
     with pytest.raises(InviteInvalid):
-        session.accept_invite(token_sha256="h1", user_id=PLAYER, display_name="Ada",
-                              at=T0 + timedelta(hours=1))
+        session.accept_invite(
+            token_sha256="h1", user_id=PLAYER, display_name="Ada", at=T0 + timedelta(hours=1)
+        )
 
 
 def test_a_revoked_invite_is_invalid() -> None:
@@ -422,8 +460,10 @@ def test_a_removed_but_not_blocked_user_may_rejoin() -> None:
     session.remove_member(actor=OWNER, user_id=PLAYER, block=False, at=T0)
     assert session.role_of(PLAYER) is None
     invite(session)
-    assert session.accept_invite(token_sha256="h1", user_id=PLAYER, display_name="Ada",
-                                 at=T0) == ("player", True)
+    assert session.accept_invite(token_sha256="h1", user_id=PLAYER, display_name="Ada", at=T0) == (
+        "player",
+        True,
+    )
 
 
 def test_revoking_an_unknown_invite_is_not_found() -> None:
@@ -461,8 +501,16 @@ def test_a_member_may_leave() -> None:
 
 
 def test_an_ownerless_session_can_be_given_an_owner_once() -> None:
-    session = CampaignSession.start(session_id=uuid4(), title="Old", owner=None, owner_name=None,
-                                    settings={}, origin={"kind": "legacy"}, actor=None, at=None)
+    session = CampaignSession.start(
+        session_id=uuid4(),
+        title="Old",
+        owner=None,
+        owner_name=None,
+        settings={},
+        origin={"kind": "legacy"},
+        actor=None,
+        at=None,
+    )
     session.add_member(user_id=PLAYER, display_name="Ada", role="owner", at=None)
     assert session.owner == PLAYER
     with pytest.raises(OwnerIsPermanent):
@@ -475,29 +523,69 @@ def test_an_ownerless_session_can_be_given_an_owner_once() -> None:
 def test_media_must_be_an_image_or_audio() -> None:
     session = with_members()
     with pytest.raises(RuleViolation):
-        session.record_media(actor=PLAYER, media_id=uuid4(), kind="video", content_type="v/x",
-                             size=1, sha256="0" * 64, storage_key="k", filename="f",
-                             turn_id=None, source="upload", at=T0)
+        session.record_media(
+            actor=PLAYER,
+            media_id=uuid4(),
+            kind="video",
+            content_type="v/x",
+            size=1,
+            sha256="0" * 64,
+            storage_key="k",
+            filename="f",
+            turn_id=None,
+            source="upload",
+            at=T0,
+        )
 
 
 def test_a_spectator_cannot_upload_media() -> None:
     session = with_members()
     with pytest.raises(RoleTooLow):
-        session.record_media(actor=SPECTATOR, media_id=uuid4(), kind="image",
-                             content_type="image/png", size=1, sha256="0" * 64, storage_key="k",
-                             filename="f.png", turn_id=None, source="upload", at=T0)
+        session.record_media(
+            actor=SPECTATOR,
+            media_id=uuid4(),
+            kind="image",
+            content_type="image/png",
+            size=1,
+            sha256="0" * 64,
+            storage_key="k",
+            filename="f.png",
+            turn_id=None,
+            source="upload",
+            at=T0,
+        )
 
 
 def test_generated_media_is_linked_to_a_known_turn() -> None:
     session = with_members()
     with pytest.raises(TurnNotFound):
-        session.record_media(actor=None, media_id=uuid4(), kind="image", content_type="image/png",
-                             size=1, sha256="0" * 64, storage_key="k", filename="f.png",
-                             turn_id=uuid4(), source="generated", at=T0)
+        session.record_media(
+            actor=None,
+            media_id=uuid4(),
+            kind="image",
+            content_type="image/png",
+            size=1,
+            sha256="0" * 64,
+            storage_key="k",
+            filename="f.png",
+            turn_id=uuid4(),
+            source="generated",
+            at=T0,
+        )
     turn_id = submit(session)
-    session.record_media(actor=None, media_id=uuid4(), kind="image", content_type="image/png",
-                         size=1, sha256="0" * 64, storage_key="k", filename="f.png",
-                         turn_id=turn_id, source="generated", at=T0)
+    session.record_media(
+        actor=None,
+        media_id=uuid4(),
+        kind="image",
+        content_type="image/png",
+        size=1,
+        sha256="0" * 64,
+        storage_key="k",
+        filename="f.png",
+        turn_id=turn_id,
+        source="generated",
+        at=T0,
+    )
     assert session.version == 5
 
 

@@ -1,0 +1,56 @@
+# Developer and CI entry points; `make help` lists them.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PACKAGES := domain projections api migrate_legacy
+WITH_SERVICES := scripts/with-services
+
+.PHONY: help venv run test lint bench db migrate clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# Internal: the virtualenv, reinstalled only when pyproject.toml is newer than the stamp.
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]"
+	touch $@
+
+run: venv ## Serve the API on HOST:PORT (default 127.0.0.1:8000), data in GAIA_DATA_DIR (./var)
+	$(PY) -m api serve
+
+# pytest exits 5 when it collected nothing: for the main suite that means a broken test path.
+test: venv ## Start PostgreSQL and the GCS emulator, run the suite (PYTEST_ARGS=...), stop them
+	@status=0; $(WITH_SERVICES) $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; check testpaths and test names" >&2; fi; \
+	exit $$status
+
+# Runs every check even when one fails, so that one run shows all the problems.
+lint: venv ## Check formatting, lint rules, strict typing and import boundaries
+	@status=0; \
+	for check in "ruff format --check ." "ruff check ." "mypy --strict $(PACKAGES)" \
+		"lint-imports --no-logo"; do \
+		echo "+ $$check"; $(VENV)/bin/$$check || status=1; \
+	done; \
+	exit $$status
+
+bench: venv ## Run the benchmarks against the same services as the tests
+	$(WITH_SERVICES) $(PY) -m bench
+
+db: ## Start a throwaway local PostgreSQL and print its GAIA_DATABASE_URL; Ctrl-C stops it
+	$(WITH_SERVICES) --db
+
+migrate: venv ## Import legacy campaign files: make migrate ARGS="..."
+	$(PY) -m migrate_legacy $(ARGS)
+
+clean: ## Remove the virtualenv and tool caches (keeps ./var)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache *.egg-info
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

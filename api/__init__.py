@@ -1,0 +1,1 @@
+"""HTTP API for Gaia campaign sessions: FastAPI app, routes and request/response schemas."""

@@ -1,0 +1,1 @@
+"""One-off job that imports legacy Gaia campaign files into the event store."""

@@ -1,0 +1,158 @@
+"""Fixtures shared by the whole suite: a real PostgreSQL server and per-test store configurations.
+
+PostgreSQL
+    ``postgres_server_url`` (session): libpq URL of a server on which tests may create databases,
+    shaped ``postgresql://postgres@127.0.0.1:PORT/postgres``. It comes from the first that works:
+
+    1. ``GAIA_TEST_DATABASE_URL`` (``make test`` sets it when it starts a local cluster);
+    2. a ``postgres:15`` container through testcontainers, only if a Docker engine answers;
+    3. a throwaway cluster from the local binaries (``PGBIN``, default
+       /usr/lib/postgresql/15/bin), stopped at the end of the session.
+
+    If none works, the tests that need it fail with the reason; they are never skipped.
+
+    ``postgres_url`` (function): URL of a fresh, empty database created for one test and dropped,
+    with any connections left open, after it.
+
+Stores
+    ``store`` (function, ids ``sqlite`` and ``postgres``): a ``StoreConfig`` per backend, so one
+    test body runs against both. ``sqlite_store`` and ``postgres_store`` give a single backend.
+    ``data_dir`` is always a fresh, empty directory; ``database_url`` is None for SQLite.
+
+Every test that reaches PostgreSQL through these fixtures carries the ``postgres`` marker, so
+``-m "not postgres"`` runs the rest without a server.
+"""
+
+import gc
+import os
+import secrets
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.support.local_postgres import LocalClusterError, local_cluster
+from tests.support.stores import StoreConfig
+
+# Fast settings for throwaway data only, as in the local cluster.
+_CONTAINER_COMMAND = "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need PostgreSQL, so that ``-m`` can select or deselect them."""
+    for item in items:
+        if "postgres_server_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """Yield the URL of a PostgreSQL server for the whole session (see the module docstring)."""
+    if url := os.environ.get("GAIA_TEST_DATABASE_URL"):
+        if urlsplit(url).scheme not in ("postgresql", "postgres"):
+            pytest.fail("GAIA_TEST_DATABASE_URL must be a postgresql:// URL", pytrace=False)
+        yield url
+    elif _docker_answers():
+        with _postgres_container() as url:
+            yield url
+    else:
+        with ExitStack() as stack:
+            try:
+                url = stack.enter_context(local_cluster())
+            except LocalClusterError as error:
+                message = (
+                    "no PostgreSQL for the tests: GAIA_TEST_DATABASE_URL is unset, no Docker "
+                    f"engine answers, and the local cluster failed: {error}"
+                )
+                # from None: the message already says everything the chained traceback would.
+                raise pytest.fail.Exception(message, pytrace=False) from None
+            yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """Yield the URL of a database created for this test alone, and drop it afterwards."""
+    name = f"gaia_t_{secrets.token_hex(8)}"
+    _administer(postgres_server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(postgres_server_url)._replace(path=f"/{name}"))
+    finally:
+        # FORCE ends the connections a test left open; without it DROP DATABASE fails.
+        drop = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+        _administer(postgres_server_url, drop)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
+    """A store configuration for each backend in turn: the same test runs against both."""
+    # Looked up only for the postgres run, so a SQLite-only session never starts a server.
+    database_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    return StoreConfig(database_url=database_url, data_dir=_fresh_dir(tmp_path))
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> StoreConfig:
+    """A store configuration for the embedded SQLite backend only."""
+    return StoreConfig(database_url=None, data_dir=_fresh_dir(tmp_path))
+
+
+@pytest.fixture
+def postgres_store(postgres_url: str, tmp_path: Path) -> StoreConfig:
+    """A store configuration for the PostgreSQL backend only."""
+    return StoreConfig(database_url=postgres_url, data_dir=_fresh_dir(tmp_path))
+
+
+def _fresh_dir(tmp_path: Path) -> Path:
+    # A subdirectory, so that a test may also use tmp_path without filling the data dir.
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    return data_dir
+
+
+def _administer(server_url: str, statement: sql.Composed) -> None:
+    # CREATE and DROP DATABASE cannot run inside a transaction.
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(statement)
+
+
+def _docker_answers() -> bool:
+    # Probe first: without an engine, testcontainers raises inside the PostgresContainer
+    # constructor, not in start(), so a try around start() would not catch it.
+    import docker  # noqa: PLC0415 - only needed when no URL is given
+
+    # docker-py leaks the socket of a failed unix-socket connect (docker/docker-py#3356), and
+    # with filterwarnings = error its ResourceWarning would fail whichever test ran next.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            client = docker.from_env(timeout=3)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (docker.errors.DockerException, OSError):
+            return False
+        finally:
+            gc.collect()  # finalise the leaked socket while its warning is still ignored
+
+
+@contextmanager
+def _postgres_container() -> Iterator[str]:
+    # testcontainers.postgres is a deprecated alias that warns on import.
+    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
+
+    container = PostgresContainer(
+        "postgres:15", username="postgres", password="postgres", dbname="postgres", driver=None
+    ).with_command(_CONTAINER_COMMAND)
+    with container:
+        yield container.get_connection_url()

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: store configurations and a throwaway PostgreSQL cluster."""
