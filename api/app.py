@@ -30,6 +30,13 @@ from projections.session_views import SessionViews
 
 log = logging.getLogger(__name__)
 
+# Every area's routes; each module is one area (see api/routes/__init__.py).
+ROUTERS = (
+    system.router,
+    session_routes.router,
+    turns.router,
+)
+
 DESCRIPTION = """Event-sourced campaign sessions for Gaia, the AI game master.
 
 Errors are `{"error": {"code", "message", "details"}}`. Authenticate with
@@ -142,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
         )
-    for router in (system.router, session_routes.router, turns.router):
+    for router in ROUTERS:
         app.include_router(router)
     return app
 

@@ -162,6 +162,7 @@ class Context:
         self.scratch = Path(tempfile.mkdtemp(prefix="gaia-bench."))
         self._prefix = f"gaia_bench_{secrets.token_hex(4)}"
         self._databases: list[str] = []
+        self.kept: list[Path] = []  # files to keep with the results (server logs)
 
     def postgres_database(self, label: str) -> str:
         """Create an empty database for ``label`` and return its URL; dropped by close()."""
@@ -183,6 +184,10 @@ class Context:
             Store("postgres", self.postgres_database(label), self.sqlite_dir(f"{label}-pg")),
             Store("sqlite", None, self.sqlite_dir(f"{label}-sqlite")),
         ]
+
+    def keep(self, path: Path) -> None:
+        """Keep ``path`` (under the scratch dir) with the results of this run."""
+        self.kept.append(path)
 
     def close(self) -> None:
         """Drop the databases this run created and delete the scratch dir."""
