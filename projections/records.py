@@ -1,0 +1,48 @@
+"""One stored event as plain JSON: the shape the timeline, live streams and exports all share."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+# Carried by every event; shown at the top level of a record, not repeated in its data.
+ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "occurred_at", "actor"})
+CREATION_ONLY = frozenset({"originator_topic"})
+
+
+def jsonable(value: Any) -> Any:
+    """Event field values as JSON values: ids and instants as strings, containers recursively."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def event_type(event: Any) -> str:
+    return type(event).__name__
+
+
+def event_record(event: Any) -> dict[str, Any]:
+    """``{version, type, recorded_at, occurred_at, actor, data}`` for one domain event."""
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    data = {
+        name: jsonable(value)
+        for name, value in fields.items()
+        if name not in ENVELOPE and name not in CREATION_ONLY
+    }
+    occurred_at = fields.get("occurred_at")
+    return {
+        "version": event.originator_version,
+        "type": event_type(event),
+        "recorded_at": event.timestamp.isoformat(),
+        "occurred_at": occurred_at.isoformat() if occurred_at else None,
+        "actor": fields.get("actor"),
+        "data": data,
+    }
