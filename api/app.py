@@ -16,8 +16,9 @@ from api import errors
 from api.auth import Authenticator, LocalAuthenticator, OidcAuthenticator, load_or_create_secret
 from api.locks import NarrationLocks
 from api.narration import DemoNarrator, Narrator, OpenAICompatNarrator
+from api.ratelimit import AcceptLimits
 from api.routes import sessions as session_routes
-from api.routes import system, turns
+from api.routes import sharing, system, turns
 from api.settings import Settings
 from api.state import AppState
 from api.worker import TurnWorker
@@ -35,6 +36,7 @@ ROUTERS = (
     system.router,
     session_routes.router,
     turns.router,
+    sharing.router,
 )
 
 DESCRIPTION = """Event-sourced campaign sessions for Gaia, the AI game master.
@@ -108,6 +110,10 @@ def build_state(settings: Settings) -> AppState:
         authenticator=authenticator,
         local_auth=local_auth,
         worker=worker,
+        accept_limits=AcceptLimits(
+            settings.invite_accepts_per_user_per_minute,
+            settings.invite_accepts_per_address_per_minute,
+        ),
     )
 
 

@@ -35,3 +35,25 @@ class TurnIn(Body):
     kind: Literal["action", "context", "ooc"] = "action"
     character_id: ShortText | None = None
     character_name: ShortText | None = None
+
+
+class InviteIn(Body):
+    role: Literal["player", "spectator"] = "player"
+    expires_in_s: int | None = Field(default=None, ge=1, le=365 * 24 * 3600)
+    max_uses: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class AcceptIn(Body):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class ShareIn(InviteIn):
+    session_id: str = Field(min_length=1, max_length=64)
+
+
+class JoinIn(Body):
+    invite_token: str = Field(min_length=1, max_length=200)
+
+
+class RoleIn(Body):
+    role: Literal["player", "spectator"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.auth import Authenticator, LocalAuthenticator
+from api.ratelimit import AcceptLimits
 from api.settings import Settings
 from api.worker import TurnWorker
 from domain.application import Sessions
@@ -23,3 +24,4 @@ class AppState:
     authenticator: Authenticator
     local_auth: LocalAuthenticator | None  # set in local mode only: it issues guest tokens
     worker: TurnWorker
+    accept_limits: AcceptLimits

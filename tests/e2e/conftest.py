@@ -26,6 +26,7 @@ class Table:
 
     session_id: str
     turn_id: str
+    invite_id: str
 
 
 def seat_table(service: Service) -> Table:
@@ -41,7 +42,8 @@ def seat_table(service: Service) -> Table:
     )
     assert turn.status_code == 202, turn.text
     service.narrated()
-    return Table(sid, turn.json()["turn_id"])
+    spare = sessions.issue_invite(session_id=UUID(sid), actor=OWNER)
+    return Table(sid, turn.json()["turn_id"], str(spare.invite_id))
 
 
 @pytest.fixture

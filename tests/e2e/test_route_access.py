@@ -51,6 +51,37 @@ ROUTES: dict[str, tuple[str, str, Any, dict[str, int]]] = {
         None,
         {"owner": 202, "player": 202, "spectator": 403, "stranger": 404, "anonymous": 401},
     ),
+    "create invite": (
+        "POST",
+        "/api/sessions/{sid}/invites",
+        {"role": "spectator"},
+        {"owner": 201, "player": 403, "spectator": 403, "stranger": 404, "anonymous": 401},
+    ),
+    "list invites": (
+        "GET",
+        "/api/sessions/{sid}/invites",
+        None,
+        {"owner": 200, "player": 403, "spectator": 403, "stranger": 404, "anonymous": 401},
+    ),
+    "revoke invite": (
+        "DELETE",
+        "/api/sessions/{sid}/invites/{invite}",
+        None,
+        {"owner": 204, "player": 403, "spectator": 403, "stranger": 404, "anonymous": 401},
+    ),
+    "change role": (
+        "PATCH",
+        "/api/sessions/{sid}/members/user-spectator",
+        {"role": "player"},
+        {"owner": 200, "player": 403, "spectator": 403, "stranger": 404, "anonymous": 401},
+    ),
+    # The spectator removing themself is leaving, which any member may do.
+    "remove member": (
+        "DELETE",
+        "/api/sessions/{sid}/members/user-spectator",
+        None,
+        {"owner": 204, "player": 403, "spectator": 204, "stranger": 404, "anonymous": 401},
+    ),
     "members": (
         "GET",
         "/api/sessions/{sid}/members",
@@ -68,7 +99,7 @@ def test_route_answers_each_caller_with_the_expected_status(
 ) -> None:
     table = seat_table(service)
     method, template, body, expected = ROUTES[route]
-    path = template.format(sid=table.session_id, tid=table.turn_id)
+    path = template.format(sid=table.session_id, tid=table.turn_id, invite=table.invite_id)
     before = service.version(table.session_id)
     response = service.call(method, path, CALLERS[caller], json=body)
     assert response.status_code == expected[caller], response.text

@@ -1,0 +1,140 @@
+"""The "my sessions" view: kept live from the event log, resumed after a restart, and equal to a
+rebuild from zero after a randomized workload."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain.application import Sessions
+from domain.errors import GaiaError
+from projections.database import ViewDatabase
+from projections.my_sessions import MESSAGES, MEMBERS, SESSIONS, MySessions, sessions_of
+from projections.runner import ProjectionRunner
+from tests.integration.conftest import SessionsFactory
+from tests.support.stores import StoreConfig
+
+
+def rows(database: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
+    with database.transaction() as cur:
+        result = {}
+        for table in (SESSIONS, MEMBERS, MESSAGES):
+            cur.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed names
+            result[table] = sorted(tuple(r) for r in cur.fetchall())
+        return result
+
+
+def random_workload(sessions: Sessions, rng: random.Random, steps: int) -> None:
+    users = [f"user-{n}" for n in range(8)]
+    ids = []
+    for _ in range(steps):
+        action = rng.choice(
+            [
+                "create",
+                "join",
+                "join",
+                "turn",
+                "turn",
+                "narrate",
+                "rename",
+                "remove",
+                "role",
+                "rewind",
+            ]
+        )
+        try:
+            if action == "create" or not ids:
+                owner = rng.choice(users)
+                ids.append(
+                    (
+                        sessions.start_session(owner=owner, owner_name=owner.upper()).session_id,
+                        owner,
+                    )
+                )
+                continue
+            sid, owner = rng.choice(ids)
+            session = sessions.get(sid)
+            member = rng.choice(list(session.members))
+            if action == "join":
+                token = sessions.issue_invite(
+                    session_id=sid, actor=owner, role=rng.choice(["player", "spectator"])
+                ).token
+                sessions.accept_invite(token=token, user_id=rng.choice(users), display_name="X")
+            elif action == "turn":
+                sessions.submit_turn(session_id=sid, actor=member, text=f"turn {rng.random()}")
+            elif action == "narrate" and session.pending_turns():
+                turn_id = session.pending_turns()[0]
+                sessions.complete_narration(
+                    session_id=sid,
+                    turn_id=UUID(turn_id),
+                    narrative="ok",
+                    provider="demo",
+                    model="demo",
+                    latency_ms=1,
+                )
+            elif action == "rename":
+                sessions.rename(session_id=sid, actor=owner, title=f"Title {rng.randint(0, 99)}")
+            elif action == "remove" and member != owner:
+                sessions.remove_member(
+                    session_id=sid, actor=owner, user_id=member, block=rng.random() < 0.3
+                )
+            elif action == "role" and member != owner:
+                sessions.change_role(
+                    session_id=sid,
+                    actor=owner,
+                    user_id=member,
+                    role=rng.choice(["player", "spectator"]),
+                )
+            elif action == "rewind" and session.version > 2:
+                sessions.rewind(
+                    session_id=sid, actor=owner, to_version=session.latest_quiet_version() - 1 or 1
+                )
+        except GaiaError:
+            pass  # a refused command is part of a realistic workload
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_rebuild_from_zero_equals_the_live_view_after_a_random_workload(
+    make_sessions: SessionsFactory, store: StoreConfig, seed: int
+) -> None:
+    sessions = make_sessions()
+    database = ViewDatabase(store.database_url, store.data_dir)
+    live = ProjectionRunner(sessions, database, MySessions(), poll_interval_s=0.05)
+    live.start()
+    try:
+        random_workload(sessions, random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret, steps=300)
+        assert live.wait_for(sessions.max_position(), timeout=30)
+    finally:
+        live.stop()
+    before = rows(database)
+    assert before[SESSIONS], "the workload created no session"
+    rebuilt = ProjectionRunner(sessions, database, MySessions())
+    assert rebuilt.rebuild() == sessions.max_position()
+    assert rows(database) == before
+    database.close()
+
+
+def test_the_view_resumes_from_its_checkpoint_after_a_restart(
+    make_sessions: SessionsFactory, store: StoreConfig
+) -> None:
+    sessions = make_sessions()
+    first_db = ViewDatabase(store.database_url, store.data_dir)
+    first = ProjectionRunner(sessions, first_db, MySessions())
+    sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
+    while first.run_once():
+        pass
+    checkpoint = first.position
+    first_db.close()
+
+    sessions.rename(session_id=sid, actor="ann", title="After the restart")
+    second_db = ViewDatabase(store.database_url, store.data_dir)
+    second = ProjectionRunner(sessions, second_db, MySessions())
+    assert second.position == checkpoint
+    assert second.run_once() == 1
+    with second_db.transaction() as cur:
+        [entry] = sessions_of(cur, "ann")
+    assert entry["title"] == "After the restart"
+    second_db.close()
