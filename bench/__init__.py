@@ -1,1 +1,26 @@
-"""Speed and memory benchmarks, run with ``make bench``."""
+"""Speed benchmarks of the campaign backend against baselines measured in the same run.
+
+Run with ``make bench`` (or ``python -m bench --quick`` for a smoke run, ``--only NAME`` for
+one group). Groups, one module each:
+
+- ``store`` (:mod:`bench.store`): event appends and session rebuilds through the Sessions
+  application, against raw SQL on the same store.
+- ``http_turns`` (:mod:`bench.http_turns`): turn submission over HTTP at 1, 10 and 50
+  concurrent sessions, against a bare FastAPI app doing one insert per request.
+
+Shared pieces are in :mod:`bench.core`, the table and the JSON in :mod:`bench.report`, and the
+servers under load in :mod:`bench.servers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from bench import http_turns, store
+from bench.core import Context, Row
+
+GROUPS: Final[dict[str, Callable[[Context], list[Row]]]] = {
+    "store": store.run,
+    "http_turns": http_turns.run,
+}

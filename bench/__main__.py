@@ -1,10 +1,80 @@
-"""Entry point for ``python -m bench``."""
+"""Entry point: ``python -m bench [--quick] [--only NAME]``.
+
+Runs the benchmark groups, prints one combined table (our figures beside baselines measured in
+the same run) and writes it as JSON to ``var/bench/<name>-<UTC timestamp>.json`` and
+``var/bench/latest.json``.
+
+PostgreSQL comes from ``GAIA_TEST_DATABASE_URL`` (``make bench`` runs this under
+``scripts/with-services``, which starts a throwaway cluster and sets it); without it, a
+throwaway cluster is started from the local binaries for the run. Each benchmark gets its own
+fresh database on that server, and every one of them is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from bench import GROUPS
+from bench.core import Context, Row, progress
+from bench.report import environment, render, write
 
 
-def main() -> None:
-    """Say that there is nothing to measure yet."""
-    print("no benchmarks yet")
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server on which databases may be created and dropped."""
+    if url := os.environ.get("GAIA_TEST_DATABASE_URL"):
+        yield url
+        return
+    # Only here: the tests' helper is needed only when no server was provided.
+    from tests.support.local_postgres import local_cluster  # noqa: PLC0415
+
+    progress("GAIA_TEST_DATABASE_URL is not set: starting a throwaway local PostgreSQL")
+    with local_cluster() as url:
+        yield url
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--only", choices=sorted(GROUPS), help="run one group")
+    args = parser.parse_args(argv)
+    groups = [args.only] if args.only else list(GROUPS)
+    name = (args.only or "all") + ("-quick" if args.quick else "")
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    rows: list[Row] = []
+    failed: list[str] = []
+    with postgres_server() as server_url:
+        ctx = Context(server_url=server_url, quick=args.quick)
+        try:
+            env = environment(ctx)
+            for group in groups:
+                group_started = time.perf_counter()
+                try:
+                    rows += GROUPS[group](ctx)
+                except Exception:  # noqa: BLE001 - report the other groups' figures, then fail
+                    traceback.print_exc()
+                    failed.append(group)
+                progress(f"{group}: {time.perf_counter() - group_started:.0f} s")
+            env["duration_s"] = round(time.perf_counter() - started, 1)
+            env["failed_groups"] = failed
+            path = write(rows, env, name=name, started=started_at, kept=ctx.kept)
+        finally:
+            ctx.close()
+    print(render(rows, env))
+    print(f"\nTotal {env['duration_s']:.0f} s. Results: {path.relative_to(path.parents[2])}")
+    if failed:
+        print(f"FAILED groups: {', '.join(failed)} (tracebacks above)", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

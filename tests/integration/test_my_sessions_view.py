@@ -12,7 +12,7 @@ import pytest
 from domain.application import Sessions
 from domain.errors import GaiaError
 from projections.database import ViewDatabase
-from projections.my_sessions import MESSAGES, MEMBERS, SESSIONS, MySessions, sessions_of
+from projections.my_sessions import MEMBERS, MESSAGES, SESSIONS, MySessions, sessions_of
 from projections.runner import ProjectionRunner
 from tests.integration.conftest import SessionsFactory
 from tests.support.stores import StoreConfig
@@ -105,7 +105,8 @@ def test_a_rebuild_from_zero_equals_the_live_view_after_a_random_workload(
     live = ProjectionRunner(sessions, database, MySessions(), poll_interval_s=0.05)
     live.start()
     try:
-        random_workload(sessions, random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret, steps=300)
+        rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
+        random_workload(sessions, rng, steps=300)
         assert live.wait_for(sessions.max_position(), timeout=30)
     finally:
         live.stop()
