@@ -100,6 +100,7 @@ def build_state(settings: Settings) -> AppState:
         NarrationLocks(settings.database_url),
         pending_sessions=pending_sessions,
         sweep_interval_s=settings.resume_sweep_seconds,
+        deadline_s=settings.narration_deadline_seconds,
     )
     return AppState(
         settings=settings,

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(60.0, gt=0)
     llm_max_attempts: int = Field(4, ge=1, le=10)
+    narration_deadline_seconds: float = Field(300.0, gt=0)
 
     cors_origins: str = ""  # comma-separated exact origins
     trust_proxy_headers: bool = False

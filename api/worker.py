@@ -38,10 +38,13 @@ class TurnWorker:
         *,
         pending_sessions: Callable[[], list[str]],
         sweep_interval_s: float = 30.0,
+        deadline_s: float = 300.0,
     ) -> None:
         self.sessions, self.views, self.narrator, self.locks = sessions, views, narrator, locks
         self.pending_sessions = pending_sessions
         self.sweep_interval_s = sweep_interval_s
+        # A provider that keeps trickling bytes never trips a read timeout: bound the whole turn.
+        self.deadline_s = deadline_s
         self.publish_delta: DeltaPublisher | None = None
         self.wants_deltas: Callable[[UUID], bool] = lambda _sid: False
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
@@ -129,7 +132,18 @@ class TurnWorker:
                 publish(session_id, turn_id, text)
 
         try:
-            narration: Narration = await self.narrator.narrate(request, on_delta)
+            async with asyncio.timeout(self.deadline_s):
+                narration: Narration = await self.narrator.narrate(request, on_delta)
+        except TimeoutError:
+            await to_thread.run_sync(
+                self._record_failure,
+                session_id,
+                turn_id,
+                "timeout",
+                f"no narration within {self.deadline_s:.0f} s",
+                1,
+            )
+            return
         except NarrationFailed as failure:
             await to_thread.run_sync(
                 self._record_failure,
