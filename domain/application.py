@@ -25,7 +25,7 @@ from domain import roles, tokens
 from domain.errors import NotFound, RuleViolation, StoreUnavailable, VersionConflict
 from domain.ids import legacy_session_id
 from domain.session import CampaignSession, InviteInvalid
-from domain.store import position_of, stream_lock
+from domain.store import StreamLocks, position_of
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class Sessions(Application[UUID]):
     ) -> None:
         with _store_errors():
             super().__init__(dict(env or {}))
+            self._stream_locks = StreamLocks(self.recorder)
         self.snapshot_interval = snapshot_interval
         self.clock = clock
         self.attempts = attempts
@@ -146,7 +147,7 @@ class Sessions(Application[UUID]):
         self, session_id: UUID, command: Callable[[CampaignSession], T]
     ) -> tuple[T, Written]:
         """Load, apply ``command``, save; on a version conflict reload and apply it again."""
-        with self._locks.hold(session_id), _store_errors(), stream_lock(self.recorder, session_id):
+        with self._locks.hold(session_id), _store_errors(), self._stream_locks.hold(session_id):
             for attempt in range(self.attempts):
                 session = self.get(session_id)
                 before = session.version
@@ -215,6 +216,10 @@ class Sessions(Application[UUID]):
         session.require(actor, needed)
         return session
 
+    def close(self) -> None:
+        self._stream_locks.close()
+        super().close()
+
     def max_position(self) -> int:
         with _store_errors():
             return self.recorder.max_notification_id() or 0
@@ -251,15 +256,23 @@ class Sessions(Application[UUID]):
         owner_name: str | None = None,
         settings: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        provenance: Mapping[str, Any] | None = None,
     ) -> CampaignSession:
-        """A new, unsaved session for a legacy campaign; the importer adds to it, then saves."""
+        """A new, unsaved session for a legacy campaign; the importer adds to it, then saves.
+
+        ``provenance`` (what was imported from where: fingerprint, files) goes into the origin
+        under ``import``.
+        """
+        origin: dict[str, Any] = {"kind": "legacy", "legacy_id": legacy_id, "source": source}
+        if provenance is not None:
+            origin["import"] = dict(provenance)
         return CampaignSession.start(
             session_id=legacy_session_id(legacy_id),
             title=title,
             owner=owner,
             owner_name=owner_name,
             settings=dict(settings or {}),
-            origin={"kind": "legacy", "legacy_id": legacy_id, "source": source},
+            origin=origin,
             actor=None,
             at=at,
         )

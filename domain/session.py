@@ -20,7 +20,10 @@ from domain.errors import Conflict, Forbidden, NotFound, RuleViolation
 TURN_KINDS: Final = frozenset({"action", "context", "ooc"})
 MEDIA_KINDS: Final = frozenset({"image", "audio"})
 MEDIA_SOURCES: Final = frozenset({"upload", "generated", "legacy"})
-GAME_STATE_KINDS: Final = frozenset({"character", "scene", "combat", "summary", "campaign_data"})
+GAME_STATE_KINDS: Final = frozenset(
+    {"character", "scene", "turn", "combat", "summary", "campaign_data"}
+)
+MESSAGE_ROLES: Final = frozenset({"narrator", "system"})  # messages that answer no turn
 IDEMPOTENCY_WINDOW: Final = 256  # keys remembered per session; older repeats write a new turn
 
 # Turn states. A "held" turn was imported while awaiting a reply: it waits for an explicit retry.
@@ -104,6 +107,10 @@ class InvalidValue(RuleViolation):
     code = "invalid_value"
 
 
+class NotALegacySession(RuleViolation):
+    code = "not_a_legacy_session"
+
+
 def _require_in(value: str, allowed: frozenset[str], field: str) -> None:
     if value not in allowed:
         raise InvalidValue(f"{field} must be one of {sorted(allowed)}", field=field, value=value)
@@ -135,16 +142,18 @@ class CampaignSession(Aggregate):
         occurred_at: datetime | None
 
     class TurnSubmitted(Aggregate.Event):
-        """Version 1 kept the character as flat ``character_id`` and ``character_name``."""
+        """Version 1 kept the character as flat ``character_id`` and ``character_name``;
+        version 3 added ``legacy``: what an imported message was on disk (None otherwise)."""
 
         TOPIC = "gaia.TurnSubmitted"
-        class_version = 2
+        class_version = 3
         turn_id: UUID
         text: str
         kind: str
         character: dict[str, str] | None
         idempotency_key: str | None
         held: bool
+        legacy: dict[str, Any] | None
         actor: str | None
         occurred_at: datetime | None
 
@@ -158,8 +167,15 @@ class CampaignSession(Aggregate):
                 state["character"] = {"id": character_id or "", "name": character_name or ""}
             state.setdefault("held", False)
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["legacy"] = None
+
     class NarrationCompleted(Aggregate.Event):
+        """Version 2 added ``legacy``: what an imported reply was on disk (None otherwise)."""
+
         TOPIC = "gaia.NarrationCompleted"
+        class_version = 2
         turn_id: UUID
         narrative: str
         answer: str
@@ -169,7 +185,12 @@ class CampaignSession(Aggregate):
         model: str
         latency_ms: int
         degraded: bool
+        legacy: dict[str, Any] | None
         occurred_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["legacy"] = None
 
     class NarrationFailed(Aggregate.Event):
         TOPIC = "gaia.NarrationFailed"
@@ -231,7 +252,10 @@ class CampaignSession(Aggregate):
         occurred_at: datetime | None
 
     class MediaStored(Aggregate.Event):
+        """Version 2 added ``legacy``: the imported metadata file of legacy media (else None)."""
+
         TOPIC = "gaia.MediaStored"
+        class_version = 2
         media_id: UUID
         kind: str
         content_type: str
@@ -241,8 +265,13 @@ class CampaignSession(Aggregate):
         filename: str
         turn_id: UUID | None
         source: str
+        legacy: dict[str, Any] | None
         actor: str | None
         occurred_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["legacy"] = None
 
     class GameStateRecorded(Aggregate.Event):
         TOPIC = "gaia.GameStateRecorded"
@@ -257,6 +286,17 @@ class CampaignSession(Aggregate):
         path: str
         sha256: str
         content: Any
+        occurred_at: datetime | None
+
+    class MessagePosted(Aggregate.Event):
+        """A narrator or system message that answers no turn (a campaign intro, a notice)."""
+
+        TOPIC = "gaia.MessagePosted"
+        role: str
+        text: str
+        structured: dict[str, Any]
+        legacy: dict[str, Any] | None
+        actor: str | None
         occurred_at: datetime | None
 
     # -- creation -------------------------------------------------------------------------
@@ -420,6 +460,7 @@ class CampaignSession(Aggregate):
             character=character,
             idempotency_key=idempotency_key,
             held=held,
+            legacy=None,
             actor=actor,
             occurred_at=at,
         )
@@ -435,6 +476,7 @@ class CampaignSession(Aggregate):
         character: dict[str, str] | None,
         idempotency_key: str | None,
         held: bool,
+        legacy: dict[str, Any] | None,
         actor: str | None,
         occurred_at: datetime | None,
     ) -> None:
@@ -482,6 +524,7 @@ class CampaignSession(Aggregate):
             model=model,
             latency_ms=latency_ms,
             degraded=degraded,
+            legacy=None,
             occurred_at=at,
         )
 
@@ -498,6 +541,7 @@ class CampaignSession(Aggregate):
         model: str,
         latency_ms: int,
         degraded: bool,
+        legacy: dict[str, Any] | None,
         occurred_at: datetime | None,
     ) -> None:
         self.turns[str(turn_id)].append([self._applying, NARRATED])
@@ -765,12 +809,15 @@ class CampaignSession(Aggregate):
         turn_id: UUID | None,
         source: str,
         at: datetime | None,
+        legacy: dict[str, Any] | None = None,
     ) -> None:
         """Record stored media; ``actor`` is None for media the narrator or an import made."""
         if actor is not None:
             self.require(actor, roles.PLAYER)
         _require_in(kind, MEDIA_KINDS, "kind")
         _require_in(source, MEDIA_SOURCES, "source")
+        if legacy is not None:
+            self._require_legacy()
         if size < 0:
             raise InvalidValue("size must not be negative", field="size")
         if turn_id is not None and str(turn_id) not in self.turns:
@@ -785,6 +832,7 @@ class CampaignSession(Aggregate):
             filename=filename,
             turn_id=turn_id,
             source=source,
+            legacy=legacy,
             actor=actor,
             occurred_at=at,
         )
@@ -802,6 +850,7 @@ class CampaignSession(Aggregate):
         filename: str,
         turn_id: UUID | None,
         source: str,
+        legacy: dict[str, Any] | None,
         actor: str | None,
         occurred_at: datetime | None,
     ) -> None:
@@ -835,6 +884,104 @@ class CampaignSession(Aggregate):
         self, *, path: str, sha256: str, content: Any, occurred_at: datetime | None
     ) -> None:
         """Preserved files live in the stream only; nothing to keep in memory."""
+
+    # -- legacy import ----------------------------------------------------------------------
+    # The migration replays a legacy transcript as it was: no member is known to have written
+    # it, so there is no actor, and blank or odd content is kept verbatim rather than refused.
+
+    def _require_legacy(self) -> None:
+        if self.origin.get("kind") != "legacy":
+            raise NotALegacySession(
+                "only an imported legacy session takes legacy data", session_id=str(self.id)
+            )
+
+    def import_turn(
+        self,
+        *,
+        turn_id: UUID,
+        text: str,
+        kind: str,
+        character: dict[str, str] | None,
+        legacy: dict[str, Any],
+        at: datetime | None,
+    ) -> None:
+        """Import a legacy player message as a held turn: only an explicit retry narrates it."""
+        self._require_legacy()
+        _require_in(kind, TURN_KINDS, "kind")
+        if str(turn_id) in self.turns:
+            raise InvalidTurn("turn id already used", turn_id=str(turn_id))
+        self._turn_submitted(
+            turn_id=turn_id,
+            text=text,
+            kind=kind,
+            character=character,
+            idempotency_key=None,
+            held=True,
+            legacy=legacy,
+            actor=None,
+            occurred_at=at,
+        )
+
+    def import_reply(
+        self,
+        *,
+        turn_id: UUID,
+        narrative: str,
+        answer: str,
+        player_options: list[str],
+        structured: dict[str, Any],
+        legacy: dict[str, Any],
+        at: datetime | None,
+    ) -> None:
+        """Import a legacy narrator message as the reply to an imported turn still unanswered."""
+        self._require_legacy()
+        state = self.turn_state(str(turn_id))
+        if state is None:
+            raise TurnNotFound("turn not found", turn_id=str(turn_id))
+        if state != HELD:
+            raise InvalidTurn("the turn is not an unanswered imported turn", turn_id=str(turn_id))
+        self._narration_completed(
+            turn_id=turn_id,
+            narrative=narrative,
+            answer=answer,
+            player_options=player_options,
+            structured=structured,
+            provider="legacy",
+            model="",
+            latency_ms=0,
+            degraded=False,
+            legacy=legacy,
+            occurred_at=at,
+        )
+
+    def import_message(
+        self,
+        *,
+        role: str,
+        text: str,
+        structured: dict[str, Any],
+        legacy: dict[str, Any],
+        at: datetime | None,
+    ) -> None:
+        """Import a legacy message that answers no turn: a standalone narration or a system note."""
+        self._require_legacy()
+        _require_in(role, MESSAGE_ROLES, "role")
+        self._message_posted(
+            role=role, text=text, structured=structured, legacy=legacy, actor=None, occurred_at=at
+        )
+
+    @event(MessagePosted)
+    def _message_posted(
+        self,
+        *,
+        role: str,
+        text: str,
+        structured: dict[str, Any],
+        legacy: dict[str, Any] | None,
+        actor: str | None,
+        occurred_at: datetime | None,
+    ) -> None:
+        """Messages live in projections; the aggregate has no rule that needs them."""
 
 
 def _idempotency_slot(actor: str, key: str) -> str:

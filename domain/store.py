@@ -19,6 +19,7 @@ from eventsourcing.persistence import ApplicationRecorder, InterfaceError, Opera
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
+    PostgresDatastore,
     PostgresFactory,
     PostgresTrackingRecorder,
 )
@@ -29,6 +30,11 @@ POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 # Worst case for one store call while PostgreSQL is down: ATTEMPTS x CONNECT_TIMEOUT_S + waits.
 STORE_ATTEMPTS: Final = 2
 CONNECT_TIMEOUT_S: Final = 2
+# How long the pool keeps re-trying one lost connection (backing off 1 s, 2 s, 4 s, ...) before
+# it gives up and connects afresh on the next demand. The library leaves psycopg_pool's 5
+# minutes, which after an outage of seconds keeps the pool waiting out its backoff long after
+# the database is back.
+RECONNECT_TIMEOUT_S: Final = 1.0
 
 
 class InvalidDatabaseURL(ValueError):
@@ -99,7 +105,11 @@ def _postgres_env(url: str, *, pool_size: int, max_overflow: int) -> dict[str, s
         "POSTGRES_MAX_OVERFLOW": str(max_overflow),
         "POSTGRES_MAX_WAITING": "64",
         "POSTGRES_LOCK_TIMEOUT": "5",
-        "POSTGRES_PRE_PING": "y",
+        # No ping on checkout: the pool's ping loop backs off 1 s, then 2 s, past its own
+        # deadline, so with dead connections pooled a call could take over 5 s. A dead
+        # connection fails at once instead, the bounded retry takes another, and
+        # drop_broken_connections() clears the rest once the database answers again.
+        "POSTGRES_PRE_PING": "n",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "5",
         # Never the library's database functions: they skip the table lock that keeps
         # notification ids in commit order (see the notes on the library).
@@ -137,6 +147,20 @@ class BoundedPostgresFactory(PostgresFactory):
     application_recorder_class = BoundedPostgresApplicationRecorder
     tracking_recorder_class = BoundedPostgresTrackingRecorder
 
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT_S
+
+
+def drop_broken_connections(recorder: ApplicationRecorder) -> None:
+    """Test the idle pooled connections and replace the dead ones (PostgreSQL; else a no-op).
+
+    Called when the database answers again after an error: without a ping on checkout, the
+    connections that died meanwhile would otherwise each fail one call.
+    """
+    if isinstance(recorder, PostgresApplicationRecorder):
+        recorder.datastore.pool.check()
+
 
 def position_of(recorder: ApplicationRecorder, originator_id: UUID, version: int) -> int | None:
     """The global position (notification id) of one stored event, or None if there is none."""
@@ -167,24 +191,54 @@ def advisory_key(purpose: str, stream_id: UUID) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-@contextlib.contextmanager
-def stream_lock(recorder: ApplicationRecorder, stream_id: UUID) -> Iterator[None]:
+class StreamLocks:
     """Serialise writers of one stream across processes (PostgreSQL only; a no-op on SQLite).
 
     Optimistic retries alone let a busy process starve another one writing the same stream;
     a transaction-scoped advisory lock queues them fairly, and is released by the rollback
     below or, if this process dies, by the server closing its connection.
+
+    The locks hold connections from a pool of their own, smaller than the store's: sharing
+    one pool would let every lock holder wait forever for a second connection to save with.
     """
-    if not isinstance(recorder, PostgresApplicationRecorder):
-        yield
-        return
-    with recorder.datastore.get_connection() as conn:
-        conn.execute("BEGIN")
-        try:
-            conn.execute("SET LOCAL lock_timeout = '10s'")
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("write", stream_id),))
+
+    POOL_SIZE: Final = 8
+
+    def __init__(self, recorder: ApplicationRecorder) -> None:
+        self._datastore: PostgresDatastore | None = None
+        if isinstance(recorder, PostgresApplicationRecorder):
+            given = recorder.datastore.pool.kwargs
+            kwargs: dict[str, Any] = (given() if callable(given) else given) or {}
+            self._datastore = PostgresDatastore(
+                dbname=str(kwargs["dbname"]),
+                host=str(kwargs["host"]),
+                port=str(kwargs["port"]),
+                user=str(kwargs["user"]),
+                password=str(kwargs.get("password") or ""),
+                connect_timeout=CONNECT_TIMEOUT_S,
+                pool_size=1,
+                max_overflow=self.POOL_SIZE - 1,
+                pre_ping=True,
+            )
+
+    @contextlib.contextmanager
+    def hold(self, stream_id: UUID) -> Iterator[None]:
+        if self._datastore is None:
             yield
-        finally:
-            # A broken connection is dropped by the pool; the server has released the lock then.
-            with contextlib.suppress(Exception):
-                conn.execute("ROLLBACK")
+            return
+        with self._datastore.get_connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SET LOCAL lock_timeout = '10s'")
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s)", (advisory_key("write", stream_id),)
+                )
+                yield
+            finally:
+                # A broken connection is dropped by the pool; the server released the lock then.
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self._datastore is not None:
+            self._datastore.close()

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -209,3 +209,27 @@ def test_an_unreachable_database_fails_a_call_within_seconds(tmp_path: Path) -> 
         Sessions(env)
     # A guard against hanging for minutes (the library's default), not a speed goal.
     assert time.monotonic() - started < 15
+
+
+def test_more_concurrent_writers_than_pooled_connections_all_succeed(sessions: Sessions) -> None:
+    # Each write holds a lock connection while it saves on another: with one shared pool, 40
+    # writers could each hold one and wait forever for a second.
+    session_ids = [
+        sessions.start_session(owner=OWNER, owner_name="Gm").session_id for _ in range(40)
+    ]
+    errors: list[BaseException] = []
+
+    def writer(session_id: UUID) -> None:
+        try:
+            for n in range(10):
+                sessions.submit_turn(session_id=session_id, actor=OWNER, text=f"t{n}")
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(sid,)) for sid in session_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(sessions.get(sid).version == 11 for sid in session_ids)
