@@ -50,6 +50,7 @@ class TurnWorker:
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
         self._dirty: set[UUID] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(locks.capacity)
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -93,33 +94,31 @@ class TurnWorker:
 
     async def _drain(self, session_id: UUID) -> None:
         try:
-            await to_thread.run_sync(self._drain_locked, session_id, abandon_on_cancel=False)
+            async with self._slots:  # at most as many sessions at once as there are lock slots
+                await self._drain_locked(session_id)
         except Exception:
             log.exception("narration stopped", extra={"session_id": str(session_id)})
         finally:
+            self._tasks.pop(session_id, None)
             if session_id in self._dirty:
                 self._dirty.discard(session_id)
-                self._tasks.pop(session_id, None)
                 self._schedule(session_id)
-            else:
-                self._tasks.pop(session_id, None)
 
-    def _drain_locked(self, session_id: UUID) -> None:
-        """In a worker thread: hold the cross-instance lock and narrate until nothing waits."""
-        if self._loop is None:
-            raise RuntimeError("the worker has not been started")
-        with self.locks.hold(session_id) as held:
-            if not held:
-                return  # another instance narrates this session; the sweep retries later
+    async def _drain_locked(self, session_id: UUID) -> None:
+        """Hold the cross-instance lock and narrate until no turn of the session waits."""
+        lease = await to_thread.run_sync(self.locks.acquire, session_id)
+        if lease is None:
+            return  # another instance narrates this session; the sweep looks again later
+        try:
             while True:
                 self._dirty.discard(session_id)
-                pending = self.sessions.get(session_id).pending_turns()
+                session = await to_thread.run_sync(self.sessions.get, session_id)
+                pending = session.pending_turns()
                 if not pending:
                     return
-                future = asyncio.run_coroutine_threadsafe(
-                    self._narrate(session_id, UUID(pending[0])), self._loop
-                )
-                future.result()
+                await self._narrate(session_id, UUID(pending[0]))
+        finally:
+            await to_thread.run_sync(self.locks.release, lease)
 
     async def _narrate(self, session_id: UUID, turn_id: UUID) -> None:
         request = await to_thread.run_sync(self._request_for, session_id, turn_id)
