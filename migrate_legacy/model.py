@@ -1,0 +1,114 @@
+"""The vocabulary of the report (LEGACY_FORMAT.md §7): fates, reasons, statuses, warning codes,
+and the small records every stage passes along."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+# Fates of a file.
+IMPORTED: Final = "imported"
+PRESERVED: Final = "preserved"
+REJECTED: Final = "rejected"
+
+# Reasons a file is rejected (besides empty_file, unreadable and invalid_json in sources).
+NOT_A_CAMPAIGN: Final = "not_a_campaign"
+CAMPAIGN_REJECTED: Final = "campaign_rejected"
+SUPERSEDED: Final = "superseded"
+CONFLICT: Final = "conflict"
+WRITE_FAILED: Final = "write_failed"  # ours: the store refused or failed the campaign's write
+
+# Statuses of a campaign.
+STATUS_IMPORTED: Final = "imported"
+STATUS_PARTIAL: Final = "imported_partial"
+STATUS_ALREADY: Final = "already_imported"
+STATUS_REJECTED: Final = "rejected"
+STATUS_CONFLICT: Final = "conflict"
+
+COUNT_KEYS: Final = (
+    "messages",
+    "characters",
+    "scenes",
+    "turns",
+    "summaries",
+    "structured",
+    "image_metadata",
+    "scene_image_sets",
+    "combat_files",
+    "image_binaries",
+    "image_binaries_missing",
+    "preserved",
+    "audio_refs",
+)
+
+# Warning codes of §7, then the ones this job adds.
+SPEC_WARNINGS: Final = (
+    "name_mismatch",
+    "message_count_mismatch",
+    "empty_history",
+    "history_fallback_location",
+    "identical_timestamps",
+    "missing_timestamps",
+    "mixed_timezones",
+    "non_monotonic_timestamps",
+    "unparseable_timestamp",
+    "possible_duplicate_message",
+    "backup_has_unimported_messages",
+    "missing_image_binary",
+    "scenes_in_database",
+    "test_campaign",
+    "invalid_json",
+    "empty_file",
+    "unreadable",
+)
+EXTRA_WARNINGS: Final = (
+    "unknown_role",  # a message's role is none of user/assistant/system/player/dm
+    "malformed_message",  # a history entry is not an object
+    "last_messaged_at_mismatch",  # H10: metadata last_messaged_at differs from the last message
+    "turn_chain_broken",  # previous_turn_id / next_turn_id do not link turns in number order
+    "owner_email_only",  # an owner or member is named by email only: no user id to map to
+    "duplicate_keys",  # a JSON object repeats a key; the last value was kept
+    "reserved_json_shape",  # an object shaped {"_type_", "_data_"}: the file is kept as text
+)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One warning: its code, the file it concerns and a human detail."""
+
+    code: str
+    path: str | None = None
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"code": self.code}
+        if self.path is not None:
+            row["path"] = self.path
+        if self.detail:
+            row["detail"] = self.detail
+        return row
+
+
+@dataclass
+class FileRow:
+    """A file's line in the report: ``{path, sha256, bytes, fate, reason?}``."""
+
+    path: str
+    sha256: str | None
+    bytes: int | None
+    fate: str
+    reason: str | None = None
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "path": self.path,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "fate": self.fate,
+        }
+        if self.reason is not None:
+            row["reason"] = self.reason
+        if self.detail:
+            row["detail"] = self.detail
+        return row
