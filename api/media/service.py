@@ -1,0 +1,154 @@
+"""The media part of a running service: the store, the media index view, the optional generator,
+and the one way bytes become a ``MediaStored`` event (object first, then the event).
+
+Writing the object before the event means an event never names missing bytes. If the event is
+then refused (the caller was removed meanwhile, the event store is down), the object stays
+unreferenced: harmless, since identical bytes map to the same key, and never a leak of data.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID, uuid4
+
+from api.media.generation import MediaGenerator, build_generator
+from api.media.store import MediaStore, open_store
+from api.settings import Settings
+from api.worker import TurnWorker
+from domain.application import Sessions, Written
+from domain.media import MediaType, storage_key, upload_filename
+from projections.database import ViewDatabase
+from projections.media_index import IndexedMedia, MediaIndex, media_named
+from projections.runner import ProjectionRunner
+
+
+class UploadCounts:
+    """How uploads ended (stored, refused, aborted), for operations and for tests that wait for
+    a request to finish."""
+
+    def __init__(self) -> None:
+        self._counts = dict.fromkeys(("stored", "refused", "aborted"), 0)
+        self._changed = threading.Condition()
+
+    def __getitem__(self, outcome: str) -> int:
+        with self._changed:
+            return self._counts[outcome]
+
+    def count(self, outcome: str) -> None:
+        with self._changed:
+            self._counts[outcome] += 1
+            self._changed.notify_all()
+
+    def wait_for(self, outcome: str, count: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._counts[outcome] >= count, timeout)
+
+
+@dataclass(frozen=True)
+class Saved:
+    media_id: UUID
+    filename: str
+    storage_key: str
+    written: Written
+
+
+class Media:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessions: Sessions,
+        store: MediaStore,
+        index: ProjectionRunner,
+        database: ViewDatabase,
+        generator: MediaGenerator | None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.store = store
+        self.index = index
+        self.database = database
+        self.generator = generator
+        self.uploads = UploadCounts()
+
+    async def start(self) -> None:
+        self.index.start()
+        if self.generator is not None:
+            self.generator.start()
+
+    async def aclose(self) -> None:
+        if self.generator is not None:
+            await self.generator.aclose()
+        self.index.stop()
+        self.store.close()
+
+    def save(
+        self,
+        *,
+        session_id: UUID,
+        actor: str | None,
+        media_type: MediaType,
+        sha256: str,
+        size: int,
+        source: str,
+        path: Path | None = None,
+        data: bytes | None = None,
+        turn_id: UUID | None = None,
+    ) -> Saved:
+        """Store the bytes (a file or in memory), then append ``MediaStored``; blocking."""
+        key = storage_key(sha256)
+        if path is not None:
+            self.store.put_file(key, path, media_type.content_type)
+        elif data is not None:
+            self.store.put_bytes(key, data, media_type.content_type)
+        else:
+            raise ValueError("save needs a path or data")
+        media_id = uuid4()
+        filename = upload_filename(str(media_id), media_type)
+        _, written = self.sessions.record_media(
+            session_id=session_id,
+            actor=actor,
+            kind=media_type.kind,
+            content_type=media_type.content_type,
+            size=size,
+            sha256=sha256,
+            storage_key=key,
+            filename=filename,
+            source=source,
+            turn_id=turn_id,
+            media_id=media_id,
+        )
+        return Saved(media_id, filename, key, written)
+
+    def named(self, filename: str, kind: str, *, wait_s: float) -> list[IndexedMedia]:
+        """Index rows for ``filename``; on a miss, wait (bounded) for the index to catch up."""
+        with self.database.transaction() as cur:
+            rows = media_named(cur, filename, kind)
+        if rows or self.index.position >= self.sessions.max_position():
+            return rows
+        self.index.wait_for(self.sessions.max_position(), wait_s)
+        with self.database.transaction() as cur:
+            return media_named(cur, filename, kind)
+
+
+def build_media(
+    settings: Settings, sessions: Sessions, database: ViewDatabase, worker: TurnWorker
+) -> Media:
+    """Wire media into a service being built: the index wakes on writes, the generator (if any
+    provider is configured) runs after each stored narration."""
+    index = ProjectionRunner(sessions, database, MediaIndex())
+    sessions.on_saved.append(lambda _sid, _version, position: index.wake(position))
+    media = Media(
+        settings=settings,
+        sessions=sessions,
+        store=open_store(settings),
+        index=index,
+        database=database,
+        generator=None,
+    )
+    media.generator = build_generator(settings, sessions, media.save)
+    if media.generator is not None:
+        worker.on_narrated = media.generator.schedule
+    return media

@@ -1,0 +1,269 @@
+"""Media: upload an image or audio file into a session, and serve stored media to its members
+(by id, or by file name for the existing web client), with ETags, ranges and signed URLs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+from uuid import UUID
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+
+from api.deps import Caller, Member, Player, SessionAccess, State, parse_id
+from api.errors import ApiError, not_found
+from api.media.ranges import (
+    Unsatisfiable,
+    none_match,
+    parse_range,
+    range_applies,
+    strong_etag,
+)
+from api.media.service import Media
+from api.media.upload import UploadAborted, read_upload
+from api.state import AppState
+from domain.application import SessionNotFound
+from domain.media import InvalidDigest, storage_key
+from domain.session import MEDIA_KINDS
+from projections.history import SessionView
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["media"])
+
+# A served file never runs as a page and is never second-guessed into another type.
+SAFE_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, max-age=3600",
+    "Accept-Ranges": "bytes",
+}
+# Names /api/images may look up: no separators, no control characters, no leading dot.
+_FILENAME: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+()@=, -]{0,199}")
+
+UPLOAD_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "kind": {"type": "string", "enum": sorted(MEDIA_KINDS)},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def get_media(state: State) -> Media:
+    media: Media | None = state.media
+    if media is None:
+        raise ApiError(503, "media_unavailable", "media is not available on this instance")
+    return media
+
+
+MediaService = Annotated[Media, Depends(get_media)]
+Kind = Annotated[str, Path(max_length=16)]
+MediaId = Annotated[str, Path(max_length=64)]
+FileName = Annotated[str, Path(max_length=255)]
+
+
+@dataclass(frozen=True)
+class Served:
+    """What serving needs to know about one stored item."""
+
+    media_id: str
+    kind: str
+    content_type: str
+    size: int
+    sha256: str
+    storage_key: str
+    filename: str
+
+
+def media_url(session_id: UUID | str, kind: str, media_id: UUID | str) -> str:
+    return f"/api/media/{session_id}/{kind}/{media_id}"
+
+
+@router.post(
+    "/api/sessions/{sid}/media", status_code=status.HTTP_201_CREATED, openapi_extra=UPLOAD_BODY
+)
+async def upload_media(request: Request, access: Player, media: MediaService) -> JSONResponse:
+    """Upload one image or audio file (field ``file``; ``kind`` optional). Its bytes decide its
+    type: PNG, JPEG, WebP, GIF, MP3, OGG or WAV, else 415; a claim of the other kind (field,
+    content type or file name) 422; over GAIA_MAX_UPLOAD_BYTES 413, refused while streaming."""
+    try:
+        upload = await read_upload(
+            request,
+            limit=media.settings.max_upload_bytes,
+            staging_dir=media.store.staging_dir(),
+        )
+    except UploadAborted:
+        media.uploads.count("aborted")
+        raise ApiError(400, "upload_incomplete", "the upload was cut off") from None
+    except ApiError:
+        media.uploads.count("refused")
+        raise
+    try:
+        saved = await to_thread.run_sync(
+            lambda: media.save(
+                session_id=access.session_id,
+                actor=access.caller.user_id,
+                media_type=upload.media_type,
+                sha256=upload.sha256,
+                size=upload.size,
+                source="upload",
+                path=upload.path,
+            )
+        )
+    except BaseException:
+        media.uploads.count("refused")
+        raise
+    finally:
+        upload.path.unlink(missing_ok=True)
+    media.uploads.count("stored")
+    kind = upload.media_type.kind
+    return JSONResponse(
+        {
+            "media_id": str(saved.media_id),
+            "kind": kind,
+            "content_type": upload.media_type.content_type,
+            "size": upload.size,
+            "sha256": upload.sha256,
+            "url": media_url(access.session_id, kind, saved.media_id),
+            "filename": saved.filename,
+            "version": saved.written.version,
+            "position": saved.written.position,
+        },
+        status_code=status.HTTP_201_CREATED,
+    )
+
+
+def find_media(view: SessionView, kind: str, media_id: str) -> Served:
+    """The session's item, or one its fork point inherited; any mismatch is a plain 404."""
+    wanted = str(parse_id(media_id, "media"))
+    item = view.media.get(wanted) or _inherited(view, wanted)
+    if item is None or kind not in MEDIA_KINDS or item["kind"] != kind:
+        raise not_found("media")
+    try:
+        # Inherited items carry no key; keys are a function of the bytes, so it is the same.
+        key = item.get("storage_key") or storage_key(item["sha256"])
+    except InvalidDigest:
+        raise not_found("media") from None
+    return Served(
+        media_id=wanted,
+        kind=item["kind"],
+        content_type=item["content_type"],
+        size=int(item["size"]),
+        sha256=item["sha256"],
+        storage_key=key,
+        filename=item["filename"],
+    )
+
+
+def _inherited(view: SessionView, media_id: str) -> dict[str, Any] | None:
+    for message in view.inherited:
+        for item in message.get("media", ()):
+            if item.get("media_id") == media_id:
+                found: dict[str, Any] = item
+                return found
+    return None
+
+
+@router.get("/api/media/{sid}/{kind}/{media_id}")
+async def get_media_bytes(
+    request: Request, access: Member, media: MediaService, kind: Kind, media_id: MediaId
+) -> Response:
+    """The bytes, with ``ETag`` / ``If-None-Match`` and one ``Range``; on GCS possibly a 307 to
+    a signed URL that lives 5 minutes."""
+    return await serve(request, media, find_media(access.view, kind, media_id))
+
+
+@router.get("/api/images/{filename}")
+async def get_image(
+    request: Request, caller: Caller, state: State, media: MediaService, filename: FileName
+) -> Response:
+    """An image by file name (legacy names, and ``<media_id>.<ext>``), to members of its session."""
+    if not _FILENAME.fullmatch(filename) or ".." in filename:
+        raise not_found("image")
+    rows = await to_thread.run_sync(
+        lambda: media.named(filename, "image", wait_s=state.settings.read_barrier_seconds)
+    )
+    for row in rows:
+        access = await to_thread.run_sync(_member_access, state, row.session_id, caller)
+        if access is not None:
+            return await serve(
+                request,
+                media,
+                Served(
+                    media_id=row.media_id,
+                    kind=row.kind,
+                    content_type=row.content_type,
+                    size=row.size,
+                    sha256=row.sha256,
+                    storage_key=row.storage_key,
+                    filename=row.filename,
+                ),
+            )
+    raise not_found("image")
+
+
+def _member_access(state: AppState, session_id: str, caller: Any) -> SessionAccess | None:
+    try:
+        view = state.views.get(UUID(session_id))
+    except SessionNotFound:
+        return None
+    role = view.role_of(caller.user_id)
+    return SessionAccess(view.session_id, view, role, caller) if role else None
+
+
+async def serve(request: Request, media: Media, item: Served) -> Response:
+    etag = strong_etag(item.sha256)
+    name = item.filename if _FILENAME.fullmatch(item.filename) else item.media_id
+    headers = SAFE_HEADERS | {"ETag": etag, "Content-Disposition": f'inline; filename="{name}"'}
+    if none_match(request.headers.get("if-none-match"), etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    url = await to_thread.run_sync(
+        lambda: media.store.signed_url(
+            item.storage_key, content_type=item.content_type, filename=name
+        )
+    )
+    if url is not None:
+        # The URL expires: nobody may cache the redirect.
+        return RedirectResponse(
+            url,
+            status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+            headers={"Cache-Control": "private, no-store", "ETag": etag},
+        )
+    try:
+        wanted = (
+            parse_range(request.headers.get("range"), item.size)
+            if range_applies(request.headers.get("if-range"), etag)
+            else None
+        )
+    except Unsatisfiable:
+        raise ApiError(
+            416,
+            "range_not_satisfiable",
+            f"the range is outside the {item.size} bytes of this file",
+            headers={"Content-Range": f"bytes */{item.size}"},
+        ) from None
+    start, end = (0, item.size) if wanted is None else (wanted.start, wanted.end + 1)
+    chunks = await to_thread.run_sync(lambda: media.store.read(item.storage_key, start, end))
+    headers["Content-Length"] = str(end - start)
+    if wanted is not None:
+        headers["Content-Range"] = wanted.content_range(item.size)
+    return StreamingResponse(
+        chunks,
+        status_code=status.HTTP_200_OK if wanted is None else status.HTTP_206_PARTIAL_CONTENT,
+        media_type=item.content_type,
+        headers=headers,
+    )

@@ -1,0 +1,99 @@
+"""The media index: every stored media item of every session, found by its file name.
+
+``GET /api/images/{filename}`` names a file without its session (legacy image names, and
+``<media_id>.<ext>`` of uploads), so it needs a cross-session view. A fork gets its parent's
+rows up to the fork point, as its history gets the parent's messages. A name may belong to
+several sessions; the caller's membership decides which one answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from domain.session import CampaignSession as S
+from projections.database import Cursor
+
+MEDIA = "gaia_view_media"
+COLUMNS = "session_id, media_id, filename, kind, content_type, size, sha256, storage_key, version"
+
+
+@dataclass(frozen=True)
+class IndexedMedia:
+    session_id: str
+    media_id: str
+    filename: str
+    kind: str
+    content_type: str
+    size: int
+    sha256: str
+    storage_key: str
+    version: int  # in the session's stream; <= 0 for rows a fork inherited
+
+
+class MediaIndex:
+    name = "media_index"
+
+    def create_tables(self, cur: Cursor) -> None:
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {MEDIA} (session_id TEXT NOT NULL, media_id TEXT NOT NULL,"
+            " filename TEXT NOT NULL, kind TEXT NOT NULL, content_type TEXT NOT NULL,"
+            " size BIGINT NOT NULL, sha256 TEXT NOT NULL, storage_key TEXT NOT NULL,"
+            " version BIGINT NOT NULL, PRIMARY KEY (session_id, media_id))"
+        )
+        cur.execute(f"CREATE INDEX IF NOT EXISTS {MEDIA}_filename ON {MEDIA} (filename)")
+
+    def clear(self, cur: Cursor) -> None:
+        cur.execute(f"DELETE FROM {MEDIA}")
+
+    def apply(self, cur: Cursor, event: Any, position: int) -> None:
+        if isinstance(event, S.MediaStored):
+            cur.execute(
+                f"INSERT INTO {MEDIA} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (session_id, media_id) DO NOTHING",
+                (
+                    str(event.originator_id),
+                    str(event.media_id),
+                    event.filename,
+                    event.kind,
+                    event.content_type,
+                    event.size,
+                    event.sha256,
+                    event.storage_key,
+                    event.originator_version,
+                ),
+            )
+        elif isinstance(event, S.SessionStarted) and event.origin.get("kind") == "fork":
+            at_version = int(event.origin["at_version"])
+            # Inherited rows count back from the fork point, like inherited history messages.
+            cur.execute(
+                f"INSERT INTO {MEDIA} ({COLUMNS}) SELECT %s, media_id, filename, kind,"
+                " content_type, size, sha256, storage_key, version - %s"
+                f" FROM {MEDIA} WHERE session_id = %s AND version <= %s"
+                " ON CONFLICT (session_id, media_id) DO NOTHING",
+                (str(event.originator_id), at_version, str(event.origin["parent_id"]), at_version),
+            )
+
+
+def media_named(cur: Cursor, filename: str, kind: str | None = None) -> list[IndexedMedia]:
+    """Every session's media item called ``filename`` (of ``kind``, if given)."""
+    sql = f"SELECT {COLUMNS} FROM {MEDIA} WHERE filename = %s"
+    params: list[Any] = [filename]
+    if kind is not None:
+        sql += " AND kind = %s"
+        params.append(kind)
+    cur.execute(sql + " ORDER BY session_id, version", params)
+    return [
+        IndexedMedia(
+            session_id=row[0],
+            media_id=row[1],
+            filename=row[2],
+            kind=row[3],
+            content_type=row[4],
+            size=int(row[5]),
+            sha256=row[6],
+            storage_key=row[7],
+            version=int(row[8]),
+        )
+        for row in cur.fetchall()
+    ]

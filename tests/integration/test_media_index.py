@@ -1,0 +1,94 @@
+"""The media index view: media found by file name across sessions, a fork's inherited rows, and a
+rebuild from zero equal to the view kept live."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.application import Sessions
+from domain.media import storage_key
+from projections.database import ViewDatabase
+from projections.media_index import MEDIA, IndexedMedia, MediaIndex, media_named
+from projections.runner import ProjectionRunner
+from tests.support.stores import StoreConfig
+
+OWNER = "owner-1"
+
+
+def store_media(sessions: Sessions, session_id: UUID, filename: str, kind: str = "image") -> str:
+    digest = f"{len(filename):02x}" + "0" * 62
+    media_id, _ = sessions.record_media(
+        session_id=session_id,
+        actor=OWNER,
+        kind=kind,
+        content_type="image/png" if kind == "image" else "audio/mpeg",
+        size=10,
+        sha256=digest,
+        storage_key=storage_key(digest),
+        filename=filename,
+        source="upload",
+    )
+    return str(media_id)
+
+
+def named(database: ViewDatabase, filename: str, kind: str | None = None) -> list[IndexedMedia]:
+    with database.transaction() as cur:
+        return media_named(cur, filename, kind)
+
+
+def test_media_is_found_by_file_name_in_every_session_that_holds_it(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    database = ViewDatabase(store.database_url, store.data_dir)
+    runner = ProjectionRunner(sessions, database, MediaIndex())
+    first = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    second = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    a = store_media(sessions, first, "portrait.png")
+    b = store_media(sessions, second, "portrait.png")
+    store_media(sessions, second, "theme.mp3", kind="audio")
+    runner.rebuild()
+    rows = named(database, "portrait.png")
+    assert {(r.session_id, r.media_id) for r in rows} == {(str(first), a), (str(second), b)}
+    assert rows[0].storage_key == storage_key(rows[0].sha256)
+    assert named(database, "theme.mp3", "image") == []
+    assert named(database, "missing.png") == []
+    database.close()
+
+
+def test_a_fork_inherits_the_rows_up_to_its_fork_point(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    database = ViewDatabase(store.database_url, store.data_dir)
+    runner = ProjectionRunner(sessions, database, MediaIndex())
+    parent = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    before = store_media(sessions, parent, "before.png")
+    fork_point = sessions.get(parent).version
+    store_media(sessions, parent, "after.png")
+    child = sessions.fork(
+        session_id=parent, actor=OWNER, actor_name="O", at_version=fork_point
+    ).session_id
+    runner.rebuild()
+    inherited = [r for r in named(database, "before.png") if r.session_id == str(child)]
+    assert [(r.media_id, r.version) for r in inherited] == [(before, 0)]
+    assert [r.session_id for r in named(database, "after.png")] == [str(parent)]
+    database.close()
+
+
+def test_the_live_view_equals_a_rebuild_from_zero(sessions: Sessions, store: StoreConfig) -> None:
+    database = ViewDatabase(store.database_url, store.data_dir)
+    runner = ProjectionRunner(sessions, database, MediaIndex())
+    sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    for n in range(5):
+        store_media(sessions, sid, f"image-{n}.png")
+        runner.run_once()
+    live = rows(database)
+    runner.rebuild()
+    assert rows(database) == live
+    assert len(live) == 5
+    database.close()
+
+
+def rows(database: ViewDatabase) -> list[tuple[object, ...]]:
+    with database.transaction() as cur:
+        cur.execute(f"SELECT * FROM {MEDIA}")  # noqa: S608 - a fixed name
+        return sorted(tuple(r) for r in cur.fetchall())
