@@ -1,0 +1,129 @@
+"""Logs as Cloud Logging reads them: one JSON object a line with ``severity`` and ``message``,
+the request's trace (from ``X-Cloud-Trace-Context``, when GOOGLE_CLOUD_PROJECT names the
+project) and the session id whenever there is one (``extra={"session_id": ...}`` or the path).
+
+``RequestContext`` keeps the request's trace and session in context variables, so that every
+record logged while serving it carries them, whichever logger wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# "TRACE_ID/SPAN_ID;o=OPTIONS", the span and the options being optional.
+TRACE_HEADER: Final = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=(\d+))?")
+SESSION_PATH: Final = re.compile(r"^/api/sessions/([0-9a-fA-F-]{36})(?:/|$)")
+# Attributes every LogRecord has, and uvicorn's terminal colours; anything else on a record
+# came in through ``extra`` and goes into the entry.
+_RECORD_FIELDS: Final = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}
+)
+
+
+@dataclass(frozen=True)
+class Trace:
+    trace_id: str
+    span_id: str | None
+    sampled: bool
+
+
+_trace: ContextVar[Trace | None] = ContextVar("gaia_trace", default=None)
+_session_id: ContextVar[str | None] = ContextVar("gaia_session_id", default=None)
+
+
+def parse_trace(header: str | None) -> Trace | None:
+    match = TRACE_HEADER.match(header or "")
+    if match is None:
+        return None
+    trace_id, span_id, options = match.groups()
+    return Trace(trace_id.lower(), span_id, options == "1")
+
+
+class RequestContext:
+    """ASGI middleware: the request's trace and session id, for the log records it causes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        header = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-cloud-trace-context"),
+            None,
+        )
+        session = SESSION_PATH.match(scope["path"])
+        trace_token = _trace.set(parse_trace(header))
+        session_token = _session_id.set(session.group(1).lower() if session else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _trace.reset(trace_token)
+            _session_id.reset(session_token)
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    """A record as one line of JSON in Cloud Logging's structured shape."""
+
+    def __init__(self, project: str | None = None) -> None:
+        super().__init__()
+        self.project = project
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            # Error Reporting finds a stack trace at the end of the message.
+            message = f"{message}\n{self.formatException(record.exc_info)}"
+        elif record.stack_info:
+            message = f"{message}\n{self.formatStack(record.stack_info)}"
+        entry: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": message,
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "logger": record.name,
+            "logging.googleapis.com/sourceLocation": {
+                "file": record.pathname,
+                "line": record.lineno,
+                "function": record.funcName,
+            },
+        }
+        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+        session_id = extra.pop("session_id", None) or _session_id.get()
+        if session_id:
+            entry["session_id"] = str(session_id)
+        entry |= extra
+        trace = _trace.get()
+        if trace is not None and self.project:
+            entry["logging.googleapis.com/trace"] = (
+                f"projects/{self.project}/traces/{trace.trace_id}"
+            )
+            if trace.span_id:
+                entry["logging.googleapis.com/spanId"] = trace.span_id
+            entry["logging.googleapis.com/trace_sampled"] = trace.sampled
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str, project: str | None) -> None:
+    """Send every logger's records, uvicorn's too, to stdout as Cloud Logging JSON."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(CloudLoggingFormatter(project))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True

@@ -1,0 +1,236 @@
+"""Group ``startup``: time from process start to ``/readyz`` = 200, the container's start command
+(``python -m api serve``) on an empty store and on a store of 100,000 events, beside a bare
+FastAPI app started the same way (a subprocess, uvicorn, one route) in the same run.
+
+The large store is what a running service leaves behind: 100 sessions of 1,000 events (turns
+and their narrations, snapshots every 100 versions) and the my-sessions view caught up to the
+head, so a start reads the view's checkpoint instead of replaying. Seeding and that catch-up
+are timed too and reported in the row's details. The goal: under 5 s to ready.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+from uuid import UUID, uuid4
+
+import httpx
+
+from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, Store, progress, turn_text
+from domain.application import Sessions
+from domain.session import CampaignSession
+from domain.store import store_env
+from projections.database import ViewDatabase
+from projections.my_sessions import MySessions
+from projections.runner import ProjectionRunner
+
+GROUP: Final = "startup"
+FULL_EVENTS: Final = 100_000
+QUICK_EVENTS: Final = 10_000
+EVENTS_PER_SESSION: Final = 1_000
+SAVE_BATCH: Final = 500  # events per save while seeding
+GOAL_S: Final = 5.0
+READY_TIMEOUT_S: Final = 120.0
+BASELINE: Final = "bare FastAPI app (uvicorn, one route)"
+BARE_APP: Final = """
+import sys
+import uvicorn
+from fastapi import FastAPI
+
+app = FastAPI()
+
+@app.get("/readyz")
+def readyz() -> dict[str, str]:
+    return {"status": "ok"}
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+ROOT: Final = Path(__file__).resolve().parents[1]
+
+
+def run(ctx: Context) -> list[Row]:
+    """Register in bench/__init__.py's GROUPS as ``"startup": startup.run``."""
+    events = QUICK_EVENTS if ctx.quick else FULL_EVENTS
+    rows: list[Row] = []
+    stores = ctx.stores(GROUP)
+    # Untimed: the first start of each reads its modules from disk, the rest from the cache.
+    ready_after(service_command, service_env(stores[-1]))
+    ready_after(bare_command, {})
+    for store in stores:
+        empty_runs = [ready_after(service_command, service_env(store)) for _ in range(REPS)]
+        bare_runs = [ready_after(bare_command, {}) for _ in range(REPS)]
+        rows.append(row("start to ready, empty store", store, empty_runs, bare_runs, {}))
+
+        progress(f"{GROUP}: seeding {events:,} events ({store.label})")
+        details = seed(store, events)
+        full_runs = [ready_after(service_command, service_env(store)) for _ in range(REPS)]
+        bare_runs = [ready_after(bare_command, {}) for _ in range(REPS)]
+        rows.append(row(f"start to ready, {events:,} events", store, full_runs, bare_runs, details))
+    return rows
+
+
+def row(
+    measure: str,
+    store: Store,
+    runs: list[float],
+    baseline_runs: list[float],
+    details: dict[str, float],
+) -> Row:
+    worst = max(runs)
+    verdict = "within" if worst < GOAL_S else "OVER"
+    return Row(
+        group=GROUP,
+        measure=measure,
+        store=store.label,
+        unit="s",
+        higher_is_better=False,
+        runs=runs,
+        baseline=BASELINE,
+        baseline_runs=baseline_runs,
+        note=f"slowest {worst:.2f} s: {verdict} the {GOAL_S:.0f} s goal",
+        details=details,
+    )
+
+
+def service_command(_port: int) -> list[str]:
+    return [sys.executable, "-m", "api", "serve"]  # the port comes from PORT
+
+
+def bare_command(port: int) -> list[str]:
+    return [sys.executable, "-c", BARE_APP, str(port)]
+
+
+def service_env(store: Store) -> dict[str, str]:
+    return {
+        "GAIA_DATABASE_URL": store.database_url or "",
+        "GAIA_DATA_DIR": str(store.data_dir),
+        "GAIA_JWT_SECRET": JWT_SECRET,
+        "GAIA_LOG_LEVEL": "WARNING",
+    }
+
+
+def ready_after(command_for: Callable[[int], list[str]], env: dict[str, str]) -> float:
+    """Seconds from starting the server ``command_for(port)`` until its ``/readyz`` answers 200;
+    the process is stopped afterwards."""
+    port = free_port()
+    command = command_for(port)
+    full_env = os.environ | env | {"PORT": str(port), "HOST": "127.0.0.1"}
+    started = time.perf_counter()
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        command,
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with httpx.Client(timeout=1) as client:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{command} exited with {process.returncode}")
+                try:
+                    answer = client.get(f"http://127.0.0.1:{port}/readyz")
+                    if answer.status_code == httpx.codes.OK:
+                        return time.perf_counter() - started
+                except httpx.HTTPError:
+                    pass
+                if time.perf_counter() - started > READY_TIMEOUT_S:
+                    raise RuntimeError(f"{command} not ready after {READY_TIMEOUT_S} s")
+                time.sleep(0.005)
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def seed(store: Store, events: int) -> dict[str, float]:
+    """Fill ``store`` with ``events`` events and catch the my-sessions view up to them."""
+    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    snapshots = sessions.snapshots
+    if snapshots is None:
+        raise RuntimeError("the Sessions application has no snapshot store")
+    started = time.perf_counter()
+    try:
+        written = 0
+        while written < events:
+            size = min(EVENTS_PER_SESSION, events - written)
+            session = CampaignSession.start(
+                session_id=uuid4(),
+                title=f"Bench campaign {written // EVENTS_PER_SESSION}",
+                owner=OWNER,
+                owner_name="Bench",
+                settings={},
+                origin={"kind": "new"},
+                actor=OWNER,
+                at=datetime.now(UTC),
+            )
+            n = 0
+            while session.version < size:
+                target = min(size, (session.version // SAVE_BATCH + 1) * SAVE_BATCH)
+                while session.version < target:
+                    play(session, n, last=session.version + 1 == target)
+                    n += 1
+                sessions.save(session)
+                snapshots.put([CampaignSession.Snapshot.take(session)])
+            written += session.version
+        seeded_s = time.perf_counter() - started
+        view_database = ViewDatabase(store.database_url, store.data_dir)
+        try:
+            runner = ProjectionRunner(sessions, view_database, MySessions(), batch_size=1000)
+            started = time.perf_counter()
+            while runner.run_once():
+                pass
+            caught_up_s = time.perf_counter() - started
+        finally:
+            view_database.close()
+        return {
+            "events": float(sessions.max_position()),
+            "seed_s": round(seeded_s, 2),
+            "view_catch_up_s": round(caught_up_s, 2),
+        }
+    finally:
+        sessions.close()
+
+
+def play(session: CampaignSession, n: int, *, last: bool) -> None:
+    """One event: a turn, or the narration of the turn before it (never leaving one pending,
+    which would set the worker narrating at start-up)."""
+    pending = session.pending_turns()
+    at = datetime.now(UTC)
+    if pending:
+        session.complete_narration(
+            turn_id=UUID(pending[0]),
+            narrative=f"The crypt answers turn {n}.",
+            answer="",
+            player_options=["Go on", "Turn back"],
+            structured={},
+            provider="demo",
+            model="demo",
+            latency_ms=5,
+            degraded=False,
+            at=at,
+        )
+    elif last:  # a turn here would stay pending: record something quiet instead
+        session.rename(actor=OWNER, title=f"Bench campaign {session.id} at {n}", at=at)
+    else:
+        session.submit_turn(
+            actor=OWNER,
+            turn_id=uuid4(),
+            text=turn_text(n),
+            kind="action",
+            character=None,
+            idempotency_key=None,
+            at=at,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
