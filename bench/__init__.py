@@ -7,6 +7,9 @@ one group). Groups, one module each:
   application, against raw SQL on the same store.
 - ``http_turns`` (:mod:`bench.http_turns`): turn submission over HTTP at 1, 10 and 50
   concurrent sessions, against a bare FastAPI app doing one insert per request.
+- ``media`` (:mod:`bench.media`): upload and download through the API against a file copy.
+- ``migration`` (:mod:`bench.migration`): legacy import rate against the library's raw append.
+- ``startup`` (:mod:`bench.startup`): process start to ready, against a bare FastAPI app.
 
 Shared pieces are in :mod:`bench.core`, the table and the JSON in :mod:`bench.report`, and the
 servers under load in :mod:`bench.servers`.
@@ -17,10 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from bench import http_turns, store
+from bench import http_turns, media, migration, startup, store
 from bench.core import Context, Row
 
 GROUPS: Final[dict[str, Callable[[Context], list[Row]]]] = {
     "store": store.run,
     "http_turns": http_turns.run,
+    "media": media.run,
+    "migration": migration.run,
+    "startup": startup.run,
 }

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from bench import GROUPS
 from bench.core import Context, Row, progress
-from bench.report import environment, render, write
+from bench.report import BUSY_SHARE, environment, render, write
 
 
 @contextmanager
@@ -51,20 +51,39 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[Row] = []
     failed: list[str] = []
+    foreign: dict[str, float] = {}
     with postgres_server() as server_url:
         ctx = Context(server_url=server_url, quick=args.quick)
         try:
             env = environment(ctx)
+            time.sleep(1.0)  # a first look at what else runs on the machine
+            env["foreign_cpu_before"] = round(ctx.foreign.share(), 3)
+            if env["foreign_cpu_before"] > BUSY_SHARE:
+                progress(
+                    f"WARNING: other processes use {env['foreign_cpu_before']:.0%} of a core "
+                    "right now; the figures will be disturbed"
+                )
             for group in groups:
                 group_started = time.perf_counter()
+                ctx.foreign.mark(group)
                 try:
                     rows += GROUPS[group](ctx)
                 except Exception:  # noqa: BLE001 - report the other groups' figures, then fail
                     traceback.print_exc()
                     failed.append(group)
-                progress(f"{group}: {time.perf_counter() - group_started:.0f} s")
+                foreign[group] = round(ctx.foreign.share(group), 3)
+                progress(
+                    f"{group}: {time.perf_counter() - group_started:.0f} s; other processes "
+                    f"used {foreign[group]:.0%} of a core meanwhile"
+                )
             env["duration_s"] = round(time.perf_counter() - started, 1)
             env["failed_groups"] = failed
+            env["foreign_cpu"] = {
+                "by_group": foreign,
+                "whole_run": round(ctx.foreign.share(), 3),
+                "peak": round(ctx.foreign.peak, 3),
+                "postmaster_pid_found": ctx.postmaster is not None,
+            }
             path = write(rows, env, name=name, started=started_at, kept=ctx.kept)
         finally:
             ctx.close()

@@ -6,12 +6,15 @@ in the same run, on every store the context hands out, and returns one row per f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 REPS: Final = 3
+CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 OWNER: Final = "bench-owner"
 # Local-mode token secret shared by the benchmark client and the service it starts.
 JWT_SECRET: Final = "bench-secret-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"  # noqa: S105 - throwaway
@@ -52,8 +56,8 @@ class Sizes:
 FULL: Final = Sizes(
     appends=2000,
     rebuild_events=10_000,
-    http_seconds=2.0,
-    http_warmup_seconds=0.5,
+    http_seconds=1.5,
+    http_warmup_seconds=0.3,
     concurrency=(1, 10, 50),
 )
 QUICK: Final = Sizes(
@@ -163,6 +167,9 @@ class Context:
         self._prefix = f"gaia_bench_{secrets.token_hex(4)}"
         self._databases: list[str] = []
         self.kept: list[Path] = []  # files to keep with the results (server logs)
+        self.postmaster = postmaster_pid(server_url)
+        roots = {os.getpid()} | ({self.postmaster} if self.postmaster else set())
+        self.foreign = ForeignLoad(roots)
 
     def postgres_database(self, label: str) -> str:
         """Create an empty database for ``label`` and return its URL; dropped by close()."""
@@ -191,6 +198,7 @@ class Context:
 
     def close(self) -> None:
         """Drop the databases this run created and delete the scratch dir."""
+        self.foreign.stop()
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             for name in self._databases:
                 conn.execute(
@@ -200,9 +208,102 @@ class Context:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, all threads) used so far by process ``pid`` (Linux /proc)."""
+def _stat(pid: int | str) -> tuple[int, int]:
+    """(parent pid, CPU ticks used so far) of a process, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # After the command name: state is field 3, utime field 14 and stime field 15 (1-based).
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    # After the command name: state is field 3, ppid field 4, utime 14 and stime 15 (1-based).
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) used so far by process ``pid``."""
+    return _stat(pid)[1] / CLOCK_TICKS
+
+
+class ForeignLoad:
+    """Samples, in a thread, the CPU used by processes that are not part of the benchmark.
+
+    Ours are this process, the PostgreSQL cluster it uses (its postmaster and children) and
+    all their descendants; everything else on the machine is foreign and disturbs the figures.
+    """
+
+    INTERVAL_S: Final = 0.5
+
+    def __init__(self, own_roots: set[int]) -> None:
+        self._roots = own_roots
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._marks: dict[str, tuple[float, float]] = {}  # label -> (foreign ticks, time)
+        self._ticks = 0.0  # foreign CPU ticks accumulated since start
+        self._peak = 0.0  # highest share of one core in one interval
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="foreign-load", daemon=True)
+        self._thread.start()
+
+    def _snapshot(self) -> dict[int, tuple[int, int]]:
+        processes: dict[int, tuple[int, int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    processes[int(entry)] = _stat(entry)
+        return processes
+
+    def _foreign(self, processes: dict[int, tuple[int, int]]) -> set[int]:
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in processes.items():
+            children.setdefault(ppid, []).append(pid)
+        own, stack = set(), [root for root in self._roots if root in processes]
+        while stack:
+            pid = stack.pop()
+            own.add(pid)
+            stack.extend(children.get(pid, []))
+        return set(processes) - own
+
+    def _run(self) -> None:
+        before, since = self._snapshot(), time.monotonic()
+        while not self._stop.wait(self.INTERVAL_S):
+            now, at = self._snapshot(), time.monotonic()
+            foreign = self._foreign(now)
+            ticks = sum(
+                now[pid][1] - before.get(pid, (0, now[pid][1]))[1]  # new ones count from now
+                for pid in foreign
+            )
+            with self._lock:
+                self._ticks += ticks
+                self._peak = max(self._peak, ticks / CLOCK_TICKS / (at - since))
+            before, since = now, at
+
+    def mark(self, label: str) -> None:
+        """Start a span called ``label`` (ended by ``share(label)``)."""
+        with self._lock:
+            self._marks[label] = (self._ticks, time.monotonic())
+
+    def share(self, label: str | None = None) -> float:
+        """Average foreign CPU, as a share of one core, since ``mark(label)`` (or the start)."""
+        with self._lock:
+            ticks, since = (
+                self._marks.get(label, (0.0, self._started)) if label else (0.0, self._started)
+            )
+            elapsed = time.monotonic() - since
+            return (self._ticks - ticks) / CLOCK_TICKS / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def peak(self) -> float:
+        with self._lock:
+            return self._peak
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def postmaster_pid(server_url: str) -> int | None:
+    """The PID of the PostgreSQL server's postmaster, if it runs on this machine."""
+    try:
+        with psycopg.connect(server_url) as conn:
+            row = conn.execute("SHOW data_directory").fetchone()
+        if row is None:
+            return None
+        return int((Path(str(row[0])) / "postmaster.pid").read_text().split()[0])
+    except (psycopg.Error, OSError, ValueError, IndexError):
+        return None

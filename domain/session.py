@@ -120,6 +120,15 @@ class CampaignSession(Aggregate):
     """A campaign session: its members, invites, turns and everything that happened in it."""
 
     TOPIC = "gaia.CampaignSession"
+    # Version 2 keeps each turn's state log as one string instead of a list of pairs.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["turns"] = {
+            turn_id: ";".join(f"{version}:{status}" for version, status in log)
+            for turn_id, log in state.get("turns", {}).items()
+        }
 
     class Created(Aggregate.Created):
         # Never recorded: the library derives one per aggregate; SessionStarted is our creation.
@@ -273,6 +282,16 @@ class CampaignSession(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["legacy"] = None
 
+    class MediaGenerationFailed(Aggregate.Event):
+        """An image or speech provider gave nothing for a narrated turn; the text still stands."""
+
+        TOPIC = "gaia.MediaGenerationFailed"
+        turn_id: UUID
+        kind: str
+        error_kind: str
+        message: str
+        occurred_at: datetime | None
+
     class GameStateRecorded(Aggregate.Event):
         TOPIC = "gaia.GameStateRecorded"
         kind: str
@@ -351,7 +370,9 @@ class CampaignSession(Aggregate):
         self.blocked: list[str] = []
         self.invites: dict[str, Invite] = {}
         # turn id -> [[version, state], ...]: each state change and where it happened.
-        self.turns: dict[str, list[list[Any]]] = {}
+        # turn id -> "version:state;version:state...": each state change and where it happened.
+        # Plain strings, because the library deep-copies the aggregate on every load.
+        self.turns: dict[str, str] = {}
         self.hidden: list[list[int]] = []  # inclusive version ranges hidden by rewinds
         self.idempotency: dict[str, RememberedTurn] = {}
 
@@ -376,7 +397,7 @@ class CampaignSession(Aggregate):
         )
 
     def turn_state(self, turn_id: str, at_version: int | None = None) -> str | None:
-        log = self.turns.get(turn_id, [])
+        log = _entries(self.turns.get(turn_id, ""))
         states = [state for version, state in log if at_version is None or version <= at_version]
         return states[-1] if states else None
 
@@ -394,8 +415,18 @@ class CampaignSession(Aggregate):
 
     def pending_turns(self) -> list[str]:
         """Turns waiting for narration, in the order they started waiting."""
-        waiting = [(log[-1][0], tid) for tid, log in self.turns.items() if log[-1][1] == PENDING]
+        waiting = [
+            (version, tid)
+            for tid, log in self.turns.items()
+            for version, state in [_last_entry(log)]
+            if state == PENDING
+        ]
         return [tid for _, tid in sorted(waiting)]
+
+    def _log_turn(self, turn_id: UUID, state: str) -> None:
+        """Inside an ``@event`` body: the turn changed state at the version being applied."""
+        tid = str(turn_id)
+        self.turns[tid] = f"{self.turns[tid]};{_entry(self._applying, state)}"
 
     @property
     def _applying(self) -> int:
@@ -480,7 +511,7 @@ class CampaignSession(Aggregate):
         actor: str | None,
         occurred_at: datetime | None,
     ) -> None:
-        self.turns[str(turn_id)] = [[self._applying, HELD if held else PENDING]]
+        self.turns[str(turn_id)] = _entry(self._applying, HELD if held else PENDING)
         if idempotency_key is not None and actor is not None:
             self.idempotency[_idempotency_slot(actor, idempotency_key)] = {
                 "turn_id": str(turn_id),
@@ -544,7 +575,7 @@ class CampaignSession(Aggregate):
         legacy: dict[str, Any] | None,
         occurred_at: datetime | None,
     ) -> None:
-        self.turns[str(turn_id)].append([self._applying, NARRATED])
+        self._log_turn(turn_id, NARRATED)
 
     def fail_narration(
         self, *, turn_id: UUID, error_kind: str, message: str, attempts: int, at: datetime | None
@@ -568,7 +599,7 @@ class CampaignSession(Aggregate):
         attempts: int,
         occurred_at: datetime | None,
     ) -> None:
-        self.turns[str(turn_id)].append([self._applying, FAILED])
+        self._log_turn(turn_id, FAILED)
 
     def request_narration(self, *, actor: str, turn_id: UUID, at: datetime | None) -> None:
         """Narrate a narrated, failed or held turn again (a retry)."""
@@ -584,7 +615,7 @@ class CampaignSession(Aggregate):
     def _narration_requested(
         self, *, turn_id: UUID, actor: str | None, occurred_at: datetime | None
     ) -> None:
-        self.turns[str(turn_id)].append([self._applying, PENDING])
+        self._log_turn(turn_id, PENDING)
 
     def rewind(self, *, actor: str, to_version: int, at: datetime | None) -> None:
         self.require(actor, roles.OWNER)
@@ -603,9 +634,9 @@ class CampaignSession(Aggregate):
         if to_version < self.version:  # everything after to_version, up to this event
             self.hidden.append([to_version + 1, self.version])
         for turn_id in list(self.turns):
-            kept = [entry for entry in self.turns[turn_id] if entry[0] <= to_version]
+            kept = [(v, state) for v, state in _entries(self.turns[turn_id]) if v <= to_version]
             if kept:
-                self.turns[turn_id] = kept
+                self.turns[turn_id] = ";".join(_entry(v, state) for v, state in kept)
             else:
                 del self.turns[turn_id]
 
@@ -856,6 +887,31 @@ class CampaignSession(Aggregate):
     ) -> None:
         """Media lives in projections; the aggregate has no rule that needs it."""
 
+    def fail_media_generation(
+        self, *, turn_id: UUID, kind: str, error_kind: str, message: str, at: datetime | None
+    ) -> None:
+        """Record that generating the ``kind`` media of a turn failed (the narrator's doing)."""
+        _require_in(kind, MEDIA_KINDS, "kind")
+        if not error_kind:
+            raise InvalidValue("error_kind must not be empty", field="error_kind")
+        if str(turn_id) not in self.turns:
+            raise TurnNotFound("turn not found", turn_id=str(turn_id))
+        self._media_generation_failed(
+            turn_id=turn_id, kind=kind, error_kind=error_kind, message=message, occurred_at=at
+        )
+
+    @event(MediaGenerationFailed)
+    def _media_generation_failed(
+        self,
+        *,
+        turn_id: UUID,
+        kind: str,
+        error_kind: str,
+        message: str,
+        occurred_at: datetime | None,
+    ) -> None:
+        """A note for the timeline; no rule depends on it."""
+
     def record_game_state(
         self, *, actor: str | None, kind: str, key: str, data: Any, at: datetime | None
     ) -> None:
@@ -982,6 +1038,24 @@ class CampaignSession(Aggregate):
         occurred_at: datetime | None,
     ) -> None:
         """Messages live in projections; the aggregate has no rule that needs them."""
+
+
+def _entry(version: int, state: str) -> str:
+    return f"{version}:{state}"
+
+
+def _entries(log: str) -> list[tuple[int, str]]:
+    """The ``(version, state)`` changes of one turn, oldest first."""
+    result = []
+    for part in log.split(";") if log else ():
+        version, _, state = part.partition(":")
+        result.append((int(version), state))
+    return result
+
+
+def _last_entry(log: str) -> tuple[int, str]:
+    version, _, state = log.rpartition(";")[2].partition(":")
+    return int(version), state
 
 
 def _idempotency_slot(actor: str, key: str) -> str:

@@ -603,3 +603,24 @@ def test_a_legacy_artifact_needs_its_path() -> None:
         session.preserve_artifact(path="", sha256="0" * 64, content="x", at=None)
     session.preserve_artifact(path="data/notes.txt", sha256="0" * 64, content="x", at=None)
     assert session.version == 2
+
+
+def test_a_version_one_snapshot_is_read_through_the_aggregate_upcaster() -> None:
+    session = with_members()
+    first = submit(session)
+    narrate(session, first)
+    session.collect_events()  # as after a save
+    current = CampaignSession.Snapshot.take(session)
+    old_state = dict(current.state)
+    old_state.pop("class_version")
+    old_state["turns"] = {str(first): [[4, PENDING], [5, NARRATED]]}  # the version 1 shape
+    old = CampaignSession.Snapshot(
+        originator_id=current.originator_id,
+        originator_version=current.originator_version,
+        timestamp=current.timestamp,
+        topic=current.topic,
+        state=old_state,
+    )
+    restored = old.mutate(None)
+    assert restored.turns == {str(first): "4:pending;5:narrated"}
+    assert vars(restored) == vars(session)
