@@ -120,8 +120,9 @@ class CampaignSession(Aggregate):
     """A campaign session: its members, invites, turns and everything that happened in it."""
 
     TOPIC = "gaia.CampaignSession"
-    # Version 2 keeps each turn's state log as one string instead of a list of pairs.
-    class_version = 2
+    # Version 2 keeps each turn's state log as one string instead of a list of pairs;
+    # version 3 also keeps the turns waiting for narration apart, so finding them is cheap.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -129,6 +130,10 @@ class CampaignSession(Aggregate):
             turn_id: ";".join(f"{version}:{status}" for version, status in log)
             for turn_id, log in state.get("turns", {}).items()
         }
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["waiting"] = _waiting(state.get("turns", {}))
 
     class Created(Aggregate.Created):
         # Never recorded: the library derives one per aggregate; SessionStarted is our creation.
@@ -373,6 +378,7 @@ class CampaignSession(Aggregate):
         # turn id -> "version:state;version:state...": each state change and where it happened.
         # Plain strings, because the library deep-copies the aggregate on every load.
         self.turns: dict[str, str] = {}
+        self.waiting: dict[str, int] = {}  # turn id -> version it started waiting at
         self.hidden: list[list[int]] = []  # inclusive version ranges hidden by rewinds
         self.idempotency: dict[str, RememberedTurn] = {}
 
@@ -415,18 +421,16 @@ class CampaignSession(Aggregate):
 
     def pending_turns(self) -> list[str]:
         """Turns waiting for narration, in the order they started waiting."""
-        waiting = [
-            (version, tid)
-            for tid, log in self.turns.items()
-            for version, state in [_last_entry(log)]
-            if state == PENDING
-        ]
-        return [tid for _, tid in sorted(waiting)]
+        return [tid for tid, _ in sorted(self.waiting.items(), key=lambda item: item[1])]
 
     def _log_turn(self, turn_id: UUID, state: str) -> None:
         """Inside an ``@event`` body: the turn changed state at the version being applied."""
         tid = str(turn_id)
         self.turns[tid] = f"{self.turns[tid]};{_entry(self._applying, state)}"
+        if state == PENDING:
+            self.waiting[tid] = self._applying
+        else:
+            self.waiting.pop(tid, None)
 
     @property
     def _applying(self) -> int:
@@ -512,6 +516,8 @@ class CampaignSession(Aggregate):
         occurred_at: datetime | None,
     ) -> None:
         self.turns[str(turn_id)] = _entry(self._applying, HELD if held else PENDING)
+        if not held:
+            self.waiting[str(turn_id)] = self._applying
         if idempotency_key is not None and actor is not None:
             self.idempotency[_idempotency_slot(actor, idempotency_key)] = {
                 "turn_id": str(turn_id),
@@ -639,6 +645,7 @@ class CampaignSession(Aggregate):
                 self.turns[turn_id] = ";".join(_entry(v, state) for v, state in kept)
             else:
                 del self.turns[turn_id]
+        self.waiting = _waiting(self.turns)
 
     # -- invites and members ----------------------------------------------------------------
 
@@ -1056,6 +1063,16 @@ def _entries(log: str) -> list[tuple[int, str]]:
 def _last_entry(log: str) -> tuple[int, str]:
     version, _, state = log.rpartition(";")[2].partition(":")
     return int(version), state
+
+
+def _waiting(turns: dict[str, str]) -> dict[str, int]:
+    """Turn id -> version for every turn whose latest state is pending."""
+    waiting = {}
+    for turn_id, log in turns.items():
+        version, state = _last_entry(log)
+        if state == PENDING:
+            waiting[turn_id] = version
+    return waiting
 
 
 def _idempotency_slot(actor: str, key: str) -> str:
