@@ -1,0 +1,156 @@
+"""A session's timeline: the audit trail of stored events, the session as it was at any version,
+the hash-chained export, rewinding, and forking a new session from any quiet version."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import StreamingResponse
+
+from api.deps import Member, Owner, State
+from api.errors import ApiError
+from api.routes.sessions import session_doc
+from api.schemas import ForkIn, RewindIn
+from domain.store import position_of
+from projections.export import FORMAT, export_ndjson
+from projections.timeline import EVENT_TOPICS, session_at, timeline_page
+
+router = APIRouter(tags=["timeline"])
+
+NDJSON: Final = "application/x-ndjson"
+
+Limit = Annotated[int, Query(ge=1, le=500, description="at most this many items")]
+
+
+def _types(types: str | None) -> frozenset[str] | None:
+    names = frozenset(name.strip() for name in (types or "").split(",") if name.strip())
+    if not names:
+        return None
+    unknown = sorted(names - EVENT_TOPICS.keys())
+    if unknown:
+        raise ApiError(
+            422,
+            "unknown_event_type",
+            "types lists event types that do not exist",
+            unknown=unknown,
+            known=sorted(EVENT_TOPICS),
+        )
+    return names
+
+
+@router.get("/api/sessions/{sid}/timeline")
+def timeline(
+    access: Member,
+    state: State,
+    after: Annotated[int, Query(ge=0, description="only events with a greater version")] = 0,
+    limit: Limit = 100,
+    types: Annotated[
+        str | None, Query(max_length=2000, description="comma-separated event type names")
+    ] = None,
+) -> dict[str, Any]:
+    """Every stored event in version order, rewound ones included (this is the audit trail).
+
+    ``hidden`` lists the version ranges that rewinds hide from the history. A page filtered by
+    ``types`` may hold fewer than ``limit`` events: keep paging while ``next_after`` is set.
+    """
+    wanted = _types(types)
+    events, next_after = timeline_page(
+        state.sessions, access.session_id, after=after, limit=limit, types=wanted
+    )
+    return {
+        "events": events,
+        "next_after": next_after,
+        "version": access.view.version,
+        "hidden": [list(span) for span in access.view.hidden],
+    }
+
+
+@router.get("/api/sessions/{sid}/state")
+def state_at(
+    access: Member,
+    state: State,
+    at_version: Annotated[int, Query(description="the version to look at, 1..current")],
+    after: Annotated[int | None, Query(description="history after this version")] = None,
+    limit: Limit = 100,
+    history: Annotated[bool, Query(description="false: title and members only")] = True,
+) -> dict[str, Any]:
+    """The session (title, owner, members and their roles) and a page of its history exactly as
+    they were at ``at_version``. ``my_role`` is the caller's role now."""
+    current = access.view.version
+    if not 1 <= at_version <= current:
+        raise ApiError(
+            422,
+            "version_out_of_range",
+            f"at_version must be between 1 and the session's version {current}",
+            at_version=at_version,
+            current_version=current,
+        )
+    sid = access.session_id
+    position = position_of(state.sessions.recorder, sid, at_version) or 0
+    doc = session_doc(session_at(state.sessions, sid, at_version), access.role, position)
+    doc["current_version"] = current
+    if history:
+        # At the head the live view already holds the answer; an older version is a new fold.
+        past = access.view if at_version == current else state.views.get(sid, at_version=at_version)
+        messages = past.visible_messages()
+        shown = [m for m in messages if after is None or m["version"] > after]
+        page = shown[:limit]
+        doc["messages"] = page
+        doc["next_after"] = page[-1]["version"] if len(shown) > limit and page else None
+    return doc
+
+
+@router.get(
+    "/api/sessions/{sid}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {NDJSON: {}}, "description": f"an NDJSON {FORMAT} export"}},
+)
+def export(access: Member, state: State) -> StreamingResponse:
+    """Every stored event up to the current version with a SHA-256 hash chain, streamed page by
+    page; ``python -m api verify-export FILE`` (or docs/export.md) checks a file."""
+    view = access.view
+    lines = export_ndjson(
+        state.sessions,
+        access.session_id,
+        title=view.title,
+        until=view.version,
+        exported_at=state.sessions.clock().isoformat(),
+    )
+    filename = f"gaia-{access.session_id}-v{view.version}.ndjson"
+    return StreamingResponse(
+        (block.encode("utf-8") for block in lines),
+        media_type=NDJSON,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/api/sessions/{sid}/rewind")
+def rewind(body: RewindIn, access: Owner, state: State) -> dict[str, Any]:
+    """Hide everything after ``to_version`` from the history; the timeline keeps it."""
+    written = state.sessions.rewind(
+        session_id=access.session_id, actor=access.caller.user_id, to_version=body.to_version
+    )
+    return {"version": written.version, "position": written.position}
+
+
+@router.post("/api/sessions/{sid}/fork", status_code=status.HTTP_201_CREATED)
+def fork(access: Member, state: State, body: ForkIn | None = None) -> dict[str, Any]:
+    """A new session owned by the caller whose history starts as this one's at ``at_version``."""
+    body = body or ForkIn()
+    caller = access.caller
+    written = state.sessions.fork(
+        session_id=access.session_id,
+        actor=caller.user_id,
+        actor_name=caller.display_name,
+        at_version=body.at_version,
+        title=body.title,
+    )
+    doc = session_doc(state.views.get(written.session_id), "owner", written.position)
+    return {
+        "session_id": doc["session_id"],
+        "title": doc["title"],
+        "version": written.version,
+        "position": written.position,
+        "origin": doc["origin"],
+    }
