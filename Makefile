@@ -27,17 +27,34 @@ $(STAMP): pyproject.toml
 run: venv ## Serve the API on HOST:PORT (default 127.0.0.1:8000), data in GAIA_DATA_DIR (./var)
 	$(PY) -m api serve
 
+# Internal: Debian's Chromium for the browser test (tests/e2e/test_stream_browser.py), installed
+# only when missing (CI runs as root on a fresh machine); Playwright drives it and never
+# downloads a browser. Without root, say so and let that one test fail with its reason.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" -ne 0 ]; then \
+		echo "make: $@ is missing and installing it needs root: apt-get install -y chromium" >&2; \
+		exit 0; \
+	fi; \
+	echo "make: installing chromium for the browser test (apt-get, about 30 s)" >&2; \
+	apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	echo "make: $$($@ --version 2>/dev/null)" >&2
+
 # pytest exits 5 when it collected nothing: for the main suite that means a broken test path.
-test: venv ## Start PostgreSQL and the GCS emulator, run the suite (PYTEST_ARGS=...), stop them
+test: venv $(CHROMIUM) ## Start PostgreSQL and the GCS emulator, run the suite (PYTEST_ARGS=...), stop them
 	@status=0; $(WITH_SERVICES) $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; check testpaths and test names" >&2; fi; \
 	exit $$status
 
 # Runs every check even when one fails, so that one run shows all the problems.
-lint: venv ## Check formatting, lint rules, strict typing and import boundaries
+lint: venv ## Check formatting, lint rules, typing, imports, Dockerfile, workflow, Cloud Run files
 	@status=0; \
 	for check in "ruff format --check ." "ruff check ." "mypy --strict $(PACKAGES)" \
-		"lint-imports --no-logo"; do \
+		"lint-imports --no-logo" "hadolint Dockerfile" \
+		"check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml" \
+		"check-jsonschema --schemafile infra/cloudrun/schema.json infra/cloudrun/*.yaml"; do \
 		echo "+ $$check"; $(VENV)/bin/$$check || status=1; \
 	done; \
 	exit $$status

@@ -12,13 +12,16 @@ from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import errors, operations
 from api.auth import Authenticator, LocalAuthenticator, OidcAuthenticator, load_or_create_secret
+from api.live import start_live
 from api.locks import NarrationLocks
+from api.media import build_media
 from api.narration import DemoNarrator, Narrator, OpenAICompatNarrator
 from api.ratelimit import AcceptLimits
+from api.routes import media as media_routes
 from api.routes import sessions as session_routes
-from api.routes import sharing, system, turns
+from api.routes import sharing, stream, system, timeline, turns
 from api.settings import Settings
 from api.state import AppState
 from api.worker import TurnWorker
@@ -37,6 +40,9 @@ ROUTERS = (
     session_routes.router,
     turns.router,
     sharing.router,
+    timeline.router,
+    stream.router,
+    media_routes.router,
 )
 
 DESCRIPTION = """Event-sourced campaign sessions for Gaia, the AI game master.
@@ -102,7 +108,9 @@ def build_state(settings: Settings) -> AppState:
         sweep_interval_s=settings.resume_sweep_seconds,
         deadline_s=settings.narration_deadline_seconds,
     )
+    media = build_media(settings, sessions, view_database, worker)
     return AppState(
+        media=media,
         settings=settings,
         sessions=sessions,
         views=views,
@@ -127,13 +135,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await to_thread.run_sync(build_state, settings)
         app.state.gaia = state
+        upkeep = operations.Operations(state)  # metrics hooks, store circuit, view pruning
         state.my_sessions.start()
+        if state.media is not None:  # before the worker: its first narration may want media
+            await state.media.start()
         await state.worker.start()
+        await upkeep.start()
+        state.live = await start_live(state)
         log.info("serving", extra={"store": "postgresql" if settings.database_url else "sqlite"})
         try:
             yield
         finally:
+            await upkeep.stop()
+            await state.live.stop(state)
             await state.worker.stop()
+            if state.media is not None:
+                await state.media.aclose()
             await state.worker.narrator.aclose()
             await state.authenticator.aclose()
             state.my_sessions.stop()
@@ -148,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    operations.install(app)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,7 +1,9 @@
 """Every error the API answers, as ``{"error": {"code", "message", "details"}}``, in one place.
 
 Domain errors map by base class; request validation answers 422 (400 for a body that is not
-JSON); unknown routes and malformed ids answer 404.
+JSON); unknown routes and malformed ids answer 404. A database out of reach answers 503 with
+Retry-After wherever it surfaces (the store, the view tables, the locks), and makes the store
+circuit (api/circuit.py) probe it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,6 +29,16 @@ STATUS_BY_ERROR: list[tuple[type[GaiaError], int]] = [
     (RuleViolation, 422),
     (StoreUnavailable, 503),
 ]
+
+# Raised by the library's recorders (not wrapped in StoreUnavailable on every read path), by
+# the view tables' and the locks' pools (PoolTimeout is an OperationalError), and by psycopg.
+UNREACHABLE_STORE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+STORE_RETRY_AFTER = {"Retry-After": "2"}
 
 
 class ApiError(Exception):
@@ -66,8 +80,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GaiaError)
     async def domain_error(request: Request, error: GaiaError) -> JSONResponse:
         status = next((s for base, s in STATUS_BY_ERROR if isinstance(error, base)), 500)
-        headers = {"Retry-After": "2"} if isinstance(error, StoreUnavailable) else None
+        headers = None
+        if isinstance(error, StoreUnavailable):
+            _store_trouble(request, error)
+            headers = STORE_RETRY_AFTER
         return _json(status, error.code, error.message, _jsonable(error.details), headers)
+
+    async def store_unreachable(request: Request, error: Exception) -> JSONResponse:
+        _store_trouble(request, error)
+        return _json(
+            503, "store_unavailable", "the event store is unavailable", None, STORE_RETRY_AFTER
+        )
+
+    for error_class in UNREACHABLE_STORE_ERRORS:
+        app.add_exception_handler(error_class, store_unreachable)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
@@ -116,6 +142,14 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _json(500, "internal_error", "something went wrong on our side")
+
+
+def _store_trouble(request: Request, error: Exception) -> None:
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, error)
+    # Looked up by name: api.circuit builds its responses with this module.
+    circuit = getattr(getattr(request.app.state, "gaia", None), "circuit", None)
+    if circuit is not None:
+        circuit.suspect()
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:

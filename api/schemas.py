@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -57,3 +57,13 @@ class JoinIn(Body):
 
 class RoleIn(Body):
     role: Literal["player", "spectator"]
+
+
+class RewindIn(Body):
+    # Strict: "5" or 5.0 is a client bug, not a version.
+    to_version: StrictInt
+
+
+class ForkIn(Body):
+    at_version: StrictInt | None = None  # default: the parent's latest quiet version
+    title: Title | None = None

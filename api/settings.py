@@ -5,8 +5,10 @@ Every variable is documented in the README and in `.env.example`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +50,48 @@ class Settings(BaseSettings):
     invite_accepts_per_user_per_minute: int = Field(10, ge=1)
     invite_accepts_per_address_per_minute: int = Field(60, ge=1)
     invite_default_expiry_seconds: int = Field(7 * 24 * 3600, ge=1)
+    # Live streams: heartbeat comment interval; backup poll for other instances' writes (a lost
+    # NOTIFY delays an event by at most this); how long streams get on shutdown to send their
+    # retry hint, which must stay below uvicorn's 8 s graceful timeout (api/__main__.py).
+    stream_heartbeat_seconds: float = Field(15.0, gt=0)
+    stream_poll_seconds: float = Field(5.0, gt=0)
+    stream_shutdown_grace_seconds: float = Field(3.0, ge=0, lt=8)
+    # Streams end themselves (with a retry hint) before Cloud Run's request timeout cuts them.
+    stream_max_seconds: float = Field(55 * 60.0, gt=0)
+
+    # Media: where the bytes live (file:///dir or gs://bucket/prefix; empty = <data dir>/media),
+    # the upload limit, signed GCS download URLs, and the optional image and speech providers.
+    media_url: str = ""
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    media_signed_urls: bool = True
+    gcs_project: str | None = None
+    gcs_credentials_file: Path | None = None  # a service-account key; else the default account
+    image_base_url: str | None = None  # unset = no generated images
+    image_api_key: str | None = None
+    image_model: str = "gpt-image-1"
+    image_size: str = "1024x1024"
+    image_timeout_seconds: float = Field(120.0, gt=0)
+    speech_base_url: str | None = None  # unset = no narration audio
+    speech_api_key: str | None = None
+    speech_model: str = "tts-1"
+    speech_voice: str = "alloy"
+    speech_timeout_seconds: float = Field(60.0, gt=0)
+    # The project named in log entries' trace field; Cloud Run does not set it, service.yaml does.
+    google_cloud_project: str | None = Field(
+        None, validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT", "GAIA_GOOGLE_CLOUD_PROJECT")
+    )
+
+    @field_validator("media_url")
+    @classmethod
+    def _media_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if not value or (parts.scheme == "file" and not parts.netloc and parts.path[:1] == "/"):
+            return value
+        if parts.scheme == "gs" and re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}", parts.netloc):
+            return value
+        raise ValueError(
+            "must be file:///absolute/dir or gs://bucket/prefix, or unset for <data dir>/media"
+        )
 
     @field_validator("database_url")
     @classmethod

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from api.auth import Authenticator, LocalAuthenticator
+from api.circuit import StoreCircuit
+from api.live import Live
+from api.media.service import Media
+from api.metrics import Metrics
 from api.ratelimit import AcceptLimits
 from api.settings import Settings
 from api.worker import TurnWorker
@@ -25,3 +29,7 @@ class AppState:
     local_auth: LocalAuthenticator | None  # set in local mode only: it issues guest tokens
     worker: TurnWorker
     accept_limits: AcceptLimits
+    live: Live | None = None  # live streams, set once the service has started
+    metrics: Metrics = field(default_factory=Metrics)
+    circuit: StoreCircuit | None = None  # PostgreSQL only; set by api.operations
+    media: Media | None = None  # the media store, its index view and the generator

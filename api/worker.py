@@ -190,6 +190,10 @@ class TurnWorker:
             character_name=character.get("name") or None,
         )
 
+    # Told (from a worker thread) about each stored narration: generated media hooks in here
+    # (api/media/generation.py). It must return at once; the next turn does not wait for it.
+    on_narrated: Callable[[UUID, UUID, Narration], None] | None = None
+
     def _record(self, sid: UUID, turn_id: UUID, narration: Narration, latency_ms: int) -> None:
         try:
             self.sessions.complete_narration(
@@ -206,6 +210,9 @@ class TurnWorker:
             )
         except GaiaError as error:  # rewound or narrated elsewhere meanwhile: nothing to store
             log.info("narration dropped: %s", error.message, extra={"session_id": str(sid)})
+            return
+        if self.on_narrated is not None:
+            self.on_narrated(sid, turn_id, narration)
 
     def _record_failure(
         self, sid: UUID, turn_id: UUID, kind: str, message: str, attempts: int

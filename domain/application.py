@@ -25,7 +25,7 @@ from domain import roles, tokens
 from domain.errors import NotFound, RuleViolation, StoreUnavailable, VersionConflict
 from domain.ids import legacy_session_id
 from domain.session import CampaignSession, InviteInvalid
-from domain.store import StreamLocks, position_of
+from domain.store import StreamLocks, drop_broken_connections, position_of
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,11 @@ class Sessions(Application[UUID]):
         session = self.get(session_id)
         session.require(actor, needed)
         return session
+
+    def drop_broken_connections(self) -> None:
+        """Replace the pooled connections that died, once the database answers again."""
+        drop_broken_connections(self.recorder)
+        self._stream_locks.drop_broken_connections()
 
     def close(self) -> None:
         self._stream_locks.close()
@@ -532,6 +537,21 @@ class Sessions(Application[UUID]):
             ),
         )
         return new_id, written
+
+    def fail_media_generation(
+        self, *, session_id: UUID, turn_id: UUID, kind: str, error_kind: str, message: str
+    ) -> Written:
+        _, written = self._update(
+            session_id,
+            lambda s: s.fail_media_generation(
+                turn_id=turn_id,
+                kind=kind,
+                error_kind=error_kind,
+                message=message,
+                at=self.clock(),
+            ),
+        )
+        return written
 
     def record_game_state(
         self, *, session_id: UUID, actor: str | None, kind: str, key: str, data: Any

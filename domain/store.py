@@ -97,8 +97,8 @@ def _postgres_env(url: str, *, pool_size: int, max_overflow: int) -> dict[str, s
         "POSTGRES_HOST": host,
         "POSTGRES_PORT": str(port),
         "POSTGRES_USER": user,
-        # The library insists on a password; an empty one lets libpq use trust, PGPASSWORD or
-        # ~/.pgpass, so a URL without a password works.
+        # The library insists on a password; an empty one serves servers that need none
+        # (trust, or IAM through the Cloud SQL socket).
         "POSTGRES_PASSWORD": unquote(parts.password or "") or query.get("password", ""),
         "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_S),
         "POSTGRES_POOL_SIZE": str(pool_size),
@@ -124,19 +124,38 @@ def _bounded(method: Any) -> Any:
     )
 
 
-class BoundedPostgresAggregateRecorder(PostgresAggregateRecorder):
+# Any fixed 64-bit number: the advisory lock that lets one process at a time create tables.
+DDL_LOCK_KEY: Final = 0x6761696164646C  # "gaiaddl"
+
+
+class _OneCreatorAtATime:
+    """Instances starting at once would race in the library's DDL (its composite type has no
+    IF NOT EXISTS): the first creates the tables while the others wait, then find them."""
+
+    datastore: PostgresDatastore
+
+    def create_table(self) -> None:
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK_KEY,))
+            try:
+                super().create_table()  # type: ignore[misc]
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK_KEY,))
+
+
+class BoundedPostgresAggregateRecorder(_OneCreatorAtATime, PostgresAggregateRecorder):
     insert_events = _bounded(PostgresAggregateRecorder.insert_events)
     select_events = _bounded(PostgresAggregateRecorder.select_events)
 
 
-class BoundedPostgresApplicationRecorder(PostgresApplicationRecorder):
+class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplicationRecorder):
     insert_events = _bounded(PostgresApplicationRecorder.insert_events)
     select_events = _bounded(PostgresAggregateRecorder.select_events)
     select_notifications = _bounded(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _bounded(PostgresApplicationRecorder.max_notification_id)
 
 
-class BoundedPostgresTrackingRecorder(PostgresTrackingRecorder):
+class BoundedPostgresTrackingRecorder(_OneCreatorAtATime, PostgresTrackingRecorder):
     insert_tracking = _bounded(PostgresTrackingRecorder.insert_tracking)
     max_tracking_id = _bounded(PostgresTrackingRecorder.max_tracking_id)
     has_tracking_id = _bounded(PostgresTrackingRecorder.has_tracking_id)
@@ -220,6 +239,7 @@ class StreamLocks:
                 max_overflow=self.POOL_SIZE - 1,
                 pre_ping=True,
             )
+            self._datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT_S
 
     @contextlib.contextmanager
     def hold(self, stream_id: UUID) -> Iterator[None]:
@@ -238,6 +258,11 @@ class StreamLocks:
                 # A broken connection is dropped by the pool; the server released the lock then.
                 with contextlib.suppress(Exception):
                     conn.execute("ROLLBACK")
+
+    def drop_broken_connections(self) -> None:
+        """Replace the pooled lock connections that died (see drop_broken_connections)."""
+        if self._datastore is not None:
+            self._datastore.pool.check()
 
     def close(self) -> None:
         if self._datastore is not None:

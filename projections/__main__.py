@@ -13,10 +13,14 @@ from pathlib import Path
 from domain.application import Sessions
 from domain.store import store_env
 from projections.database import ViewDatabase
+from projections.media_index import MediaIndex
 from projections.my_sessions import MySessions
 from projections.runner import Projection, ProjectionRunner
 
-PROJECTIONS: dict[str, type[Projection]] = {MySessions.name: MySessions}
+PROJECTIONS: dict[str, type[Projection]] = {
+    MySessions.name: MySessions,
+    MediaIndex.name: MediaIndex,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from domain.store import is_postgres
+from domain.store import RECONNECT_TIMEOUT_S, is_postgres
 
 
 class Cursor(Protocol):
@@ -41,6 +41,8 @@ class ViewDatabase:
                 open=True,
                 kwargs={"connect_timeout": 3},
                 check=ConnectionPool.check_connection,
+                # Connect afresh on demand rather than wait out a backoff after an outage.
+                reconnect_timeout=RECONNECT_TIMEOUT_S,
             )
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +98,11 @@ class ViewDatabase:
             "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
             (name, position),
         )
+
+    def drop_broken_connections(self) -> None:
+        """Replace the pooled connections that died (after the database comes back)."""
+        if self._pool is not None:
+            self._pool.check()
 
     def close(self) -> None:
         if self._pool is not None:

@@ -20,6 +20,21 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _legacy(legacy: dict[str, Any], text: str, structured: dict[str, Any]) -> dict[str, Any]:
+    """What an imported message was on disk, its original content put back verbatim.
+
+    The importer stores content once: as the text (a string), as the structured content (an
+    object), or, for a JSON-encoded string or any other value, in ``legacy["content"]``.
+    """
+    view = dict(legacy)
+    form = legacy.get("content_form")
+    if form == "text":
+        view["content"] = text
+    elif form == "object":
+        view["content"] = structured
+    return view
+
+
 @dataclass
 class SessionView:
     """What the read side knows about one session, as of ``version``."""
@@ -104,6 +119,8 @@ class SessionView:
             text=e.text,
             pending=not e.held,
         )
+        if e.legacy is not None:
+            message["legacy"] = _legacy(e.legacy, e.text, {})
         if e.held:
             message["held"] = True
         else:
@@ -120,7 +137,7 @@ class SessionView:
     def _on_NarrationCompleted(self, e: S.NarrationCompleted, version: int, at: str) -> None:
         turn_id = str(e.turn_id)
         self._settle(turn_id)
-        self._message(
+        message = self._message(
             e,
             version,
             at,
@@ -135,6 +152,21 @@ class SessionView:
             model=e.model,
             degraded=e.degraded,
         )
+        if e.legacy is not None:
+            message["legacy"] = _legacy(e.legacy, e.narrative, e.structured)
+
+    def _on_MessagePosted(self, e: S.MessagePosted, version: int, at: str) -> None:
+        message = self._message(
+            e,
+            version,
+            at,
+            role=e.role,
+            kind="narration" if e.role == "narrator" else "system",
+            text=e.text,
+            structured=dict(e.structured),
+        )
+        if e.legacy is not None:
+            message["legacy"] = _legacy(e.legacy, e.text, e.structured)
 
     def _on_NarrationFailed(self, e: S.NarrationFailed, version: int, at: str) -> None:
         turn_id = str(e.turn_id)
@@ -232,7 +264,7 @@ class SessionView:
             message = self._turn_message.get(str(e.turn_id))
             if message is not None:
                 message["media"].append(item)
-        else:
+        elif e.legacy is None:  # imported images belong to the session, not to its transcript
             self._message(
                 e,
                 version,
@@ -243,6 +275,19 @@ class SessionView:
                 text=e.filename,
                 media=[item],
             )
+
+    def _on_MediaGenerationFailed(self, e: S.MediaGenerationFailed, version: int, at: str) -> None:
+        """A system note beside the narration: it stands, only its image or voice is missing."""
+        what = "image" if e.kind == "image" else "narration audio"
+        self._message(
+            e,
+            version,
+            at,
+            turn_id=str(e.turn_id),
+            kind="media_failed",
+            text=f"The {what} for this turn could not be generated ({e.error_kind}): {e.message}",
+            structured={"kind": e.kind, "error_kind": e.error_kind},
+        )
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -261,7 +306,9 @@ class SessionView:
         result = self.inherited + [
             m
             for m in shown
-            if m["kind"] not in REPLY_KINDS or latest_reply.get(m["turn_id"]) == m["version"]
+            if m["kind"] not in REPLY_KINDS
+            or m["turn_id"] is None  # a narration that answers no turn (an imported intro)
+            or latest_reply.get(m["turn_id"]) == m["version"]
         ]
         self._visible_cache = (self.version, result)
         return result

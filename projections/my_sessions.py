@@ -69,24 +69,51 @@ class MySessions:
         )
 
     @staticmethod
-    def _message(cur: Cursor, sid: str, ref: str, slot: str, version: int, pending: bool) -> None:
-        cur.execute(
-            f"INSERT INTO {MESSAGES} (session_id, ref, slot, version, pending) VALUES (%s, %s, %s, %s, %s)"
-            " ON CONFLICT (session_id, ref, slot) DO UPDATE SET version = excluded.version,"
-            " pending = excluded.pending",
-            (sid, ref, slot, version, int(pending)),
-        )
+    def _count(cur: Cursor, sid: str, messages: int, pending: int) -> None:
+        """Adjust the session's counters (kept incrementally: a recount per event is O(n²))."""
+        if messages or pending:
+            cur.execute(
+                f"UPDATE {SESSIONS} SET message_count = message_count + %s,"
+                " pending_turns = pending_turns + %s WHERE session_id = %s",
+                (messages, pending, sid),
+            )
 
-    @staticmethod
-    def _recount(cur: Cursor, sid: str) -> None:
+    def _message(
+        self, cur: Cursor, sid: str, ref: str, slot: str, version: int, pending: bool
+    ) -> None:
         cur.execute(
-            f"UPDATE {SESSIONS} SET message_count = (SELECT count(*) FROM {MESSAGES} m"
-            " WHERE m.session_id = %s), pending_turns = (SELECT count(*) FROM {MESSAGES} m"
-            " WHERE m.session_id = %s AND m.pending = 1) WHERE session_id = %s".replace(
-                "{MESSAGES}", MESSAGES
-            ),
-            (sid, sid, sid),
+            f"SELECT pending FROM {MESSAGES} WHERE session_id = %s AND ref = %s AND slot = %s",
+            (sid, ref, slot),
         )
+        row = cur.fetchone()
+        if row is None:
+            cur.execute(
+                f"INSERT INTO {MESSAGES} (session_id, ref, slot, version, pending)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (sid, ref, slot, version, int(pending)),
+            )
+            self._count(cur, sid, 1, int(pending))
+        else:
+            cur.execute(
+                f"UPDATE {MESSAGES} SET version = %s, pending = %s"
+                " WHERE session_id = %s AND ref = %s AND slot = %s",
+                (version, int(pending), sid, ref, slot),
+            )
+            self._count(cur, sid, 0, int(pending) - int(row[0]))
+
+    def _turn_pending(self, cur: Cursor, sid: str, turn_id: str, pending: bool) -> None:
+        cur.execute(
+            f"SELECT pending FROM {MESSAGES} WHERE session_id = %s AND ref = %s AND slot = 'turn'",
+            (sid, turn_id),
+        )
+        row = cur.fetchone()
+        if row is not None and int(row[0]) != int(pending):
+            cur.execute(
+                f"UPDATE {MESSAGES} SET pending = %s WHERE session_id = %s AND ref = %s"
+                " AND slot = 'turn'",
+                (int(pending), sid, turn_id),
+            )
+            self._count(cur, sid, 0, 1 if pending else -1)
 
     def _on_SessionRenamed(self, cur: Cursor, sid: str, e: S.SessionRenamed) -> None:
         cur.execute(f"UPDATE {SESSIONS} SET title = %s WHERE session_id = %s", (e.title, sid))
@@ -118,15 +145,10 @@ class MySessions:
 
     def _on_TurnSubmitted(self, cur: Cursor, sid: str, e: S.TurnSubmitted) -> None:
         self._message(cur, sid, str(e.turn_id), "turn", e.originator_version, not e.held)
-        self._recount(cur, sid)
 
     def _settled(self, cur: Cursor, sid: str, turn_id: str, version: int) -> None:
-        cur.execute(
-            f"UPDATE {MESSAGES} SET pending = 0 WHERE session_id = %s AND ref = %s AND slot = 'turn'",
-            (sid, turn_id),
-        )
+        self._turn_pending(cur, sid, turn_id, False)
         self._message(cur, sid, turn_id, "reply", version, False)
-        self._recount(cur, sid)
 
     def _on_NarrationCompleted(self, cur: Cursor, sid: str, e: S.NarrationCompleted) -> None:
         self._settled(cur, sid, str(e.turn_id), e.originator_version)
@@ -135,26 +157,40 @@ class MySessions:
         self._settled(cur, sid, str(e.turn_id), e.originator_version)
 
     def _on_NarrationRequested(self, cur: Cursor, sid: str, e: S.NarrationRequested) -> None:
-        cur.execute(
-            f"UPDATE {MESSAGES} SET pending = 1 WHERE session_id = %s AND ref = %s AND slot = 'turn'",
-            (sid, str(e.turn_id)),
-        )
-        self._recount(cur, sid)
+        self._turn_pending(cur, sid, str(e.turn_id), True)
 
     def _on_TimelineRewound(self, cur: Cursor, sid: str, e: S.TimelineRewound) -> None:
         # Rewinds land only on quiet versions, so no turn that stays visible is pending.
         # A reply replaced by a now-hidden retry is not restored: the count may be one short.
         cur.execute(
+            f"SELECT count(*), coalesce(sum(pending), 0) FROM {MESSAGES}"
+            " WHERE session_id = %s AND version > %s",
+            (sid, e.to_version),
+        )
+        removed, removed_pending = (int(v) for v in cur.fetchone())
+        cur.execute(
             f"DELETE FROM {MESSAGES} WHERE session_id = %s AND version > %s",
             (sid, e.to_version),
         )
+        cur.execute(
+            f"SELECT coalesce(sum(pending), 0) FROM {MESSAGES} WHERE session_id = %s", (sid,)
+        )
+        still_pending = int(cur.fetchone()[0])
         cur.execute(f"UPDATE {MESSAGES} SET pending = 0 WHERE session_id = %s", (sid,))
-        self._recount(cur, sid)
+        self._count(cur, sid, -removed, -removed_pending - still_pending)
 
     def _on_MediaStored(self, cur: Cursor, sid: str, e: S.MediaStored) -> None:
-        if e.turn_id is None:
+        # Imported legacy images belong to the session, not to its transcript.
+        if e.turn_id is None and e.legacy is None:
             self._message(cur, sid, str(e.media_id), "media", e.originator_version, False)
-            self._recount(cur, sid)
+
+    def _on_MessagePosted(self, cur: Cursor, sid: str, e: S.MessagePosted) -> None:
+        self._message(cur, sid, str(e.originator_version), "message", e.originator_version, False)
+
+    def _on_MediaGenerationFailed(self, cur: Cursor, sid: str, e: S.MediaGenerationFailed) -> None:
+        # History shows the failure as a system note: count it like any message.
+        ref = str(e.originator_version)
+        self._message(cur, sid, ref, "media_failed", e.originator_version, False)
 
 
 def sessions_of(cur: Cursor, user_id: str) -> list[dict[str, Any]]:

@@ -96,7 +96,10 @@ class ProjectionRunner:
                 failures += 1
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("projection %s failed", self.projection.name)
-                self._stop.wait(min(30.0, 0.2 * 2**failures))
+                # wake() cuts the backoff short: a write, or the database answering again
+                # after an outage, means it is worth trying now (stop() wakes it too).
+                self._wake.wait(min(30.0, 0.2 * 2**failures))
+                self._wake.clear()
                 continue
             self._wake.wait(self.poll_interval_s)
             self._wake.clear()

@@ -21,6 +21,12 @@ Stores
 
 Every test that reaches PostgreSQL through these fixtures carries the ``postgres`` marker, so
 ``-m "not postgres"`` runs the rest without a server.
+
+Media stores
+    ``media_backend`` (function, ids ``local`` and ``gcs``): the service settings that put media
+    in the local directory, then in a fresh prefix of the GCS emulator's bucket
+    (``gcs_emulator``: ``make test``'s, else one started in-process). ``gcs_signing_key`` is a
+    locally made service-account key for signed URLs.
 """
 
 import gc
@@ -36,7 +42,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.support.gcs import BUCKET as GCS_BUCKET
+from tests.support.gcs import emulator, write_signing_key
 from tests.support.local_postgres import LocalClusterError, local_cluster
+from tests.support.media import MediaBackend
 from tests.support.stores import StoreConfig
 
 # Fast settings for throwaway data only, as in the local cluster.
@@ -156,3 +165,33 @@ def _postgres_container() -> Iterator[str]:
     ).with_command(_CONTAINER_COMMAND)
     with container:
         yield container.get_connection_url()
+
+
+# -- media stores ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """STORAGE_EMULATOR_HOST of a GCS emulator: the one ``make test`` started, else one started
+    in-process for the session (see tests/support/gcs.py)."""
+    with emulator() as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def gcs_signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A service-account key file made locally: it signs GCS URLs offline."""
+    return write_signing_key(tmp_path_factory.mktemp("gcs") / "service-account.json")
+
+
+@pytest.fixture(params=["local", "gcs"])
+def media_backend(request: pytest.FixtureRequest) -> MediaBackend:
+    """The media settings of each store in turn: the local directory under the data dir, then a
+    fresh prefix in the GCS emulator's bucket (streamed through the API: nothing signs)."""
+    if request.param == "local":
+        return MediaBackend("local")
+    request.getfixturevalue("gcs_emulator")
+    prefix = f"t-{secrets.token_hex(6)}"
+    return MediaBackend(
+        "gcs", {"media_url": f"gs://{GCS_BUCKET}/{prefix}", "media_signed_urls": False}
+    )

@@ -1,15 +1,17 @@
-"""Health, readiness and the guest sign-in of the embedded (local auth) mode."""
+"""Health, readiness, metrics and the guest sign-in of the embedded (local auth) mode."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.auth import new_guest_id
 from api.deps import State
 from api.errors import not_found
+from api.metrics import CONTENT_TYPE
+from api.operations import refresh_gauges
 from api.schemas import GuestIn
 from domain.errors import StoreUnavailable
 
@@ -27,9 +29,17 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", tags=["operations"])
 def readyz(state: State) -> JSONResponse:
     """Readiness: the store answers and the checkpointed views are caught up."""
+    if state.circuit is not None and state.circuit.is_open:  # known down: answer at once
+        return JSONResponse(
+            {"status": "unavailable", "store": "circuit_open"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
     try:
         head = state.sessions.max_position()
     except StoreUnavailable as error:
+        if state.circuit is not None:
+            state.circuit.suspect()
         return JSONResponse(
             {"status": "unavailable", "store": f"{type(error).__name__}"},
             status_code=503,
@@ -41,6 +51,13 @@ def readyz(state: State) -> JSONResponse:
         body |= {"status": "catching_up", "projection_error": state.my_sessions.last_error}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
     return JSONResponse(body)
+
+
+@router.get("/metrics", tags=["operations"], response_class=Response)
+def metrics(state: State) -> Response:
+    """Prometheus text exposition of this instance's metrics."""
+    refresh_gauges(state)
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.post("/api/auth/guest", tags=["auth"])

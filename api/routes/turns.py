@@ -40,6 +40,7 @@ def submit_turn(
         idempotency_key=idempotency_key,
     )
     if not accepted.repeated:
+        state.metrics.turns_submitted.inc()
         state.worker.schedule(access.session_id)
     return JSONResponse(
         {

@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 
 from tests.support.api import Service, running
+from tests.support.media import MediaBackend
 from tests.support.stores import StoreConfig
 
 OWNER, PLAYER, SPECTATOR, STRANGER = "user-owner", "user-player", "user-spectator", "user-stranger"
@@ -49,3 +50,10 @@ def seat_table(service: Service) -> Table:
 @pytest.fixture
 def table(service: Service) -> Table:
     return seat_table(service)
+
+
+@pytest.fixture
+def media_service(store: StoreConfig, media_backend: MediaBackend) -> Iterator[Service]:
+    """The service with its media on each media store in turn (and each event store)."""
+    with running(store, **media_backend.overrides) as svc:
+        yield svc

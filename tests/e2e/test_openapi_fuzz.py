@@ -25,6 +25,8 @@ def test_no_generated_request_makes_the_service_fail(tmp_path: Path) -> None:
         assert len(operations) >= 9
 
         for operation in operations:
+            if operation.path.endswith("/events"):
+                continue  # an endless event stream: test_stream_*.py check its every answer
 
             @given(case=operation.as_strategy())
             @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))

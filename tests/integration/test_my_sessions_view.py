@@ -96,6 +96,19 @@ def random_workload(sessions: Sessions, rng: random.Random, steps: int) -> None:
             pass  # a refused command is part of a realistic workload
 
 
+def assert_counters_match_rows(database: ViewDatabase) -> None:
+    """The incrementally kept counters equal a count of the message rows."""
+    with database.transaction() as cur:
+        cur.execute(
+            f"SELECT s.session_id, s.message_count, s.pending_turns, count(m.ref),"  # noqa: S608
+            f" coalesce(sum(m.pending), 0) FROM {SESSIONS} s LEFT JOIN {MESSAGES} m"
+            " ON m.session_id = s.session_id GROUP BY s.session_id, s.message_count,"
+            " s.pending_turns"
+        )
+        for sid, kept, pending, counted, counted_pending in cur.fetchall():
+            assert (kept, pending) == (counted, int(counted_pending)), sid
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_rebuild_from_zero_equals_the_live_view_after_a_random_workload(
     make_sessions: SessionsFactory, store: StoreConfig, seed: int
@@ -112,6 +125,7 @@ def test_a_rebuild_from_zero_equals_the_live_view_after_a_random_workload(
         live.stop()
     before = rows(database)
     assert before[SESSIONS], "the workload created no session"
+    assert_counters_match_rows(database)
     rebuilt = ProjectionRunner(sessions, database, MySessions())
     assert rebuilt.rebuild() == sessions.max_position()
     assert rows(database) == before

@@ -233,3 +233,29 @@ def test_more_concurrent_writers_than_pooled_connections_all_succeed(sessions: S
         thread.join()
     assert errors == []
     assert all(sessions.get(sid).version == 11 for sid in session_ids)
+
+
+def test_instances_starting_at_once_on_an_empty_database_all_start(
+    postgres_store: StoreConfig,
+) -> None:
+    env = store_env(postgres_store.database_url, postgres_store.data_dir, name="gaia")
+    started: list[Sessions] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            started.append(Sessions(env))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for app in started:
+        app.close()
+    assert errors == []
+    assert len(started) == 6

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster from the local binaries, started as scripts/with-services does."""
+"""A throwaway PostgreSQL cluster from the local binaries, started as scripts/with-services does;
+``stoppable_cluster`` also lets a test stop and restart it (database outage tests)."""
 
 import os
 import shutil
@@ -22,36 +23,85 @@ class LocalClusterError(RuntimeError):
 @contextmanager
 def local_cluster() -> Iterator[str]:
     """Start a cluster on a free loopback port, yield its URL, then stop it and delete it."""
+    with stoppable_cluster() as cluster:
+        yield cluster.url
+
+
+class LocalCluster:
+    """A throwaway cluster that a test may stop and start again (same port, same data)."""
+
+    def __init__(self, base: Path, pgbin: Path, port: int) -> None:
+        root = os.geteuid() == 0
+        # initdb and pg_ctl refuse to run as root; the postgres system user runs them instead.
+        self._as_postgres = ["runuser", "-u", "postgres", "--"] if root else []
+        self.base, self.data, self.log = base, base / "data", base / "server.log"
+        self.port = port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self._pgbin = pgbin
+        self._options = " ".join(
+            [f"-p {port}", f"-k {base}", "-c listen_addresses=127.0.0.1"]
+            + [f"-c {setting}" for setting in FAST_TEST_SETTINGS]
+        )
+
+    @property
+    def _pg_ctl(self) -> list[str]:
+        return [*self._as_postgres, str(self._pgbin / "pg_ctl"), "-D", str(self.data)]
+
+    def init(self) -> None:
+        initdb = [*self._as_postgres, str(self._pgbin / "initdb"), "-D", str(self.data)]
+        _run(
+            [
+                *initdb,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            cwd=self.base,
+        )
+
+    def start(self) -> None:
+        """Start the server and return once it accepts connections."""
+        _run(
+            [*self._pg_ctl, "-l", str(self.log), "-w", "-t", "30", "-o", self._options, "start"],
+            cwd=self.base,
+            log=self.log,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast`` ends its sessions; ``immediate`` is a crash) and wait."""
+        _run([*self._pg_ctl, "-m", mode, "-w", "-t", "30", "stop"], cwd=self.base, log=self.log)
+
+    def discard(self) -> None:
+        """Stop the server at once if it runs, ignoring errors (clean-up only)."""
+        if (self.data / "postmaster.pid").exists():
+            subprocess.run(
+                [*self._pg_ctl, "-m", "immediate", "stop"],
+                cwd=self.base,
+                capture_output=True,
+                check=False,
+            )
+
+
+@contextmanager
+def stoppable_cluster() -> Iterator[LocalCluster]:
+    """A started ``LocalCluster`` on a free loopback port, stopped and deleted afterwards."""
     pgbin = find_pgbin()
-    root = os.geteuid() == 0
-    # initdb and pg_ctl refuse to run as root; the postgres system user runs them instead.
-    as_postgres = ["runuser", "-u", "postgres", "--"] if root else []
     # Under /tmp rather than pytest's tmp dir or the checkout: postgres must be able to
     # traverse every parent directory, and /root is not traversable.
     base = Path(tempfile.mkdtemp(prefix="gaia-pytest-pg.", dir="/tmp"))
-    data, log = base / "data", base / "server.log"
-    port = free_port()
-    server_options = " ".join(
-        [f"-p {port}", f"-k {base}", "-c listen_addresses=127.0.0.1"]
-        + [f"-c {setting}" for setting in FAST_TEST_SETTINGS]
-    )
-    initdb = [*as_postgres, str(pgbin / "initdb"), "-D", str(data), "-U", "postgres"]
-    pg_ctl = [*as_postgres, str(pgbin / "pg_ctl"), "-D", str(data)]
+    cluster = LocalCluster(base, pgbin, free_port())
     try:
-        if root:
+        if os.geteuid() == 0:
             shutil.chown(base, user="postgres", group="postgres")
-        _run([*initdb, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], cwd=base)
-        _run(
-            [*pg_ctl, "-l", str(log), "-w", "-t", "30", "-o", server_options, "start"],
-            cwd=base,
-            log=log,
-        )
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        cluster.init()
+        cluster.start()
+        yield cluster
     finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run(
-                [*pg_ctl, "-m", "immediate", "stop"], cwd=base, capture_output=True, check=False
-            )
+        cluster.discard()
         shutil.rmtree(base, ignore_errors=True)
 
 

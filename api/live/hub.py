@@ -1,0 +1,335 @@
+"""The in-process fan-out of live streams: one feed per watched session, shared by its streams.
+
+A write wakes the session's feed (``saved`` from this process, ``wake`` from the store tail for
+other processes); the feed reads the new events from the store once, encodes each as an SSE
+message once, and offers the batch to every stream of the session. Streams dedupe by version
+and fill any gap from the store themselves (see :mod:`api.live.stream`), so the hub never keeps
+history: what a client receives always comes from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+from uuid import UUID
+
+import anyio
+from anyio import to_thread
+from sse_starlette import ServerSentEvent
+
+from domain import roles
+from domain.application import Sessions
+from projections.records import event_record
+
+log = logging.getLogger(__name__)
+
+PAGE: Final = 500  # stored events read per query
+MAX_BACKLOG: Final = 2000  # events offered to one stream that it has not taken yet
+MAX_DELTAS: Final = 512  # narration deltas waiting for one stream; more are dropped
+FETCH_RETRY_S: Final = 1.0  # after a failed store read
+DELTA_EVENT: Final = "narration.delta"
+MEMBERSHIP_EVENTS: Final = frozenset({"MemberRemoved", "MemberRoleChanged"})
+
+# Why the server ends a stream (all but membership_ended come with a reconnection hint).
+Closed = Literal["shutdown", "membership_ended", "store_unavailable", "recycled"]
+
+
+def frame(
+    *,
+    data: str | None = None,
+    event: str | None = None,
+    event_id: str | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+) -> bytes:
+    """One SSE message, framed as sse-starlette frames it (CRLF line ends)."""
+    message = ServerSentEvent(data, event=event, id=event_id, retry=retry, comment=comment)
+    return message.encode()
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One stored event, ready to send: its version, type and the encoded SSE message."""
+
+    version: int
+    type: str
+    frame: bytes
+    user_id: str | None = None  # the member a membership event is about
+    role: str | None = None  # the role a MemberRoleChanged grants
+
+    @classmethod
+    def of(cls, event: Any) -> Item:
+        record = event_record(event)
+        kind: str = record["type"]
+        data: Mapping[str, Any] = record["data"]
+        encoded = frame(data=compact_json(record), event=kind, event_id=str(record["version"]))
+        if kind in MEMBERSHIP_EVENTS:
+            return cls(record["version"], kind, encoded, data.get("user_id"), data.get("role"))
+        return cls(record["version"], kind, encoded)
+
+    def ends_membership_of(self, user_id: str) -> bool:
+        """True when this event takes ``user_id`` out of the session (removed or blocked)."""
+        if self.user_id != user_id:
+            return False
+        return self.type == "MemberRemoved" or self.role not in roles.RANK
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a stream takes from its subscription in one go."""
+
+    deltas: list[bytes]
+    items: list[Item]
+    resync: bool  # the backlog overflowed: read from the store after your cursor instead
+
+
+class Subscription:
+    """One open stream's mailbox: offered events and deltas, and why it must close, if it must."""
+
+    __slots__ = (
+        "_changed",
+        "_deltas",
+        "_items",
+        "_resync",
+        "closed",
+        "member_at",
+        "session_id",
+        "user_id",
+    )
+
+    def __init__(self, session_id: UUID, user_id: str, member_at: int) -> None:
+        self.session_id = session_id
+        self.user_id = user_id
+        # The version at which membership was checked: later membership events end the stream.
+        self.member_at = member_at
+        self.closed: Closed | None = None
+        self._items: list[Item] = []
+        self._deltas: list[bytes] = []
+        self._resync = False
+        self._changed = asyncio.Event()
+
+    def offer(self, items: list[Item]) -> None:
+        if self._resync:
+            return
+        if len(self._items) + len(items) > MAX_BACKLOG:
+            # A client that does not keep up costs no memory: it catches up from the store.
+            self._items.clear()
+            self._resync = True
+        else:
+            self._items.extend(items)
+        self._changed.set()
+
+    def offer_delta(self, message: bytes) -> None:
+        if len(self._deltas) < MAX_DELTAS:
+            self._deltas.append(message)
+            self._changed.set()
+
+    def close(self, reason: Closed) -> None:
+        if self.closed is None:
+            self.closed = reason
+            self._changed.set()
+
+    async def wait(self) -> None:
+        """Until something was offered or the subscription was closed."""
+        await self._changed.wait()
+
+    def take(self) -> Taken:
+        self._changed.clear()
+        taken = Taken(self._deltas, self._items, self._resync)
+        self._deltas, self._items, self._resync = [], [], False
+        return taken
+
+
+class _Feed:
+    """The streams of one session, and how far the shared reads of its events have got."""
+
+    __slots__ = ("fetched", "subscribers", "task", "wanted")
+
+    def __init__(self) -> None:
+        self.subscribers: set[Subscription] = set()
+        self.fetched: int | None = None  # None until the first stream has replayed
+        self.wanted = 0  # the highest version known to be written
+        self.task: asyncio.Task[None] | None = None
+
+
+class LiveHub:
+    """Per-session fan-out for this process. Runs on the event loop; ``saved`` is thread-safe."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+        self._feeds: dict[UUID, _Feed] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.deltas_published = 0
+        # Set by sse-starlette when the server begins to shut down (every stream response
+        # shares it), or by stop(): every stream then ends with a reconnection hint.
+        self.shutting_down: anyio.Event | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.shutting_down = anyio.Event()
+        self._watcher = asyncio.create_task(
+            self._close_all_on(self.shutting_down), name="live-shutdown"
+        )
+
+    async def stop(self) -> None:
+        if self.shutting_down is not None:
+            self.shutting_down.set()
+        self._close_all()
+        tasks = [t for t in [self._watcher, *(f.task for f in self._feeds.values())] if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop = None
+
+    async def _close_all_on(self, shutdown: anyio.Event) -> None:
+        await shutdown.wait()
+        self._close_all()
+
+    def _close_all(self) -> None:
+        for feed in self._feeds.values():
+            for subscription in feed.subscribers:
+                subscription.close("shutdown")
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def subscribe(self, session_id: UUID, user_id: str, member_at: int) -> Subscription:
+        """Register a stream before it replays, so that nothing written meanwhile is missed."""
+        subscription = Subscription(session_id, user_id, member_at)
+        if self.shutting_down is None or self.shutting_down.is_set():
+            subscription.close("shutdown")
+            return subscription
+        self._feeds.setdefault(session_id, _Feed()).subscribers.add(subscription)
+        return subscription
+
+    def replayed(self, subscription: Subscription, version: int) -> None:
+        """The stream has sent everything up to ``version``: a new feed continues from there."""
+        feed = self._feeds.get(subscription.session_id)
+        if feed is not None and feed.fetched is None:
+            feed.fetched = version
+            if feed.wanted > version:
+                self._fetch(subscription.session_id, feed)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        feed = self._feeds.get(subscription.session_id)
+        if feed is None:
+            return
+        feed.subscribers.discard(subscription)
+        if not feed.subscribers:
+            del self._feeds[subscription.session_id]
+            if feed.task is not None:
+                feed.task.cancel()
+
+    def has_listeners(self, session_id: UUID) -> bool:
+        feed = self._feeds.get(session_id)
+        return feed is not None and bool(feed.subscribers)
+
+    def watched(self) -> bool:
+        """True when any session has a stream (read from other threads: a plain dict check)."""
+        return bool(self._feeds)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "sessions": len(self._feeds),
+            "streams": sum(len(f.subscribers) for f in self._feeds.values()),
+            "deltas_published": self.deltas_published,
+        }
+
+    async def read(self, session_id: UUID, *, gt: int, lte: int | None = None) -> list[Item]:
+        """Up to PAGE stored events of the session after version ``gt``, straight from the store."""
+        return await to_thread.run_sync(self._read, session_id, gt, lte)
+
+    def _read(self, session_id: UUID, gt: int, lte: int | None) -> list[Item]:
+        stored = self._sessions.recorder.select_events(session_id, gt=gt, lte=lte, limit=PAGE)
+        return [Item.of(self._sessions.mapper.to_domain_event(s)) for s in stored]
+
+    # -- wake-ups ---------------------------------------------------------------------------
+
+    def saved(self, session_id: UUID, version: int, _position: int) -> None:
+        """The ``Sessions.on_saved`` listener: called from any thread after a committed write.
+
+        Skipping unwatched sessions is safe: a stream registered after this check replays
+        from the store after the write was committed, so it reads the event itself.
+        """
+        loop = self._loop
+        if loop is None or session_id not in self._feeds:
+            return
+        # A closed loop raises RuntimeError: the process is shutting down, nobody listens.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self.wake, session_id, version)
+
+    def wake_many(self, heads: Mapping[UUID, int]) -> None:
+        for session_id, version in heads.items():
+            self.wake(session_id, version)
+
+    def wake(self, session_id: UUID, version: int) -> None:
+        """``version`` of the session is committed: fetch it for the streams if they lack it."""
+        feed = self._feeds.get(session_id)
+        if feed is None or version <= feed.wanted:
+            return
+        feed.wanted = version
+        if feed.fetched is not None and version > feed.fetched:
+            self._fetch(session_id, feed)
+
+    def _fetch(self, session_id: UUID, feed: _Feed) -> None:
+        if feed.task is None and self._loop is not None:
+            feed.task = self._loop.create_task(self._fetch_new(session_id, feed))
+
+    async def _fetch_new(self, session_id: UUID, feed: _Feed) -> None:
+        """Read what the feed lacks, once for all its streams; single flight per session."""
+        failed = False
+        try:
+            while feed.fetched is not None and feed.wanted > feed.fetched:
+                items = await self.read(session_id, gt=feed.fetched)
+                if not items:  # nothing newer is readable: forget the stale hint
+                    feed.wanted = feed.fetched
+                    return
+                if self._feeds.get(session_id) is not feed:
+                    return
+                feed.fetched = items[-1].version
+                self._deliver(feed, items)
+        except Exception:
+            log.exception("live feed read failed", extra={"session_id": str(session_id)})
+            failed = True
+        finally:
+            feed.task = None
+        if failed and self._loop is not None:
+            self._loop.call_later(FETCH_RETRY_S, self._fetch, session_id, feed)
+
+    def _deliver(self, feed: _Feed, items: list[Item]) -> None:
+        for subscription in list(feed.subscribers):
+            subscription.offer(items)
+        for item in items:
+            if item.type not in MEMBERSHIP_EVENTS:
+                continue
+            for subscription in list(feed.subscribers):
+                if item.version > subscription.member_at and item.ends_membership_of(
+                    subscription.user_id
+                ):
+                    subscription.close("membership_ended")
+
+    # -- narration deltas -------------------------------------------------------------------
+
+    def publish_delta(self, session_id: UUID, turn_id: UUID, text: str) -> None:
+        """Offer a piece of a streaming narration to the session's streams (on the loop).
+
+        Nothing is built for a session without streams: deltas cost nothing then.
+        """
+        feed = self._feeds.get(session_id)
+        if feed is None or not feed.subscribers:
+            return
+        message = frame(
+            data=compact_json({"turn_id": str(turn_id), "text": text}), event=DELTA_EVENT
+        )
+        for subscription in feed.subscribers:
+            subscription.offer_delta(message)
+        self.deltas_published += 1

@@ -1,0 +1,172 @@
+"""Live streams: a session's events as server-sent events, and the tickets EventSource needs.
+
+Every refusal is a plain JSON error answered before the stream starts, because a browser stops
+reconnecting only on a non-200: 401 (no or bad credentials), 404 (not a member, no such
+session), 409 ``cursor_ahead`` (a cursor past the stream's end).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Final
+from uuid import UUID
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Header, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
+
+from api.auth import AuthError, Principal
+from api.deps import Member, State, current_principal, session_id, unauthorized
+from api.errors import ApiError
+from api.live import DELTA_EVENT, EventStream, Live
+from api.state import AppState
+from projections.timeline import EVENT_TOPICS
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["live"])
+
+SEND_TIMEOUT_S: Final = 30.0  # a client that takes nothing for this long is dropped
+# Stored event types, as sent in ``event:`` (and repeated in the data as ``type``).
+EVENT_NAMES: Final = sorted(EVENT_TOPICS)
+URL_TOKEN_PARAMETERS: Final = ("access_token", "token")
+
+STREAM_DESCRIPTION = f"""Server-sent events (`text/event-stream`) of one session, for members.
+
+Each stored event is one message: `id:` its version, `event:` its type, `data:` its JSON
+record `{{version, type, recorded_at, occurred_at, actor, data}}` (the timeline's shape). On
+connect the stream replays every event after the `Last-Event-ID` header, else after `?after=`
+(default 0: from the start), then goes live; each version arrives exactly once, in order.
+
+A browser delivers a named event only to a listener for that exact name, so listen to each of:
+{", ".join(f"`{name}`" for name in EVENT_NAMES)}.
+
+While a narration streams, `{DELTA_EVENT}` messages carry `{{turn_id, text}}` pieces of the
+narrative. They have no `id`, are never replayed and only preview the stored
+`NarrationCompleted` (a browser repeats the previous id on them: do not deduplicate by it).
+Comment lines are heartbeats. On shutdown the server ends the stream with a `retry:` hint;
+reconnect with `Last-Event-ID`. A member who is removed has the stream ended.
+
+Credentials: `Authorization: Bearer`, or `?ticket=` from `POST .../stream-ticket` (EventSource
+cannot send headers; a ticket is reusable for 60 s, so reconnections work). Access tokens are
+refused in the URL. Refusals come before the stream, as JSON errors: 401 no or bad credentials,
+404 not a member, 409 `cursor_ahead` when the cursor is past the stream's last version.
+"""
+
+
+class _StreamResponse(EventSourceResponse):
+    """Ends quietly when a client stops reading: dead-peer detection, not a server error."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("dropped a stream whose client took nothing for %.0f s", SEND_TIMEOUT_S)
+
+
+def _live(state: AppState) -> Live:
+    if state.live is None:
+        raise ApiError(503, "starting", "live streams are not running yet")
+    return state.live
+
+
+async def stream_caller(
+    request: Request,
+    state: State,
+    sid: Annotated[UUID, Depends(session_id)],
+    authorization: Annotated[str | None, Header()] = None,
+    ticket: Annotated[
+        str | None, Query(max_length=4096, description="a stream ticket (for EventSource)")
+    ] = None,
+) -> Principal:
+    """The caller, from a bearer header or a stream ticket for this session."""
+    if any(name in request.query_params for name in URL_TOKEN_PARAMETERS):
+        raise unauthorized("access tokens are not accepted in URLs; use a stream ticket")
+    if authorization is not None or ticket is None:
+        return await current_principal(state, authorization)
+    try:
+        return _live(state).tickets.verify(ticket, str(sid))
+    except AuthError as error:
+        raise unauthorized("the stream ticket is not valid for this session") from error
+
+
+def _cursor(last_event_id: str | None, after: int | None) -> int:
+    # A reconnecting browser sends Last-Event-ID to the URL it first opened, ?after= included:
+    # the header is the newer cursor.
+    if last_event_id is not None and last_event_id.strip():
+        value = last_event_id.strip()
+        # ASCII digits only (str.isdigit also takes "²"); 18 of them fit in a signed 64-bit int.
+        if not (value.isascii() and value.isdigit()) or len(value) > 18:  # noqa: PLR2004
+            raise ApiError(
+                422, "invalid_cursor", "Last-Event-ID must be an event version", value=value[:40]
+            )
+        return int(value)
+    return after or 0
+
+
+@router.get(
+    "/api/sessions/{sid}/events",
+    description=STREAM_DESCRIPTION,
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "the event stream",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        401: {"description": "no or bad credentials"},
+        404: {"description": "not a member, or no such session"},
+        409: {"description": "`cursor_ahead`: the cursor is past the stream's last version"},
+    },
+)
+async def events(
+    state: State,
+    caller: Annotated[Principal, Depends(stream_caller)],
+    sid: Annotated[UUID, Depends(session_id)],
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=64, description="resume after it")
+    ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**62, description="resume after this version")
+    ] = None,
+) -> EventSourceResponse:
+    live = _live(state)
+    view = await to_thread.run_sync(state.views.get, sid)
+    if view.role_of(caller.user_id) is None:
+        raise ApiError(404, "session_not_found", "session not found")
+    cursor = _cursor(last_event_id, after)
+    if cursor > view.version:
+        raise ApiError(
+            409,
+            "cursor_ahead",
+            "the cursor is past the stream's last version",
+            cursor=cursor,
+            version=view.version,
+        )
+    settings = state.settings
+    stream = EventStream(
+        live.hub,
+        sid,
+        caller.user_id,
+        after=cursor,
+        member_at=view.version,
+        max_seconds=settings.stream_max_seconds,
+    )
+    return _StreamResponse(
+        stream.messages(),
+        ping=settings.stream_heartbeat_seconds,
+        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+        send_timeout=SEND_TIMEOUT_S,
+        shutdown_event=live.hub.shutting_down,
+        shutdown_grace_period=settings.stream_shutdown_grace_seconds,
+    )
+
+
+@router.post("/api/sessions/{sid}/stream-ticket")
+def stream_ticket(access: Member, state: State) -> dict[str, Any]:
+    """A 60 s ticket for `GET .../events?ticket=`: bound to the caller and this session,
+    reusable until it expires (EventSource reconnects to the same URL)."""
+    tickets = _live(state).tickets
+    caller = access.caller
+    ticket = tickets.issue(caller.user_id, caller.display_name, str(access.session_id))
+    return {"ticket": ticket, "expires_in": tickets.ttl_s}
