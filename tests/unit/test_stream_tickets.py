@@ -9,25 +9,13 @@ import pytest
 
 from api.auth import AuthError, LocalAuthenticator, StreamTickets
 from api.auth.local import CLOCK_SKEW_S
+from tests.support.clock import FakeClock
 
 SECRET = "s" * 32 + "-ticket-test-secret"
 OTHER_SECRET = "o" * 32 + "-another-test-secret"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 SESSION = "0b3e0c1e-5a55-4f6e-9d38-4a3c2f1f2d10"
 OTHER_SESSION = "7d1f2c3b-8e9a-4b5c-a6d7-e8f9a0b1c2d3"
-
-
-class FakeClock:
-    """Wall-clock seconds that move only when a test says so."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
