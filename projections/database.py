@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from domain.store import RECONNECT_TIMEOUT_S, is_postgres
+from domain.store import DDL_LOCK_KEY, RECONNECT_TIMEOUT_S, is_postgres
 
 
 class Cursor(Protocol):
@@ -46,11 +46,20 @@ class ViewDatabase:
             )
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
-        with self.transaction() as cur:
+        with self.ddl() as cur:
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS gaia_view_checkpoints ("
                 "name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
             )
+
+    @contextmanager
+    def ddl(self) -> Iterator[Cursor]:
+        """A transaction for creating tables. Concurrent CREATE TABLE IF NOT EXISTS can still
+        collide in PostgreSQL's catalog, so instances starting at once take turns."""
+        with self.transaction() as cur:
+            if self.is_postgres:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
+            yield cur
 
     def _sqlite(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

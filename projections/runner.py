@@ -50,7 +50,7 @@ class ProjectionRunner:
         self._stop = threading.Event()
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
-        with database.transaction() as cur:
+        with database.ddl() as cur:
             projection.create_tables(cur)
             self._position = database.position(cur, projection.name)
 

@@ -43,7 +43,9 @@ def _types(types: str | None) -> frozenset[str] | None:
 def timeline(
     access: Member,
     state: State,
-    after: Annotated[int, Query(ge=0, description="only events with a greater version")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**62, description="only events with a greater version")
+    ] = 0,
     limit: Limit = 100,
     types: Annotated[
         str | None, Query(max_length=2000, description="comma-separated event type names")
@@ -70,8 +72,12 @@ def timeline(
 def state_at(
     access: Member,
     state: State,
-    at_version: Annotated[int, Query(description="the version to look at, 1..current")],
-    after: Annotated[int | None, Query(description="history after this version")] = None,
+    at_version: Annotated[
+        int, Query(ge=-(2**62), le=2**62, description="the version to look at, 1..current")
+    ],
+    after: Annotated[
+        int | None, Query(ge=-(2**62), le=2**62, description="history after this version")
+    ] = None,
     limit: Limit = 100,
     history: Annotated[bool, Query(description="false: title and members only")] = True,
 ) -> dict[str, Any]:

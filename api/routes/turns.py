@@ -67,7 +67,11 @@ def retry_turn(
 @router.get("/api/sessions/{sid}/history")
 def history(
     access: Member,
-    after: Annotated[int | None, Query(description="only messages with a greater version")] = None,
+    # Versions of messages a fork inherited are <= 0; the bounds keep values 64-bit.
+    after: Annotated[
+        int | None,
+        Query(ge=-(2**62), le=2**62, description="only messages with a greater version"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     min_position: Annotated[int | None, Query(ge=0)] = None,
 ) -> dict[str, Any]:

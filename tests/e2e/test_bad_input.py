@@ -84,3 +84,18 @@ def test_a_new_campaign_with_a_bad_title_writes_nothing(service: Service) -> Non
     assert response.status_code == 422
     listed = service.call("GET", "/api/sessions", OWNER).json()
     assert listed["sessions"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/history", {"after": 10**30}),
+        ("/timeline", {"after": 10**30}),
+        ("/state", {"at_version": 10**30}),
+    ],
+)
+def test_a_cursor_beyond_64_bits_is_refused_not_a_server_error(
+    service: Service, table: Table, path: str, params: dict[str, int]
+) -> None:
+    response = service.call("GET", f"/api/sessions/{table.session_id}{path}", PLAYER, params=params)
+    assert response.status_code == 422

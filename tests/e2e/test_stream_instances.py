@@ -56,8 +56,8 @@ def test_a_client_on_one_instance_sees_a_turn_written_through_another(
 ) -> None:
     # The backup poll is a minute away: only a notification can bring the turn in time.
     env = store_env(postgres_store, GAIA_STREAM_POLL_SECONDS="60")
-    # One after the other: two processes creating the tables at once on an empty database can
-    # collide (CREATE TABLE IF NOT EXISTS is not safe against a concurrent twin in PostgreSQL).
+    # One after the other: this test is about notifications, not about start-ups racing to
+    # create the tables of an empty database.
     a = start(env, free_port(), tmp_path / "a.log")
     with ExitStack() as stack:
         stack.enter_context(serve(a))

@@ -4,6 +4,7 @@ rebuild from zero after a randomized workload."""
 from __future__ import annotations
 
 import random
+import threading
 from typing import Any
 from uuid import UUID
 
@@ -153,3 +154,27 @@ def test_the_view_resumes_from_its_checkpoint_after_a_restart(
         [entry] = sessions_of(cur, "ann")
     assert entry["title"] == "After the restart"
     second_db.close()
+
+
+def test_instances_creating_the_view_tables_at_once_all_succeed(
+    make_sessions: SessionsFactory, store: StoreConfig
+) -> None:
+    sessions = make_sessions()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            database = ViewDatabase(store.database_url, store.data_dir)
+            ProjectionRunner(sessions, database, MySessions())
+            database.close()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
