@@ -1,0 +1,192 @@
+"""The ``projections`` group: rebuilding the "my sessions" view from zero, and how far it trails
+the store under a steady write load, beside reading the same events from the notification log.
+
+Baselines, measured in the same run on the same store: reading every notification in pages
+(the least a rebuild must do), and a bare tail of the notification log polled like the view's
+runner, which shows how long a write takes to be seen at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Final
+from uuid import uuid4
+
+from bench.core import Context, Row, Store, median, percentile, progress, turn_text
+from domain.application import Sessions
+from domain.store import store_env
+from projections.database import ViewDatabase
+from projections.my_sessions import MySessions
+from projections.runner import ProjectionRunner
+
+GROUP: Final = "projections"
+EVENTS_PER_SESSION: Final = 200
+PAGE: Final = 500
+POLL_S: Final = 1.0  # the runner's poll interval in the service (it also wakes on local writes)
+
+
+def run(ctx: Context) -> list[Row]:
+    total = 10_000 if ctx.quick else 100_000
+    write_seconds = 3.0 if ctx.quick else 10.0
+    rows: list[Row] = []
+    for store in ctx.stores(GROUP):
+        progress(f"{GROUP}: {store.label}: building {total:,} events")
+        sessions = Sessions(
+            store_env(store.database_url, store.data_dir, name="gaia"), snapshot_interval=0
+        )
+        try:
+            build(sessions, total)
+            rows.append(rebuild_row(sessions, store, total))
+            rows += lag_rows(sessions, store, write_seconds)
+        finally:
+            sessions.close()
+    return rows
+
+
+def build(sessions: Sessions, total: int) -> None:
+    """``total`` events in sessions of EVENTS_PER_SESSION: turns, each narrated, one save each."""
+    while sessions.max_position() < total:
+        owner = f"user-{sessions.max_position() % 997}"
+        session = sessions.get(sessions.start_session(owner=owner, owner_name=owner).session_id)
+        while session.version < EVENTS_PER_SESSION:
+            turn_id = uuid4()
+            now = datetime.now(UTC)
+            session.submit_turn(
+                actor=owner,
+                turn_id=turn_id,
+                text=turn_text(session.version),
+                kind="action",
+                character=None,
+                idempotency_key=None,
+                at=now,
+            )
+            session.complete_narration(
+                turn_id=turn_id,
+                narrative="The road goes on.",
+                answer="",
+                player_options=[],
+                structured={},
+                provider="demo",
+                model="demo-1",
+                latency_ms=1,
+                degraded=False,
+                at=now,
+            )
+        sessions.save(session)
+
+
+def rebuild_row(sessions: Sessions, store: Store, total: int) -> Row:
+    ours, raw = [], []
+    for _ in range(3):
+        started = time.perf_counter()
+        position = 0
+        while batch := sessions.recorder.select_notifications(
+            start=position, limit=PAGE, inclusive_of_start=False
+        ):
+            position = batch[-1].id
+        raw.append((time.perf_counter() - started) * 1000)
+
+        database = ViewDatabase(store.database_url, store.data_dir)
+        runner = ProjectionRunner(sessions, database, MySessions(), batch_size=PAGE)
+        started = time.perf_counter()
+        runner.rebuild()
+        ours.append((time.perf_counter() - started) * 1000)
+        database.close()
+    return Row(
+        GROUP,
+        f"rebuild my-sessions from {total:,} events",
+        store.label,
+        "ms",
+        False,
+        ours,
+        f"read the {total:,} notifications, pages of {PAGE}",
+        raw,
+        note=f"{total / median(ours) * 1000:,.0f} ev/s",
+    )
+
+
+def lag_rows(sessions: Sessions, store: Store, seconds: float) -> list[Row]:
+    """Write turns one after another as the service does (each write wakes the view), and
+    measure write -> projected, beside write -> seen by a bare notification tail woken the same
+    way; both also poll every POLL_S for writes of other processes."""
+    database = ViewDatabase(store.database_url, store.data_dir)
+    runner = ProjectionRunner(
+        sessions, database, MySessions(), poll_interval_s=POLL_S, batch_size=PAGE
+    )
+    runner.rebuild()
+    runner.start()
+    tail_position = sessions.max_position()
+    tail_seen = threading.Condition()
+    stop = threading.Event()
+    tail_wake = threading.Event()
+
+    def tail() -> None:
+        nonlocal tail_position
+        while not stop.is_set():
+            batch = sessions.recorder.select_notifications(
+                start=tail_position, limit=PAGE, inclusive_of_start=False
+            )
+            if batch:
+                with tail_seen:
+                    tail_position = batch[-1].id
+                    tail_seen.notify_all()
+            tail_wake.wait(POLL_S)
+            tail_wake.clear()
+
+    tailer = threading.Thread(target=tail, daemon=True)
+    tailer.start()
+
+    def woken(_sid: object, _version: int, position: int) -> None:
+        runner.wake(position)
+        tail_wake.set()
+
+    sessions.on_saved.append(woken)
+    owner = "lag-writer"
+    sid = sessions.start_session(owner=owner, owner_name=owner).session_id
+    projected, seen = [], []
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            written = sessions.submit_turn(session_id=sid, actor=owner, text="steady")
+            at = time.perf_counter()
+            runner.wait_for(written.position, timeout=30)
+            projected.append(time.perf_counter() - at)
+            target = written.position
+            with tail_seen:
+                tail_seen.wait_for(lambda: tail_position >= target, timeout=30)  # noqa: B023
+            seen.append(time.perf_counter() - at)
+    finally:
+        stop.set()
+        tail_wake.set()
+        sessions.on_saved.remove(woken)
+        runner.stop()
+        tailer.join(5)
+        database.close()
+    ms = [v * 1000 for v in projected]
+    base = [v * 1000 for v in seen]
+    note = f"{len(ms)} writes, one after another; both woken by each write"
+    return [
+        Row(
+            GROUP,
+            "catch-up lag under writes: p50",
+            store.label,
+            "ms",
+            False,
+            [percentile(ms, 50)],
+            "bare notification tail, same poll",
+            [percentile(base, 50)],
+            note=note,
+        ),
+        Row(
+            GROUP,
+            "catch-up lag under writes: p99",
+            store.label,
+            "ms",
+            False,
+            [percentile(ms, 99)],
+            "bare notification tail, same poll",
+            [percentile(base, 99)],
+        ),
+    ]
