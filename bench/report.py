@@ -123,7 +123,7 @@ def environment(ctx: Context) -> dict[str, Any]:
 def _number(value: float, unit: str) -> str:
     if math.isnan(value):
         return "n/a"
-    if unit != "ms" or value >= 100:  # noqa: PLR2004
+    if unit not in ("ms", "s") or value >= 100:  # noqa: PLR2004
         return f"{value:,.0f}"
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"  # noqa: PLR2004
 
