@@ -73,17 +73,22 @@ class SessionAccess:
     caller: Principal
 
 
+def authorize(state: AppState, caller: Principal, sid: UUID, needed: str) -> SessionAccess:
+    """The one access rule: a non-member gets 404, a member below ``needed`` gets 403."""
+    view = state.views.get(sid)
+    role = view.role_of(caller.user_id)
+    if role is None:
+        raise ApiError(404, "session_not_found", "session not found")
+    if not roles.at_least(role, needed):
+        raise ApiError(403, "forbidden", f"this needs the {needed} role", needed=needed)
+    return SessionAccess(sid, view, role, caller)
+
+
 def _access(needed: str) -> Any:
     def check(
         state: State, caller: Caller, sid: Annotated[UUID, Depends(session_id)]
     ) -> SessionAccess:
-        view = state.views.get(sid)
-        role = view.role_of(caller.user_id)
-        if role is None:
-            raise ApiError(404, "session_not_found", "session not found")
-        if not roles.at_least(role, needed):
-            raise ApiError(403, "forbidden", f"this needs the {needed} role", needed=needed)
-        return SessionAccess(sid, view, role, caller)
+        return authorize(state, caller, sid, needed)
 
     return Depends(check)
 

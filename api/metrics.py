@@ -7,8 +7,6 @@ Each app has a registry of its own, so several apps in one process (the tests) n
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Final, get_args
 
 from prometheus_client import (
@@ -109,17 +107,7 @@ class Metrics:
             self.lock_timeouts.inc()
 
     def set_open_streams(self, count: int) -> None:
-        """For a live-stream registry that knows its own count."""
         self.open_streams.set(count)
-
-    @contextmanager
-    def open_stream(self) -> Iterator[None]:
-        """Count one live stream for as long as the block runs (however it ends)."""
-        self.open_streams.inc()
-        try:
-            yield
-        finally:
-            self.open_streams.dec()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -81,6 +81,8 @@ class Operations:
 def refresh_gauges(state: AppState) -> None:
     """Bring the store gauges up to date before a scrape (a blocking call)."""
     state.metrics.views_cached.set(len(state.views))
+    if state.live is not None:
+        state.metrics.set_open_streams(state.live.hub.open_streams())
     if state.circuit is not None and state.circuit.is_open:
         return  # the last known figures stand; gaia_store_up says why
     try:

@@ -54,7 +54,6 @@ class SessionView:
     messages: list[dict[str, Any]] = field(default_factory=list)  # every message, hidden too
     hidden: list[tuple[int, int]] = field(default_factory=list)
     inherited: list[dict[str, Any]] = field(default_factory=list)  # a fork's parent history
-    pending: set[str] = field(default_factory=set)  # turn ids waiting for narration
     _turn_message: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _visible_cache: tuple[int, list[dict[str, Any]]] | None = field(default=None, repr=False)
 
@@ -123,12 +122,9 @@ class SessionView:
             message["legacy"] = _legacy(e.legacy, e.text, {})
         if e.held:
             message["held"] = True
-        else:
-            self.pending.add(turn_id)
         self._turn_message[turn_id] = message
 
     def _settle(self, turn_id: str) -> None:
-        self.pending.discard(turn_id)
         message = self._turn_message.get(turn_id)
         if message is not None:
             message["pending"] = False
@@ -182,9 +178,7 @@ class SessionView:
         )
 
     def _on_NarrationRequested(self, e: S.NarrationRequested, version: int, at: str) -> None:
-        turn_id = str(e.turn_id)
-        self.pending.add(turn_id)
-        message = self._turn_message.get(turn_id)
+        message = self._turn_message.get(str(e.turn_id))
         if message is not None:
             message["pending"] = True
             message.pop("held", None)
@@ -192,10 +186,6 @@ class SessionView:
     def _on_TimelineRewound(self, e: S.TimelineRewound, version: int, at: str) -> None:
         if e.to_version < version - 1:
             self.hidden.append((e.to_version + 1, version - 1))
-        # Turns submitted after the rewind point are gone from play; nobody narrates them.
-        for turn_id, message in self._turn_message.items():
-            if message["version"] > e.to_version:
-                self.pending.discard(turn_id)
         self._refresh_pending_flags(e.to_version)
 
     def _refresh_pending_flags(self, to_version: int) -> None:
@@ -211,10 +201,6 @@ class SessionView:
                 and m["version"] <= to_version
             ]
             message["pending"] = not replies and not message.get("held", False)
-            if message["pending"]:
-                self.pending.add(turn_id)
-            else:
-                self.pending.discard(turn_id)
 
     def _on_InviteIssued(self, e: S.InviteIssued, version: int, at: str) -> None:
         self.invites[str(e.invite_id)] = {
@@ -324,7 +310,6 @@ class SessionView:
             media=dict(self.media),
             messages=[],
             hidden=list(self.hidden),
-            pending=set(self.pending),
             _turn_message={},
             _visible_cache=(self.version, visible),
         )

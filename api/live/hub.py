@@ -101,16 +101,11 @@ class Subscription:
         "_items",
         "_resync",
         "closed",
-        "member_at",
         "session_id",
-        "user_id",
     )
 
-    def __init__(self, session_id: UUID, user_id: str, member_at: int) -> None:
+    def __init__(self, session_id: UUID) -> None:
         self.session_id = session_id
-        self.user_id = user_id
-        # The version at which membership was checked: later membership events end the stream.
-        self.member_at = member_at
         self.closed: Closed | None = None
         self._items: list[Item] = []
         self._deltas: list[bytes] = []
@@ -169,7 +164,6 @@ class LiveHub:
         self._feeds: dict[UUID, _Feed] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self.deltas_published = 0
         # Set by sse-starlette when the server begins to shut down (every stream response
         # shares it), or by stop(): every stream then ends with a reconnection hint.
         self.shutting_down: anyio.Event | None = None
@@ -202,9 +196,9 @@ class LiveHub:
 
     # -- streams ----------------------------------------------------------------------------
 
-    def subscribe(self, session_id: UUID, user_id: str, member_at: int) -> Subscription:
+    def subscribe(self, session_id: UUID) -> Subscription:
         """Register a stream before it replays, so that nothing written meanwhile is missed."""
-        subscription = Subscription(session_id, user_id, member_at)
+        subscription = Subscription(session_id)
         if self.shutting_down is None or self.shutting_down.is_set():
             subscription.close("shutdown")
             return subscription
@@ -237,12 +231,9 @@ class LiveHub:
         """True when any session has a stream (read from other threads: a plain dict check)."""
         return bool(self._feeds)
 
-    def stats(self) -> dict[str, int]:
-        return {
-            "sessions": len(self._feeds),
-            "streams": sum(len(f.subscribers) for f in self._feeds.values()),
-            "deltas_published": self.deltas_published,
-        }
+    def open_streams(self) -> int:
+        # Called from a scrape thread: copy before iterating what the event loop changes.
+        return sum(len(feed.subscribers) for feed in list(self._feeds.values()))
 
     async def read(self, session_id: UUID, *, gt: int, lte: int | None = None) -> list[Item]:
         """Up to PAGE stored events of the session after version ``gt``, straight from the store."""
@@ -306,16 +297,10 @@ class LiveHub:
             self._loop.call_later(FETCH_RETRY_S, self._fetch, session_id, feed)
 
     def _deliver(self, feed: _Feed, items: list[Item]) -> None:
+        # Each stream ends itself on the event that ends its member's membership (after
+        # sending it and everything before it), so the hub only hands the batch over.
         for subscription in list(feed.subscribers):
             subscription.offer(items)
-        for item in items:
-            if item.type not in MEMBERSHIP_EVENTS:
-                continue
-            for subscription in list(feed.subscribers):
-                if item.version > subscription.member_at and item.ends_membership_of(
-                    subscription.user_id
-                ):
-                    subscription.close("membership_ended")
 
     # -- narration deltas -------------------------------------------------------------------
 
@@ -332,4 +317,3 @@ class LiveHub:
         )
         for subscription in feed.subscribers:
             subscription.offer_delta(message)
-        self.deltas_published += 1

@@ -59,7 +59,7 @@ class EventStream:
 
     async def messages(self) -> AsyncIterator[bytes]:
         hub = self._hub
-        subscription = hub.subscribe(self._session_id, self._user_id, self._member_at)
+        subscription = hub.subscribe(self._session_id)
         try:
             async for message in self._from_store(subscription):
                 yield message

@@ -54,7 +54,6 @@ class StoreTail:
         self._scan_task: asyncio.Task[None] | None = None
         self._again = False
         self._tasks: list[asyncio.Task[None]] = []
-        self.listening = asyncio.Event()  # set while the LISTEN connection is up
 
     @property
     def channel(self) -> str | None:
@@ -147,14 +146,11 @@ class StoreTail:
                     keepalives_count=3,
                 ) as conn:
                     await conn.execute(listen)
-                    self.listening.set()
                     delay = RECONNECT_MIN_S
                     self.nudge()  # whatever was written while not listening
                     async for _ in conn.notifies():
                         self.nudge()
             except psycopg.Error as error:
                 log.warning("live LISTEN connection lost (%s); retrying in %.1f s", error, delay)
-            finally:
-                self.listening.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)

@@ -8,8 +8,8 @@ from anyio import to_thread
 from fastapi import APIRouter, Query, status
 
 from api.deps import Caller, Member, Owner, State
-from api.errors import ApiError
 from api.schemas import NewCampaignIn, RenameIn
+from domain.application import DEFAULT_TITLE
 from projections.history import SessionView
 from projections.my_sessions import sessions_of
 
@@ -62,10 +62,9 @@ def create_campaign(
         title=body.title,
         settings=body.settings,
     )
-    view = state.views.get(written.session_id)
     return {
         "session_id": str(written.session_id),
-        "title": view.title,
+        "title": body.title or DEFAULT_TITLE,
         "version": written.version,
         "position": written.position,
     }
@@ -108,7 +107,3 @@ def rename_session(body: RenameIn, access: Owner, state: State) -> dict[str, Any
 @router.get("/api/sessions/{sid}/members")
 def list_members(access: Member) -> dict[str, Any]:
     return {"members": members_of(access.view), "version": access.view.version}
-
-
-def bad_request(code: str, message: str, **details: Any) -> ApiError:
-    return ApiError(422, code, message, **details)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from api.deps import Caller, Member, Owner, SessionAccess, State, parse_id
+from api.deps import Caller, Member, Owner, SessionAccess, State, authorize, parse_id
 from api.errors import ApiError
 from api.ratelimit import retry_after_header
 from api.schemas import AcceptIn, InviteIn, JoinIn, RoleIn, ShareIn
@@ -109,13 +109,7 @@ def accept_invite(body: AcceptIn, request: Request, caller: Caller, state: State
 def share(body: ShareIn, request: Request, caller: Caller, state: State) -> dict[str, Any]:
     """The web client's alias for creating an invite; answers ``invite_token`` too."""
     session_id = parse_id(body.session_id, "session")
-    view = state.views.get(session_id)
-    role = view.role_of(caller.user_id)
-    if role is None:
-        raise ApiError(404, "session_not_found", "session not found")
-    if not roles.at_least(role, roles.OWNER):
-        raise ApiError(403, "forbidden", "this needs the owner role", needed=roles.OWNER)
-    access = SessionAccess(session_id, view, role, caller)
+    access = authorize(state, caller, session_id, roles.OWNER)
     created = _issue(request, state, access, body)
     return created | {"invite_token": created["token"], "session_id": str(session_id)}
 

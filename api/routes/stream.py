@@ -18,10 +18,11 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
 from api.auth import AuthError, Principal
-from api.deps import Member, State, current_principal, session_id, unauthorized
+from api.deps import Member, State, authorize, current_principal, session_id, unauthorized
 from api.errors import ApiError
 from api.live import DELTA_EVENT, EventStream, Live
 from api.state import AppState
+from domain import roles
 from projections.timeline import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,7 @@ async def events(
     ] = None,
 ) -> EventSourceResponse:
     live = _live(state)
-    view = await to_thread.run_sync(state.views.get, sid)
-    if view.role_of(caller.user_id) is None:
-        raise ApiError(404, "session_not_found", "session not found")
+    view = (await to_thread.run_sync(authorize, state, caller, sid, roles.SPECTATOR)).view
     cursor = _cursor(last_event_id, after)
     if cursor > view.version:
         raise ApiError(

@@ -24,8 +24,8 @@ class RecordingHub(LiveHub):
 
     subscription: Subscription
 
-    def subscribe(self, session_id: UUID, user_id: str, member_at: int) -> Subscription:
-        self.subscription = super().subscribe(session_id, user_id, member_at)
+    def subscribe(self, session_id: UUID) -> Subscription:
+        self.subscription = super().subscribe(session_id)
         return self.subscription
 
 
