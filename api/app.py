@@ -4,6 +4,7 @@ turn worker, wires the routes, and starts and stops the background parts with th
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -92,9 +93,14 @@ def build_state(settings: Settings) -> AppState:
     my_sessions = ProjectionRunner(sessions, view_database, MySessions())
     sessions.on_saved.append(lambda _sid, _version, position: my_sessions.wake(position))
 
+    caught_up = threading.Event()
+
     def pending_sessions() -> list[str]:
-        # After a restart the view may trail the store: let it catch up before trusting it.
-        my_sessions.wait_for(sessions.max_position(), timeout=10)
+        # After a restart the view may trail the store: let it catch up once before trusting
+        # it; later sweeps run on a view at most one poll behind, and the next sweep follows.
+        if not caught_up.is_set():
+            my_sessions.wait_for(sessions.max_position(), timeout=10)
+            caught_up.set()
         with view_database.transaction() as cur:
             return sessions_with_pending_turns(cur)
 

@@ -144,7 +144,11 @@ class Sessions(Application[UUID]):
     # -- the write loop ---------------------------------------------------------------------
 
     def _update(
-        self, session_id: UUID, command: Callable[[CampaignSession], T]
+        self,
+        session_id: UUID,
+        command: Callable[[CampaignSession], T],
+        *,
+        unchanged_at: Callable[[T], int] | None = None,
     ) -> tuple[T, Written]:
         """Load, apply ``command``, save; on a version conflict reload and apply it again."""
         with self._locks.hold(session_id), _store_errors(), self._stream_locks.hold(session_id):
@@ -153,7 +157,10 @@ class Sessions(Application[UUID]):
                 before = session.version
                 result = command(session)
                 if not session.pending_events:
-                    return result, self._written_at(session_id, session.version)
+                    # Nothing written: answer with the version the command names (a repeated
+                    # turn's first version), else the session's current one.
+                    version = unchanged_at(result) if unchanged_at else session.version
+                    return result, self._written_at(session_id, version)
                 try:
                     recordings = self.save(session)
                 except IntegrityError:
@@ -356,9 +363,9 @@ class Sessions(Application[UUID]):
                 at=self.clock(),
             )
 
-        (accepted_id, version, repeated), written = self._update(session_id, submit)
-        if repeated:
-            written = self._written_at(session_id, version)
+        (accepted_id, _, repeated), written = self._update(
+            session_id, submit, unchanged_at=lambda result: result[1]
+        )
         return TurnAccepted(
             session_id, written.version, written.position, UUID(accepted_id), repeated
         )

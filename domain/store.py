@@ -45,6 +45,11 @@ def is_postgres(database_url: str | None) -> bool:
     return bool(database_url) and urlsplit(database_url or "").scheme in POSTGRES_SCHEMES
 
 
+def sqlite_path(data_dir: Path, name: str) -> Path:
+    """The SQLite file of the application or projection called ``name``."""
+    return data_dir / f"{name.lower()}.sqlite3"
+
+
 def store_env(
     database_url: str | None,
     data_dir: Path,
@@ -66,7 +71,7 @@ def store_env(
         data_dir.mkdir(parents=True, exist_ok=True)
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(data_dir / f"{name.lower()}.sqlite3"),
+            "SQLITE_DBNAME": str(sqlite_path(data_dir, name)),
             "SQLITE_LOCK_TIMEOUT": "5",
         }
     elif is_postgres(database_url):

@@ -21,14 +21,13 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from domain.application import Sessions
 from domain.errors import GaiaError
-from domain.store import is_postgres, store_env
+from domain.store import is_postgres, sqlite_path, store_env
 from migrate_legacy.mapping import Plan
 from migrate_legacy.media import MediaError, MediaStore
 from migrate_legacy.model import STATUS_ALREADY, STATUS_CONFLICT, STATUS_REJECTED
 from migrate_legacy.sources import read_regular
 
 log = logging.getLogger(__name__)
-SQLITE_FILE = "gaia.sqlite3"  # store_env's file for the application named "gaia"
 
 
 @dataclass
@@ -48,7 +47,7 @@ def open_sessions(
     database_url: str | None, data_dir: Path, *, dry_run: bool, pool: int
 ) -> Sessions | None:
     """The store the job writes to; in a dry run a read-only look, or None if there is none."""
-    if dry_run and not database_url and not (data_dir / SQLITE_FILE).exists():
+    if dry_run and not database_url and not sqlite_path(data_dir, Sessions.name).exists():
         return None  # nothing was imported there, and opening it would create the file
     env = store_env(database_url, data_dir, name="gaia", pool_size=pool, cache_size=0)
     if dry_run:

@@ -11,9 +11,9 @@ from typing import Any, Final
 from uuid import UUID
 
 from domain.ids import legacy_child_id
+from domain.media import storage_key
 from migrate_legacy import classify as k
 from migrate_legacy.campaign import JSON, TEXT, Decoded, ImageFinder, ParsedCampaign
-from migrate_legacy.media import media_key
 from migrate_legacy.model import IMPORTED, PRESERVED, REJECTED, FileRow, Notice
 from migrate_legacy.steps import Preserve, RecordMedia, RecordState, Step
 from migrate_legacy.timestamps import NaiveZone, instant_or_none
@@ -146,7 +146,7 @@ def _preserve(file: Decoded, result: FileMapping) -> Step:
         octets = "application/octet-stream"
         result.binaries.append(Binary(file.loaded.file.path, file.rel, sha256, len(data), octets))
         content = {
-            "binary": {"storage_key": media_key(sha256), "sha256": sha256, "bytes": len(data)}
+            "binary": {"storage_key": storage_key(sha256), "sha256": sha256, "bytes": len(data)}
         }
     result.settle(file, PRESERVED)
     return Preserve(file.key, sha256, content, file.key)
@@ -215,7 +215,7 @@ def _image(
         content_type=binary.content_type,
         size=binary.size,
         sha256=binary.sha256,
-        storage_key=media_key(binary.sha256),
+        storage_key=storage_key(binary.sha256),
         filename=found.file.path.name,
         legacy=legacy,
         at=instant_or_none(metadata.get("timestamp"), zone),

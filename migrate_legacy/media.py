@@ -26,10 +26,6 @@ class InvalidMediaURL(ValueError):
     """The media URL names no store this job can write to."""
 
 
-def media_key(sha256: str) -> str:
-    return storage_key(sha256)
-
-
 class MediaStore(Protocol):
     def put(self, data: bytes, *, sha256: str, content_type: str) -> str:
         """Store ``data`` (whose digest the caller states) and return its key; idempotent."""
@@ -66,7 +62,7 @@ class LocalMediaStore:
 
     def put(self, data: bytes, *, sha256: str, content_type: str) -> str:
         _check(data, sha256)
-        key = media_key(sha256)
+        key = storage_key(sha256)
         target = self.path_of(key)
         with contextlib.suppress(OSError):
             if hashlib.sha256(target.read_bytes()).hexdigest() == sha256:
@@ -105,7 +101,7 @@ class GcsMediaStore:
         from google.api_core.exceptions import PreconditionFailed  # noqa: PLC0415
 
         _check(data, sha256)
-        key = media_key(sha256)
+        key = storage_key(sha256)
         blob = self._bucket.blob(self.name_of(key))
         blob.metadata = {"sha256": sha256}
         with contextlib.suppress(PreconditionFailed):  # content-addressed: already there

@@ -15,6 +15,8 @@ from psycopg_pool import ConnectionPool
 
 from domain.store import DDL_LOCK_KEY, RECONNECT_TIMEOUT_S, is_postgres
 
+_WAL_SWITCH = threading.Lock()
+
 
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
@@ -67,7 +69,12 @@ class ViewDatabase:
             conn = sqlite3.connect(
                 self._sqlite_path, timeout=10, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            # Switching to WAL takes an exclusive lock that fails at once (no busy wait) while
+            # another connection holds the file: switch once, one connection at a time. The
+            # mode is stored in the file, so later connections only read it.
+            with _WAL_SWITCH:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
             self._local.conn = conn
         return conn
 
@@ -90,12 +97,17 @@ class ViewDatabase:
             lite.execute("COMMIT")
 
     def position(self, cur: Cursor, name: str, *, lock: bool = False) -> int:
-        """The view's position; ``lock`` holds its row so that only one runner advances it."""
-        cur.execute(
-            "INSERT INTO gaia_view_checkpoints (name, position) VALUES (%s, 0) "
-            "ON CONFLICT (name) DO NOTHING",
-            (name,),
-        )
+        """The view's position; ``lock`` holds its row so that only one runner advances it.
+
+        Without ``lock`` (a runner starting) the row is created first; a locking read comes
+        later, from a runner whose start already created it, so it skips that round trip.
+        """
+        if not lock:
+            cur.execute(
+                "INSERT INTO gaia_view_checkpoints (name, position) VALUES (%s, 0) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name,),
+            )
         suffix = " FOR UPDATE" if lock and self.is_postgres else ""
         cur.execute("SELECT position FROM gaia_view_checkpoints WHERE name = %s" + suffix, (name,))
         row = cur.fetchone()

@@ -126,9 +126,10 @@ class Media:
         """Index rows for ``filename``; on a miss, wait (bounded) for the index to catch up."""
         with self.database.transaction() as cur:
             rows = media_named(cur, filename, kind)
-        if rows or self.index.position >= self.sessions.max_position():
+        head = self.sessions.max_position()
+        if rows or self.index.position >= head:
             return rows
-        self.index.wait_for(self.sessions.max_position(), wait_s)
+        self.index.wait_for(head, wait_s)
         with self.database.transaction() as cur:
             return media_named(cur, filename, kind)
 
