@@ -124,10 +124,15 @@ class Media:
 
     def named(self, filename: str, kind: str, *, wait_s: float) -> list[IndexedMedia]:
         """Index rows for ``filename``; on a miss, wait (bounded) for the index to catch up."""
+        # The position first: the index commits its rows before it moves the position, so a
+        # miss read after it is a real miss up to that position, never a row not yet committed.
+        applied = self.index.position
         with self.database.transaction() as cur:
             rows = media_named(cur, filename, kind)
+        if rows:
+            return rows
         head = self.sessions.max_position()
-        if rows or self.index.position >= head:
+        if applied >= head:
             return rows
         self.index.wait_for(head, wait_s)
         with self.database.transaction() as cur:

@@ -79,11 +79,14 @@ async def my_sessions(
             state.my_sessions.wait_for, min_position, state.settings.read_barrier_seconds
         )
 
-    def read() -> list[dict[str, Any]]:
+    def read() -> dict[str, Any]:
+        # The position first: the view commits rows before it moves its position, so the
+        # rows read next reflect at least this much, and the answer never claims more.
+        position = state.my_sessions.position
         with state.view_database.transaction() as cur:
-            return sessions_of(cur, caller.user_id)
+            return {"sessions": sessions_of(cur, caller.user_id), "position": position}
 
-    return {"sessions": await to_thread.run_sync(read), "position": state.my_sessions.position}
+    return await to_thread.run_sync(read)
 
 
 @router.get("/api/sessions/{sid}")

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from api.media.service import Media
+from api.media.store import open_store
 from domain.application import Sessions
 from domain.media import storage_key
 from projections.database import ViewDatabase
 from projections.media_index import MEDIA, IndexedMedia, MediaIndex, media_named
 from projections.runner import ProjectionRunner
+from tests.support.api import settings_for
 from tests.support.stores import StoreConfig
 
 OWNER = "owner-1"
@@ -85,6 +88,37 @@ def test_the_live_view_equals_a_rebuild_from_zero(sessions: Sessions, store: Sto
     runner.rebuild()
     assert rows(database) == live
     assert len(live) == 5
+    database.close()
+
+
+class CatchingUpIndex(ProjectionRunner):
+    """An index whose thread catches up at the moment its position is read: the moment a
+    request that missed a row just before would wrongly take the miss as final."""
+
+    @property
+    def position(self) -> int:
+        while self.run_once():
+            pass
+        return self._position
+
+
+def test_a_row_committed_during_a_lookup_is_found_not_missed(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    settings = settings_for(store)
+    database = ViewDatabase(store.database_url, store.data_dir)
+    media = Media(
+        settings=settings,
+        sessions=sessions,
+        store=open_store(settings),
+        index=CatchingUpIndex(sessions, database, MediaIndex()),
+        database=database,
+        generator=None,
+    )
+    sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    media_id = store_media(sessions, sid, "late.png")
+    rows = media.named("late.png", "image", wait_s=0)
+    assert [r.media_id for r in rows] == [media_id]
     database.close()
 
 
