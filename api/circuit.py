@@ -1,7 +1,9 @@
 """The store circuit: once a call has failed for want of PostgreSQL and a probe confirms it is
 gone, requests that need the store are answered 503 at once instead of each waiting out the
-pool's timeouts; a probe every half second notices its return, and then the pools drop their
-dead connections and the views wake up, so the service recovers without a restart.
+pool's timeouts (an event stream gets a 200 with a ``retry:`` hint instead, so that a browser's
+EventSource reconnects rather than giving up: ``api.errors.store_unavailable``). A probe every
+half second notices the return; then the pools drop their dead connections and the views wake
+up, so the service recovers without a restart.
 
     closed --(a store error, and the probe fails)--> open --(a probe succeeds)--> closed
 
@@ -19,16 +21,14 @@ from typing import Any, Final
 
 import psycopg
 from anyio import to_thread
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import error_body
+from api.errors import store_unavailable
 
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S: Final = 0.5
 PROBE_CONNECT_TIMEOUT_S: Final = 2  # libpq's minimum
-RETRY_AFTER_S: Final = 2
 # Routes under /api/ that never touch the store stay up while it is down.
 STORELESS_PATHS: Final = frozenset({"/api/auth/guest"})
 
@@ -112,14 +112,10 @@ class StoreCircuit:
                 log.exception("a recovery step failed after a store error")
 
 
-def unavailable_response() -> JSONResponse:
-    body = error_body("store_unavailable", "the event store is unavailable; try again shortly")
-    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
-
-
 class StoreGate:
-    """ASGI middleware: while the circuit is open, 503 at once for the routes that need the store
-    (everything under /api/ but STORELESS_PATHS); operations routes answer for themselves."""
+    """ASGI middleware: while the circuit is open, 503 at once (a reconnect hint to an event
+    stream) for the routes that need the store: everything under /api/ but STORELESS_PATHS.
+    Operations routes answer for themselves."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -130,7 +126,10 @@ class StoreGate:
             if path.startswith("/api/") and path not in STORELESS_PATHS:
                 circuit = circuit_of(scope["app"])
                 if circuit is not None and circuit.is_open:
-                    await unavailable_response()(scope, receive, send)
+                    answer = store_unavailable(
+                        scope["method"], path, "the event store is unavailable; try again shortly"
+                    )
+                    await answer(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 

@@ -9,13 +9,14 @@ circuit (api/circuit.py) probe it.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from typing import Any, Final
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import Conflict, Forbidden, GaiaError, NotFound, RuleViolation, StoreUnavailable
@@ -38,7 +39,10 @@ UNREACHABLE_STORE_ERRORS: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
 )
-STORE_RETRY_AFTER = {"Retry-After": "2"}
+STORE_RETRY_AFTER_S: Final = 2  # how long a client waits before trying again, the store out
+STORE_RETRY_AFTER: Final = {"Retry-After": str(STORE_RETRY_AFTER_S)}
+# A browser's EventSource gives up for good on a non-200 and reconnects after a 200 that ends.
+EVENT_STREAM_PATH: Final = re.compile(r"/api/sessions/[^/]+/events")
 
 
 class ApiError(Exception):
@@ -66,6 +70,19 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+def store_unavailable(method: str, path: str, message: str) -> Response:
+    """503 with Retry-After; but an event stream gets a 200 that only says when to reconnect,
+    so that a browser keeps its EventSource (and its Last-Event-ID) through an outage. It
+    carries no event, so it tells nobody anything about the session."""
+    if method == "GET" and EVENT_STREAM_PATH.fullmatch(path):
+        return Response(
+            f": {message}\nretry: {STORE_RETRY_AFTER_S * 1000}\n\n",
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"} | STORE_RETRY_AFTER,
+        )
+    return _json(503, "store_unavailable", message, None, STORE_RETRY_AFTER)
+
+
 def _json(
     status: int,
     code: str,
@@ -78,19 +95,19 @@ def _json(
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(GaiaError)
-    async def domain_error(request: Request, error: GaiaError) -> JSONResponse:
+    async def domain_error(request: Request, error: GaiaError) -> Response:
         status = next((s for base, s in STATUS_BY_ERROR if isinstance(error, base)), 500)
         headers = None
         if isinstance(error, StoreUnavailable):
             _store_trouble(request, error)
+            if EVENT_STREAM_PATH.fullmatch(request.url.path):
+                return store_unavailable(request.method, request.url.path, error.message)
             headers = STORE_RETRY_AFTER
         return _json(status, error.code, error.message, _jsonable(error.details), headers)
 
-    async def store_unreachable(request: Request, error: Exception) -> JSONResponse:
+    async def store_unreachable(request: Request, error: Exception) -> Response:
         _store_trouble(request, error)
-        return _json(
-            503, "store_unavailable", "the event store is unavailable", None, STORE_RETRY_AFTER
-        )
+        return store_unavailable(request.method, request.url.path, "the event store is unavailable")
 
     for error_class in UNREACHABLE_STORE_ERRORS:
         app.add_exception_handler(error_class, store_unreachable)

@@ -2,7 +2,8 @@
 
 Every refusal is a plain JSON error answered before the stream starts, because a browser stops
 reconnecting only on a non-200: 401 (no or bad credentials), 404 (not a member, no such
-session), 409 ``cursor_ahead`` (a cursor past the stream's end).
+session), 409 ``cursor_ahead`` (a cursor past the stream's end). An outage of the store is not a
+refusal: that answer is a 200 with a ``retry:`` hint (``api.errors.store_unavailable``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ Credentials: `Authorization: Bearer`, or `?ticket=` from `POST .../stream-ticket
 cannot send headers; a ticket is reusable for 60 s, so reconnections work). Access tokens are
 refused in the URL. Refusals come before the stream, as JSON errors: 401 no or bad credentials,
 404 not a member, 409 `cursor_ahead` when the cursor is past the stream's last version.
+While the event store is out of reach the answer is a 200 holding only a `retry:` hint (no
+event), so that EventSource reconnects, and resumes, once it is back.
 """
 
 

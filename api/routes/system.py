@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.auth import new_guest_id
 from api.deps import State
-from api.errors import not_found
+from api.errors import STORE_RETRY_AFTER, not_found
 from api.metrics import CONTENT_TYPE
 from api.operations import refresh_gauges
 from api.schemas import GuestIn
@@ -33,7 +33,7 @@ def readyz(state: State) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "store": "circuit_open"},
             status_code=503,
-            headers={"Retry-After": "2"},
+            headers=STORE_RETRY_AFTER,
         )
     try:
         head = state.sessions.max_position()
@@ -43,13 +43,13 @@ def readyz(state: State) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "store": f"{type(error).__name__}"},
             status_code=503,
-            headers={"Retry-After": "2"},
+            headers=STORE_RETRY_AFTER,
         )
     lag = head - state.my_sessions.position
     body: dict[str, Any] = {"status": "ok", "position": head, "projection_lag": lag}
     if lag > READY_LAG or state.my_sessions.last_error:
         body |= {"status": "catching_up", "projection_error": state.my_sessions.last_error}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+        return JSONResponse(body, status_code=503, headers=STORE_RETRY_AFTER)
     return JSONResponse(body)
 
 

@@ -90,6 +90,28 @@ class Load:
             self._stop.wait(0.01)  # pacing: a steady load, not a flood of instant 503s
 
 
+@dataclass(frozen=True)
+class StreamAnswer:
+    status: int
+    content_type: str
+    lines: list[str]
+
+
+def open_stream(base_url: str, token: str, sid: str, *, after: str) -> StreamAnswer:
+    """Open the session's event stream as a reconnecting browser would, and read what it says
+    until it ends or its first stored event after ``after`` arrives."""
+    lines: list[str] = []
+    headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": after}
+    with httpx.stream(
+        "GET", f"{base_url}/api/sessions/{sid}/events", headers=headers, timeout=10
+    ) as answer:
+        for line in answer.iter_lines():
+            lines.append(line)
+            if line.startswith("id:"):
+                break
+        return StreamAnswer(answer.status_code, answer.headers.get("content-type", ""), lines)
+
+
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
     with stoppable_cluster() as own:  # never the shared test server: this one gets stopped
@@ -125,11 +147,22 @@ def test_a_database_outage_answers_503_fast_and_the_service_recovers_without_los
         cluster.stop()
         down = time.monotonic()
         wait_until(lambda: load.count(down) >= 40, timeout=60, what="requests during the outage")
+        stream_during = open_stream(server.base_url, token, sid, after="1")
         back_requested = time.monotonic()
         cluster.start()
         back = time.monotonic()
         recovered_in = wait_until(server.ready, timeout=RECOVERY_S, what="/readyz after the return")
         wait_until(lambda: load.count(back + RECOVERY_S, 202) >= 5, timeout=30, what="turns after")
+        stream_after = open_stream(server.base_url, token, sid, after="1")
+
+    # A browser keeps an EventSource only through a 200: during the outage the stream is told
+    # when to come back, with no event; once the store is back the same request resumes.
+    assert stream_during.status == 200, stream_during
+    assert stream_during.content_type.startswith("text/event-stream")
+    assert "retry: 2000" in stream_during.lines
+    assert not [line for line in stream_during.lines if line.startswith(("id:", "data:"))]
+    assert stream_after.status == 200, stream_after
+    assert "id: 2" in stream_after.lines, stream_after
 
     calls = load.calls
     slow = [c for c in calls if c.seconds > MAX_REQUEST_S]
