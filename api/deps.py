@@ -1,7 +1,8 @@
 """FastAPI dependencies: the app's objects, the caller, and the caller's access to a session.
 
 Authorization is here, once: a non-member gets 404 for every session-scoped route, a member
-below the route's role gets 403.
+below the route's role gets 403. What a browser loads without headers (EventSource, ``<img>``,
+``<audio>``) may instead carry a session ticket in the URL, which opens that one session.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Query, Request
 
 from api.auth import AuthError, JwksUnavailable, Principal
 from api.errors import ApiError, not_found
@@ -27,6 +28,8 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
+# Query parameters a client might put an access token in: refused, since URLs end up in logs.
+URL_TOKEN_PARAMETERS = ("access_token", "token")
 
 
 def unauthorized(message: str = "a valid bearer token is required") -> ApiError:
@@ -96,3 +99,57 @@ def _access(needed: str) -> Any:
 Member = Annotated[SessionAccess, _access(roles.SPECTATOR)]
 Player = Annotated[SessionAccess, _access(roles.PLAYER)]
 Owner = Annotated[SessionAccess, _access(roles.OWNER)]
+
+
+@dataclass(frozen=True)
+class UrlCaller:
+    """A caller from a bearer header, or from a session ticket in the URL; a ticket names the
+    one session it opens (``ticket_session``), and membership is still checked."""
+
+    principal: Principal
+    ticket_session: str | None = None
+
+    def may_open(self, sid: UUID | str) -> bool:
+        return self.ticket_session is None or self.ticket_session == str(sid)
+
+
+async def url_caller(
+    request: Request,
+    state: State,
+    authorization: Annotated[str | None, Header()] = None,
+    ticket: Annotated[
+        str | None,
+        Query(
+            max_length=4096, description="a session ticket, for a browser that cannot send headers"
+        ),
+    ] = None,
+) -> UrlCaller:
+    """The caller, from a bearer header or a ticket from ``POST .../stream-ticket``."""
+    if any(name in request.query_params for name in URL_TOKEN_PARAMETERS):
+        raise unauthorized("access tokens are not accepted in URLs; use a session ticket")
+    if authorization is not None or ticket is None:
+        return UrlCaller(await current_principal(state, authorization))
+    if state.live is None:
+        raise ApiError(503, "starting", "the service is starting", headers={"Retry-After": "1"})
+    try:
+        principal, session = state.live.tickets.read(ticket)
+    except AuthError as error:
+        raise unauthorized("the ticket is not valid") from error
+    return UrlCaller(principal, session)
+
+
+def _access_by_url(needed: str) -> Any:
+    def check(
+        state: State,
+        caller: Annotated[UrlCaller, Depends(url_caller)],
+        sid: Annotated[UUID, Depends(session_id)],
+    ) -> SessionAccess:
+        if not caller.may_open(sid):
+            raise unauthorized("the ticket is not valid for this session")
+        return authorize(state, caller.principal, sid, needed)
+
+    return Depends(check)
+
+
+# A member, by bearer header or by a ticket for this session (for URLs a browser loads itself).
+MemberByUrl = Annotated[SessionAccess, _access_by_url(roles.SPECTATOR)]

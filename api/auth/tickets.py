@@ -60,12 +60,20 @@ class StreamTickets:
         return jwt.encode(claims, self._key, algorithm="HS256")
 
     def verify(self, ticket: str, session_id: str) -> Principal:
-        """Return the ticket's Principal if it is genuine, unexpired and for ``session_id``.
+        """Return the ticket's Principal if it is genuine, unexpired and for ``session_id``."""
+        principal, ticket_session = self.read(ticket)
+        if ticket_session != session_id:
+            raise AuthError("wrong_session")
+        return principal
+
+    def read(self, ticket: str) -> tuple[Principal, str]:
+        """The Principal and the session of a genuine, unexpired ticket.
 
         Membership is not checked here: the caller still checks that the user belongs to the
         session, so a ticket outliving a removal grants nothing.
         """
         claims = decode(ticket, self._key, _RULES, now=self._clock())
-        if claims["session_id"] != session_id:
-            raise AuthError("wrong_session")
-        return principal_from(claims)
+        session_id = claims["session_id"]
+        if not isinstance(session_id, str):
+            raise AuthError("malformed", "session_id must be a string")
+        return principal_from(claims), session_id

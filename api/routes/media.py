@@ -13,7 +13,8 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
-from api.deps import Caller, Member, Player, SessionAccess, State, parse_id
+from api.auth import Principal
+from api.deps import MemberByUrl, Player, State, UrlCaller, authorize, parse_id, url_caller
 from api.errors import ApiError, not_found
 from api.media.ranges import (
     Unsatisfiable,
@@ -25,6 +26,7 @@ from api.media.ranges import (
 from api.media.service import Media
 from api.media.upload import UploadAborted, read_upload
 from api.state import AppState
+from domain import roles
 from domain.application import SessionNotFound
 from domain.media import InvalidDigest, storage_key
 from domain.session import MEDIA_KINDS
@@ -180,26 +182,33 @@ def _inherited(view: SessionView, media_id: str) -> dict[str, Any] | None:
 
 @router.get("/api/media/{sid}/{kind}/{media_id}")
 async def get_media_bytes(
-    request: Request, access: Member, media: MediaService, kind: Kind, media_id: MediaId
+    request: Request, access: MemberByUrl, media: MediaService, kind: Kind, media_id: MediaId
 ) -> Response:
     """The bytes, with ``ETag`` / ``If-None-Match`` and one ``Range``; on GCS possibly a 307 to
-    a signed URL that lives 5 minutes."""
+    a signed URL that lives 5 minutes. Credentials: a bearer header, or for ``<img>`` and
+    ``<audio>`` (which cannot send one) ``?ticket=`` from ``POST .../stream-ticket``."""
     return await serve(request, media, find_media(access.view, kind, media_id))
 
 
 @router.get("/api/images/{filename}")
 async def get_image(
-    request: Request, caller: Caller, state: State, media: MediaService, filename: FileName
+    request: Request,
+    caller: Annotated[UrlCaller, Depends(url_caller)],
+    state: State,
+    media: MediaService,
+    filename: FileName,
 ) -> Response:
-    """An image by file name (legacy names, and ``<media_id>.<ext>``), to members of its session."""
+    """An image by file name (legacy names, and ``<media_id>.<ext>``), to members of its session;
+    with ``?ticket=`` (for ``<img>``), to members of the ticket's session."""
     if not _FILENAME.fullmatch(filename) or ".." in filename:
         raise not_found("image")
     rows = await to_thread.run_sync(
         lambda: media.named(filename, "image", wait_s=state.settings.read_barrier_seconds)
     )
     for row in rows:
-        access = await to_thread.run_sync(_member_access, state, row.session_id, caller)
-        if access is not None:
+        if caller.may_open(row.session_id) and await to_thread.run_sync(
+            _is_member, state, caller.principal, row.session_id
+        ):
             return await serve(
                 request,
                 media,
@@ -216,13 +225,12 @@ async def get_image(
     raise not_found("image")
 
 
-def _member_access(state: AppState, session_id: str, caller: Any) -> SessionAccess | None:
+def _is_member(state: AppState, caller: Principal, session_id: str) -> bool:
     try:
-        view = state.views.get(UUID(session_id))
-    except SessionNotFound:
-        return None
-    role = view.role_of(caller.user_id)
-    return SessionAccess(view.session_id, view, role, caller) if role else None
+        authorize(state, caller, UUID(session_id), roles.SPECTATOR)
+    except (ApiError, SessionNotFound):
+        return False
+    return True
 
 
 async def serve(request: Request, media: Media, item: Served) -> Response:

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any, Final
-from uuid import UUID
 
-from anyio import to_thread
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
-from api.auth import AuthError, Principal
-from api.deps import Member, State, authorize, current_principal, session_id, unauthorized
+from api.deps import Member, MemberByUrl, State
 from api.errors import ApiError
 from api.live import DELTA_EVENT, EventStream, Live
 from api.state import AppState
-from domain import roles
 from projections.timeline import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
@@ -32,7 +28,6 @@ router = APIRouter(tags=["live"])
 SEND_TIMEOUT_S: Final = 30.0  # a client that takes nothing for this long is dropped
 # Stored event types, as sent in ``event:`` (and repeated in the data as ``type``).
 EVENT_NAMES: Final = sorted(EVENT_TOPICS)
-URL_TOKEN_PARAMETERS: Final = ("access_token", "token")
 
 STREAM_DESCRIPTION = f"""Server-sent events (`text/event-stream`) of one session, for members.
 
@@ -75,26 +70,6 @@ def _live(state: AppState) -> Live:
     return state.live
 
 
-async def stream_caller(
-    request: Request,
-    state: State,
-    sid: Annotated[UUID, Depends(session_id)],
-    authorization: Annotated[str | None, Header()] = None,
-    ticket: Annotated[
-        str | None, Query(max_length=4096, description="a stream ticket (for EventSource)")
-    ] = None,
-) -> Principal:
-    """The caller, from a bearer header or a stream ticket for this session."""
-    if any(name in request.query_params for name in URL_TOKEN_PARAMETERS):
-        raise unauthorized("access tokens are not accepted in URLs; use a stream ticket")
-    if authorization is not None or ticket is None:
-        return await current_principal(state, authorization)
-    try:
-        return _live(state).tickets.verify(ticket, str(sid))
-    except AuthError as error:
-        raise unauthorized("the stream ticket is not valid for this session") from error
-
-
 def _cursor(last_event_id: str | None, after: int | None) -> int:
     # A reconnecting browser sends Last-Event-ID to the URL it first opened, ?after= included:
     # the header is the newer cursor.
@@ -125,8 +100,7 @@ def _cursor(last_event_id: str | None, after: int | None) -> int:
 )
 async def events(
     state: State,
-    caller: Annotated[Principal, Depends(stream_caller)],
-    sid: Annotated[UUID, Depends(session_id)],
+    access: MemberByUrl,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=64, description="resume after it")
     ] = None,
@@ -135,7 +109,7 @@ async def events(
     ] = None,
 ) -> EventSourceResponse:
     live = _live(state)
-    view = (await to_thread.run_sync(authorize, state, caller, sid, roles.SPECTATOR)).view
+    view, sid, caller = access.view, access.session_id, access.caller
     cursor = _cursor(last_event_id, after)
     if cursor > view.version:
         raise ApiError(
@@ -166,8 +140,9 @@ async def events(
 
 @router.post("/api/sessions/{sid}/stream-ticket")
 def stream_ticket(access: Member, state: State) -> dict[str, Any]:
-    """A 60 s ticket for `GET .../events?ticket=`: bound to the caller and this session,
-    reusable until it expires (EventSource reconnects to the same URL)."""
+    """A 60 s ticket for `GET .../events?ticket=` and for this session's media URLs (`<img>`
+    and `<audio>` cannot send headers either): bound to the caller and this session, reusable
+    until it expires (EventSource reconnects to the same URL)."""
     tickets = _live(state).tickets
     caller = access.caller
     ticket = tickets.issue(caller.user_id, caller.display_name, str(access.session_id))
