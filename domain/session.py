@@ -466,7 +466,6 @@ class CampaignSession(Aggregate):
         character: dict[str, str] | None,
         idempotency_key: str | None,
         at: datetime | None,
-        held: bool = False,
     ) -> tuple[str, int, bool]:
         """Append a turn; returns ``(turn_id, version, repeated)``.
 
@@ -494,7 +493,7 @@ class CampaignSession(Aggregate):
             kind=kind,
             character=character,
             idempotency_key=idempotency_key,
-            held=held,
+            held=False,
             legacy=None,
             actor=actor,
             occurred_at=at,

@@ -10,7 +10,6 @@ import pytest
 from domain.errors import Forbidden, NotFound, RuleViolation
 from domain.session import (
     FAILED,
-    HELD,
     IDEMPOTENCY_WINDOW,
     NARRATED,
     PENDING,
@@ -279,15 +278,6 @@ def test_a_spectator_cannot_retry_a_turn() -> None:
     fail(session, turn_id)
     with pytest.raises(RoleTooLow):
         session.request_narration(actor=SPECTATOR, turn_id=turn_id, at=T0)
-
-
-def test_a_held_turn_waits_for_an_explicit_retry() -> None:
-    session = with_members()
-    turn_id = submit(session, held=True)
-    assert session.turn_state(str(turn_id)) == HELD
-    assert session.pending_turns() == []
-    session.request_narration(actor=PLAYER, turn_id=turn_id, at=T0)
-    assert session.pending_turns() == [str(turn_id)]
 
 
 # -- rewind -----------------------------------------------------------------------------------
