@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     read_barrier_seconds: float = Field(2.0, ge=0, le=30)
     resume_sweep_seconds: float = Field(30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_token: str | None = None  # set: /metrics wants "Authorization: Bearer <it>"
     invite_accepts_per_user_per_minute: int = Field(10, ge=1)
     invite_accepts_per_address_per_minute: int = Field(60, ge=1)
     invite_default_expiry_seconds: int = Field(7 * 24 * 3600, ge=1)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import new_guest_id
-from api.deps import State
+from api.deps import State, unauthorized
 from api.errors import STORE_RETRY_AFTER, not_found
 from api.metrics import CONTENT_TYPE
 from api.operations import refresh_gauges
@@ -54,8 +55,16 @@ def readyz(state: State) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["operations"], response_class=Response)
-def metrics(state: State) -> Response:
-    """Prometheus text exposition of this instance's metrics."""
+def metrics(state: State, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Prometheus text exposition of this instance's metrics; with GAIA_METRICS_TOKEN set, only
+    for ``Authorization: Bearer <GAIA_METRICS_TOKEN>`` (a scraper's credential, not a user's)."""
+    wanted = state.settings.metrics_token
+    if wanted:
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), wanted.encode()
+        ):
+            raise unauthorized("/metrics needs the metrics token")
     refresh_gauges(state)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 

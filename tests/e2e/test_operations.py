@@ -52,3 +52,21 @@ def test_idle_session_views_are_dropped_after_the_ttl_and_rebuilt_on_demand(
         again = service.call("GET", f"/api/sessions/{sid}", OWNER)
         assert again.status_code == 200
         assert again.json()["title"] == "Idle"
+
+
+def test_with_a_metrics_token_only_its_bearer_may_scrape(store: StoreConfig) -> None:
+    with running(store, metrics_token="scrape-" + "k" * 24) as service:
+        for headers in (
+            {},
+            {"Authorization": "Bearer scrape-wrong"},
+            {"Authorization": "Basic scrape-" + "k" * 24},
+            service.headers(OWNER),  # a user's access token is not the scraper's credential
+        ):
+            answer = service.client.get("/metrics", headers=headers)
+            assert answer.status_code == 401, headers
+            assert answer.json()["error"]["code"] == "unauthorized"
+        allowed = service.client.get(
+            "/metrics", headers={"Authorization": "Bearer scrape-" + "k" * 24}
+        )
+        assert allowed.status_code == 200
+        assert "gaia_store_up" in allowed.text
