@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -102,9 +103,12 @@ def _postgres_env(url: str, *, pool_size: int, max_overflow: int) -> dict[str, s
         "POSTGRES_HOST": host,
         "POSTGRES_PORT": str(port),
         "POSTGRES_USER": user,
-        # The library insists on a password; an empty one serves servers that need none
-        # (trust, or IAM through the Cloud SQL socket).
-        "POSTGRES_PASSWORD": unquote(parts.password or "") or query.get("password", ""),
+        # The library passes its password to libpq explicitly, even an empty one, which
+        # stops libpq from reading PGPASSWORD itself: so it is read here, as libpq would.
+        # Empty serves servers that need none (trust, or IAM through the Cloud SQL socket).
+        "POSTGRES_PASSWORD": unquote(parts.password or "")
+        or query.get("password", "")
+        or os.environ.get("PGPASSWORD", ""),
         "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_S),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(max_overflow),

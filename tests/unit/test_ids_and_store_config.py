@@ -39,7 +39,10 @@ def test_no_database_url_selects_a_sqlite_file_in_the_data_dir(tmp_path: Path) -
     assert env["GAIA_SQLITE_DBNAME"] == str(tmp_path / "gaia.sqlite3")
 
 
-def test_a_postgres_url_without_a_password_is_translated(tmp_path: Path) -> None:
+def test_a_postgres_url_without_a_password_is_translated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
     env = store_env("postgresql://gaia@db.internal:6543/campaigns", tmp_path, name="gaia")
     assert env["GAIA_POSTGRES_HOST"] == "db.internal"
     assert env["GAIA_POSTGRES_PORT"] == "6543"
@@ -53,6 +56,16 @@ def test_a_password_with_escaped_characters_is_unquoted(tmp_path: Path) -> None:
     env = store_env("postgresql://gaia:p%40ss%3Aword@127.0.0.1/gaia", tmp_path, name="gaia")
     assert env["GAIA_POSTGRES_PASSWORD"] == "p@ss:word"
     assert env["GAIA_POSTGRES_PORT"] == "5432"
+
+
+def test_pgpassword_serves_when_the_url_has_no_password_as_libpq_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", "from-the-environment")
+    env = store_env("postgresql://gaia@127.0.0.1/gaia", tmp_path, name="gaia")
+    assert env["GAIA_POSTGRES_PASSWORD"] == "from-the-environment"
+    env = store_env("postgresql://gaia:in-the-url@127.0.0.1/gaia", tmp_path, name="gaia")
+    assert env["GAIA_POSTGRES_PASSWORD"] == "in-the-url"
 
 
 def test_a_cloud_sql_socket_in_the_query_is_the_host(tmp_path: Path) -> None:
