@@ -50,6 +50,10 @@ class MySessions:
             )
             if event.owner is not None:
                 self._member(cur, sid, event.owner, "owner", event.owner_name or event.owner)
+            if event.origin.get("kind") == "fork":
+                self._inherit(
+                    cur, sid, str(event.origin["parent_id"]), int(event.origin["at_version"])
+                )
         else:
             cur.execute(
                 f"UPDATE {SESSIONS} SET last_activity_at = %s, version = %s WHERE session_id = %s",
@@ -78,9 +82,25 @@ class MySessions:
                 (messages, pending, sid),
             )
 
+    def _inherit(self, cur: Cursor, sid: str, parent: str, at_version: int) -> None:
+        """A fork's history starts with its parent's up to the fork point: so do its messages,
+        counting back from it (versions <= 0, which no rewind of the fork reaches). The fork
+        point is quiet, so none of them waits for narration."""
+        cur.execute(
+            f"INSERT INTO {MESSAGES} (session_id, ref, slot, version, pending)"
+            f" SELECT %s, ref, slot, version - %s, 0 FROM {MESSAGES}"
+            " WHERE session_id = %s AND version <= %s ON CONFLICT DO NOTHING",
+            (sid, at_version, parent, at_version),
+        )
+        cur.execute(f"SELECT count(*) FROM {MESSAGES} WHERE session_id = %s", (sid,))
+        self._count(cur, sid, int(cur.fetchone()[0]), 0)
+
     def _message(
         self, cur: Cursor, sid: str, ref: str, slot: str, version: int, pending: bool
     ) -> None:
+        """Count a message the first time its slot appears. A row keeps the version it first
+        appeared at (a retried turn's new reply replaces the old one in the same slot), so a
+        rewind removes exactly the messages that did not exist yet at its target version."""
         cur.execute(
             f"SELECT pending FROM {MESSAGES} WHERE session_id = %s AND ref = %s AND slot = %s",
             (sid, ref, slot),
@@ -93,11 +113,11 @@ class MySessions:
                 (sid, ref, slot, version, int(pending)),
             )
             self._count(cur, sid, 1, int(pending))
-        else:
+        elif int(row[0]) != int(pending):
             cur.execute(
-                f"UPDATE {MESSAGES} SET version = %s, pending = %s"
+                f"UPDATE {MESSAGES} SET pending = %s"
                 " WHERE session_id = %s AND ref = %s AND slot = %s",
-                (version, int(pending), sid, ref, slot),
+                (int(pending), sid, ref, slot),
             )
             self._count(cur, sid, 0, int(pending) - int(row[0]))
 
@@ -161,7 +181,6 @@ class MySessions:
 
     def _on_TimelineRewound(self, cur: Cursor, sid: str, e: S.TimelineRewound) -> None:
         # Rewinds land only on quiet versions, so no turn that stays visible is pending.
-        # A reply replaced by a now-hidden retry is not restored: the count may be one short.
         cur.execute(
             f"SELECT count(*), coalesce(sum(pending), 0) FROM {MESSAGES}"
             " WHERE session_id = %s AND version > %s",

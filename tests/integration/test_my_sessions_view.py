@@ -15,6 +15,7 @@ from domain.errors import GaiaError
 from projections.database import ViewDatabase
 from projections.my_sessions import MEMBERS, MESSAGES, SESSIONS, MySessions, sessions_of
 from projections.runner import ProjectionRunner
+from projections.session_views import SessionViews
 from tests.integration.conftest import SessionsFactory
 from tests.support.stores import StoreConfig
 
@@ -28,9 +29,40 @@ def rows(database: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
         return result
 
 
+NARRATION_STEPS = ("narrate", "fail", "retry")
+
+
+def narration_step(
+    sessions: Sessions, sid: UUID, owner: str, action: str, rng: random.Random
+) -> None:
+    """Narrate or fail the first waiting turn, or retry any turn (refused unless it may be)."""
+    session = sessions.get(sid)
+    waiting = session.pending_turns()
+    if action == "narrate" and waiting:
+        sessions.complete_narration(
+            session_id=sid,
+            turn_id=UUID(waiting[0]),
+            narrative="ok",
+            provider="demo",
+            model="demo",
+            latency_ms=1,
+        )
+    elif action == "fail" and waiting:
+        sessions.fail_narration(
+            session_id=sid,
+            turn_id=UUID(waiting[0]),
+            error_kind="timeout",
+            message="the narrator took too long",
+            attempts=1,
+        )
+    elif action == "retry" and session.turns:
+        turn_id = UUID(rng.choice(list(session.turns)))
+        sessions.request_narration(session_id=sid, actor=owner, turn_id=turn_id)
+
+
 def random_workload(sessions: Sessions, rng: random.Random, steps: int) -> None:
     users = [f"user-{n}" for n in range(8)]
-    ids = []
+    ids: list[tuple[UUID, str]] = []
     for _ in range(steps):
         action = rng.choice(
             [
@@ -44,6 +76,9 @@ def random_workload(sessions: Sessions, rng: random.Random, steps: int) -> None:
                 "remove",
                 "role",
                 "rewind",
+                "fail",
+                "retry",
+                "fork",
             ]
         )
         try:
@@ -66,16 +101,14 @@ def random_workload(sessions: Sessions, rng: random.Random, steps: int) -> None:
                 sessions.accept_invite(token=token, user_id=rng.choice(users), display_name="X")
             elif action == "turn":
                 sessions.submit_turn(session_id=sid, actor=member, text=f"turn {rng.random()}")
-            elif action == "narrate" and session.pending_turns():
-                turn_id = session.pending_turns()[0]
-                sessions.complete_narration(
-                    session_id=sid,
-                    turn_id=UUID(turn_id),
-                    narrative="ok",
-                    provider="demo",
-                    model="demo",
-                    latency_ms=1,
+            elif action in NARRATION_STEPS:
+                narration_step(sessions, sid, owner, action, rng)
+            elif action == "fork":
+                fork_point = rng.randint(1, session.version)
+                forked = sessions.fork(
+                    session_id=sid, actor=owner, actor_name=owner.upper(), at_version=fork_point
                 )
+                ids.append((forked.session_id, owner))
             elif action == "rename":
                 sessions.rename(session_id=sid, actor=owner, title=f"Title {rng.randint(0, 99)}")
             elif action == "remove" and member != owner:
@@ -90,9 +123,11 @@ def random_workload(sessions: Sessions, rng: random.Random, steps: int) -> None:
                     role=rng.choice(["player", "spectator"]),
                 )
             elif action == "rewind" and session.version > 2:
-                sessions.rewind(
-                    session_id=sid, actor=owner, to_version=session.latest_quiet_version() - 1 or 1
+                # Any version: the session refuses those where a turn waits or that are hidden.
+                target = rng.choice(
+                    [session.latest_quiet_version() - 1 or 1, rng.randint(1, session.version)]
                 )
+                sessions.rewind(session_id=sid, actor=owner, to_version=target)
         except GaiaError:
             pass  # a refused command is part of a realistic workload
 
@@ -108,6 +143,63 @@ def assert_counters_match_rows(database: ViewDatabase) -> None:
         )
         for sid, kept, pending, counted, counted_pending in cur.fetchall():
             assert (kept, pending) == (counted, int(counted_pending)), sid
+
+
+def assert_counts_match_history(sessions: Sessions, database: ViewDatabase) -> None:
+    """Each session's message count is the length of the history its members read."""
+    views = SessionViews(sessions)
+    with database.transaction() as cur:
+        cur.execute(f"SELECT session_id, message_count FROM {SESSIONS}")  # noqa: S608
+        counted = dict(cur.fetchall())
+    shown = {sid: len(views.get(UUID(sid)).visible_messages()) for sid in counted}
+    assert counted == shown
+
+
+def test_a_rewind_past_a_retry_keeps_the_first_reply_counted(
+    make_sessions: SessionsFactory, store: StoreConfig
+) -> None:
+    sessions = make_sessions()
+    database = ViewDatabase(store.database_url, store.data_dir)
+    runner = ProjectionRunner(sessions, database, MySessions())
+    sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
+    turn_id = sessions.submit_turn(session_id=sid, actor="ann", text="I knock").turn_id
+
+    def narrate() -> int:
+        return sessions.complete_narration(
+            session_id=sid,
+            turn_id=turn_id,
+            narrative="ok",
+            provider="demo",
+            model="demo",
+            latency_ms=1,
+        ).version
+
+    first_reply = narrate()
+    sessions.request_narration(session_id=sid, actor="ann", turn_id=turn_id)
+    narrate()
+    sessions.rewind(session_id=sid, actor="ann", to_version=first_reply)
+    while runner.run_once():
+        pass
+    with database.transaction() as cur:
+        [entry] = sessions_of(cur, "ann")
+    assert entry["message_count"] == 2  # the turn and its first reply, as history shows
+    assert_counts_match_history(sessions, database)
+    database.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_message_counts_equal_the_history_after_retries_rewinds_and_forks(
+    make_sessions: SessionsFactory, store: StoreConfig, seed: int
+) -> None:
+    sessions = make_sessions()
+    database = ViewDatabase(store.database_url, store.data_dir)
+    runner = ProjectionRunner(sessions, database, MySessions())
+    rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
+    random_workload(sessions, rng, steps=300)
+    while runner.run_once():
+        pass
+    assert_counts_match_history(sessions, database)
+    database.close()
 
 
 @pytest.mark.parametrize("seed", [1, 2])
