@@ -299,6 +299,15 @@ class SessionView:
         self._visible_cache = (self.version, result)
         return result
 
+    def history_page(
+        self, after: int | None, limit: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Up to ``limit`` visible messages with a version above ``after``, and the cursor for
+        the next page (None on the last)."""
+        shown = [m for m in self.visible_messages() if after is None or m["version"] > after]
+        page = shown[:limit]
+        return page, page[-1]["version"] if len(shown) > limit and page else None
+
     def snapshot(self) -> SessionView:
         """A copy for one request to read while other requests keep folding into this view."""
         visible = self.visible_messages()

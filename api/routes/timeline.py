@@ -99,11 +99,7 @@ def state_at(
     if history:
         # At the head the live view already holds the answer; an older version is a new fold.
         past = access.view if at_version == current else state.views.get(sid, at_version=at_version)
-        messages = past.visible_messages()
-        shown = [m for m in messages if after is None or m["version"] > after]
-        page = shown[:limit]
-        doc["messages"] = page
-        doc["next_after"] = page[-1]["version"] if len(shown) > limit and page else None
+        doc["messages"], doc["next_after"] = past.history_page(after, limit)
     return doc
 
 

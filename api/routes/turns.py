@@ -77,11 +77,5 @@ def history(
 ) -> dict[str, Any]:
     # The per-session view caught up to the stream's head when access was checked, so any
     # write acknowledged before this request is already in it: min_position needs no wait.
-    messages = [m for m in access.view.visible_messages() if after is None or m["version"] > after]
-    page = messages[:limit]
-    more = len(messages) > limit
-    return {
-        "messages": page,
-        "next_after": page[-1]["version"] if more and page else None,
-        "version": access.view.version,
-    }
+    page, next_after = access.view.history_page(after, limit)
+    return {"messages": page, "next_after": next_after, "version": access.view.version}
