@@ -308,15 +308,26 @@ class Sessions(Application[UUID]):
         at_version: int | None = None,
         title: str | None = None,
     ) -> Written:
-        """A new session owned by ``actor`` continuing the parent's story from ``at_version``."""
-        parent = self.get_for(session_id, actor)
-        at = parent.latest_quiet_version() if at_version is None else at_version
-        if not parent.is_quiet(at):
-            raise InvalidForkPoint(
-                "at_version must be a visible version where no turn waits for narration",
-                at_version=at,
-            )
-        child = CampaignSession.start(
+        """A new session owned by ``actor`` continuing the parent's story from ``at_version``.
+
+        The parent's write locks are held from the check to the save: a rewind of the parent
+        lands wholly before the fork (which then sees it) or wholly after it, so the fork point
+        is still visible when the fork is recorded, for the views that copy the parent's rows.
+        """
+        with self._locks.hold(session_id), _store_errors(), self._stream_locks.hold(session_id):
+            parent = self.get_for(session_id, actor)
+            at = parent.latest_quiet_version() if at_version is None else at_version
+            if not parent.is_quiet(at):
+                raise InvalidForkPoint(
+                    "at_version must be a visible version where no turn waits for narration",
+                    at_version=at,
+                )
+            return self._create(self._forked(parent, at, actor, actor_name, title))
+
+    def _forked(
+        self, parent: CampaignSession, at: int, actor: str, actor_name: str, title: str | None
+    ) -> CampaignSession:
+        return CampaignSession.start(
             session_id=uuid4(),
             title=title or f"{parent.title} (fork)",
             owner=actor,
@@ -326,7 +337,6 @@ class Sessions(Application[UUID]):
             actor=actor,
             at=self.clock(),
         )
-        return self._create(child)
 
     def assign_owner(self, *, session_id: UUID, user_id: str, display_name: str) -> Written:
         """Give an ownerless (imported) session its owner."""

@@ -203,12 +203,16 @@ class MySessions:
         if e.turn_id is None and e.legacy is None:
             self._message(cur, sid, str(e.media_id), "media", e.originator_version, False)
 
+    # Messages without an id of their own are named by session and version: a fork inherits
+    # its parent's rows, and its own versions count from 1 again, so a bare version would clash.
+
     def _on_MessagePosted(self, cur: Cursor, sid: str, e: S.MessagePosted) -> None:
-        self._message(cur, sid, str(e.originator_version), "message", e.originator_version, False)
+        ref = f"{sid}/{e.originator_version}"
+        self._message(cur, sid, ref, "message", e.originator_version, False)
 
     def _on_MediaGenerationFailed(self, cur: Cursor, sid: str, e: S.MediaGenerationFailed) -> None:
         # History shows the failure as a system note: count it like any message.
-        ref = str(e.originator_version)
+        ref = f"{sid}/{e.originator_version}"
         self._message(cur, sid, ref, "media_failed", e.originator_version, False)
 
 

@@ -29,13 +29,14 @@ def rows(database: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
         return result
 
 
-NARRATION_STEPS = ("narrate", "fail", "retry")
+NARRATION_STEPS = ("narrate", "fail", "retry", "media_failed")
 
 
 def narration_step(
     sessions: Sessions, sid: UUID, owner: str, action: str, rng: random.Random
 ) -> None:
-    """Narrate or fail the first waiting turn, or retry any turn (refused unless it may be)."""
+    """Narrate or fail the first waiting turn, retry any turn (refused unless it may be), or
+    record that a turn's image could not be generated."""
     session = sessions.get(sid)
     waiting = session.pending_turns()
     if action == "narrate" and waiting:
@@ -54,6 +55,14 @@ def narration_step(
             error_kind="timeout",
             message="the narrator took too long",
             attempts=1,
+        )
+    elif action == "media_failed" and session.turns:
+        sessions.fail_media_generation(
+            session_id=sid,
+            turn_id=UUID(rng.choice(list(session.turns))),
+            kind="image",
+            error_kind="timeout",
+            message="the image provider took too long",
         )
     elif action == "retry" and session.turns:
         turn_id = UUID(rng.choice(list(session.turns)))
@@ -78,6 +87,7 @@ def random_workload(sessions: Sessions, rng: random.Random, steps: int) -> None:
                 "rewind",
                 "fail",
                 "retry",
+                "media_failed",
                 "fork",
             ]
         )
@@ -183,6 +193,39 @@ def test_a_rewind_past_a_retry_keeps_the_first_reply_counted(
     with database.transaction() as cur:
         [entry] = sessions_of(cur, "ann")
     assert entry["message_count"] == 2  # the turn and its first reply, as history shows
+    assert_counts_match_history(sessions, database)
+    database.close()
+
+
+def test_a_forks_own_notes_are_counted_beside_the_ones_it_inherited(
+    make_sessions: SessionsFactory, store: StoreConfig
+) -> None:
+    """A media failure is a note without an id of its own; the fork's first one comes at the
+    same version number as the parent's it inherited, and both count."""
+    sessions = make_sessions()
+    database = ViewDatabase(store.database_url, store.data_dir)
+    runner = ProjectionRunner(sessions, database, MySessions())
+
+    def play(sid: UUID) -> int:
+        turn_id = sessions.submit_turn(session_id=sid, actor="ann", text="I look").turn_id
+        sessions.complete_narration(
+            session_id=sid,
+            turn_id=turn_id,
+            narrative="ok",
+            provider="demo",
+            model="demo",
+            latency_ms=1,
+        )
+        return sessions.fail_media_generation(
+            session_id=sid, turn_id=turn_id, kind="image", error_kind="timeout", message="slow"
+        ).version
+
+    parent = sessions.start_session(owner="ann", owner_name="Ann").session_id
+    noted = play(parent)
+    child = sessions.fork(session_id=parent, actor="ann", actor_name="Ann", at_version=noted)
+    assert play(child.session_id) == noted  # the same version number in the fork's stream
+    while runner.run_once():
+        pass
     assert_counts_match_history(sessions, database)
     database.close()
 
