@@ -76,7 +76,7 @@ def store_unavailable(method: str, path: str, message: str) -> Response:
     carries no event, so it tells nobody anything about the session."""
     if method == "GET" and EVENT_STREAM_PATH.fullmatch(path):
         return Response(
-            f": {message}\nretry: {STORE_RETRY_AFTER_S * 1000}\n\n",
+            f": the event store is unavailable\nretry: {STORE_RETRY_AFTER_S * 1000}\n\n",
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store"} | STORE_RETRY_AFTER,
         )

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     read_barrier_seconds: float = Field(2.0, ge=0, le=30)
     resume_sweep_seconds: float = Field(30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    metrics_token: str | None = None  # set: /metrics wants "Authorization: Bearer <it>"
+    # Set: /metrics wants "Authorization: Bearer <it>". Stripped (a secret file often ends in a
+    # newline); an empty or short value is refused at start rather than leaving /metrics open.
+    metrics_token: str | None = None
     invite_accepts_per_user_per_minute: int = Field(10, ge=1)
     invite_accepts_per_address_per_minute: int = Field(60, ge=1)
     invite_default_expiry_seconds: int = Field(7 * 24 * 3600, ge=1)
@@ -102,6 +104,15 @@ class Settings(BaseSettings):
         if not is_postgres(value):
             raise ValueError("must be a postgresql:// URL, or unset for the embedded SQLite store")
         return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value.strip()) < 16:  # noqa: PLR2004
+            raise ValueError("must be at least 16 characters (or unset: /metrics is then open)")
+        return value.strip()
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> Settings:

@@ -3,8 +3,11 @@ per-session views are dropped after GAIA_SESSION_IDLE_TTL_MINUTES."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
+from api.settings import Settings
 from tests.e2e.conftest import OWNER, Table
 from tests.support.api import Service, running
 from tests.support.server_process import wait_until
@@ -70,3 +73,13 @@ def test_with_a_metrics_token_only_its_bearer_may_scrape(store: StoreConfig) -> 
         )
         assert allowed.status_code == 200
         assert "gaia_store_up" in allowed.text
+
+
+@pytest.mark.parametrize("value", ["", "   ", "short-token"])
+def test_an_empty_or_short_metrics_token_is_refused_at_start(value: str) -> None:
+    with pytest.raises(ValidationError, match="metrics_token"):
+        Settings(metrics_token=value)
+
+
+def test_the_metrics_token_is_read_without_its_trailing_newline() -> None:
+    assert Settings(metrics_token="scrape-" + "k" * 24 + "\n").metrics_token == "scrape-" + "k" * 24
