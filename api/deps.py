@@ -2,7 +2,8 @@
 
 Authorization is here, once: a non-member gets 404 for every session-scoped route, a member
 below the route's role gets 403. What a browser loads without headers (EventSource, ``<img>``,
-``<audio>``) may instead carry a session ticket in the URL, which opens that one session.
+``<audio>``) may instead carry a ticket in the URL (a stream ticket for streams, a media ticket
+for media), which opens that one session.
 """
 
 from __future__ import annotations
@@ -113,43 +114,76 @@ class UrlCaller:
         return self.ticket_session is None or self.ticket_session == str(sid)
 
 
-async def url_caller(
-    request: Request,
-    state: State,
-    authorization: Annotated[str | None, Header()] = None,
-    ticket: Annotated[
-        str | None,
-        Query(
-            max_length=4096, description="a session ticket, for a browser that cannot send headers"
-        ),
-    ] = None,
+AuthorizationHeader = Annotated[str | None, Header(alias="Authorization")]
+UrlTicket = Annotated[
+    str | None,
+    Query(
+        alias="ticket",
+        max_length=4096,
+        description="a ticket from POST .../stream-ticket (streams) or .../media-ticket (media)",
+    ),
+]
+
+
+async def _url_caller(
+    kind: str, request: Request, state: AppState, authorization: str | None, ticket: str | None
 ) -> UrlCaller:
-    """The caller, from a bearer header or a ticket from ``POST .../stream-ticket``."""
+    """The caller, from a bearer header or a ``kind`` ticket in the URL."""
     if any(name in request.query_params for name in URL_TOKEN_PARAMETERS):
-        raise unauthorized("access tokens are not accepted in URLs; use a session ticket")
+        raise unauthorized(f"access tokens are not accepted in URLs; use a {kind} ticket")
     if authorization is not None or ticket is None:
         return UrlCaller(await current_principal(state, authorization))
     if state.live is None:
         raise ApiError(503, "starting", "the service is starting", headers={"Retry-After": "1"})
+    tickets = state.live.tickets if kind == "stream" else state.live.media_tickets
     try:
-        principal, session = state.live.tickets.read(ticket)
+        principal, session = tickets.read(ticket)
     except AuthError as error:
-        raise unauthorized("the ticket is not valid") from error
+        raise unauthorized(f"the {kind} ticket is not valid") from error
     return UrlCaller(principal, session)
 
 
-def _access_by_url(needed: str) -> Any:
-    def check(
-        state: State,
-        caller: Annotated[UrlCaller, Depends(url_caller)],
-        sid: Annotated[UUID, Depends(session_id)],
-    ) -> SessionAccess:
-        if not caller.may_open(sid):
-            raise unauthorized("the ticket is not valid for this session")
-        return authorize(state, caller.principal, sid, needed)
-
-    return Depends(check)
+async def stream_caller(
+    request: Request,
+    state: State,
+    authorization: AuthorizationHeader = None,
+    ticket: UrlTicket = None,
+) -> UrlCaller:
+    return await _url_caller("stream", request, state, authorization, ticket)
 
 
-# A member, by bearer header or by a ticket for this session (for URLs a browser loads itself).
-MemberByUrl = Annotated[SessionAccess, _access_by_url(roles.SPECTATOR)]
+async def media_caller(
+    request: Request,
+    state: State,
+    authorization: AuthorizationHeader = None,
+    ticket: UrlTicket = None,
+) -> UrlCaller:
+    return await _url_caller("media", request, state, authorization, ticket)
+
+
+def _opened(state: AppState, caller: UrlCaller, sid: UUID) -> SessionAccess:
+    if not caller.may_open(sid):
+        raise unauthorized("the ticket is not valid for this session")
+    return authorize(state, caller.principal, sid, roles.SPECTATOR)
+
+
+def _stream_member(
+    state: State,
+    caller: Annotated[UrlCaller, Depends(stream_caller)],
+    sid: Annotated[UUID, Depends(session_id)],
+) -> SessionAccess:
+    return _opened(state, caller, sid)
+
+
+def _media_member(
+    state: State,
+    caller: Annotated[UrlCaller, Depends(media_caller)],
+    sid: Annotated[UUID, Depends(session_id)],
+) -> SessionAccess:
+    return _opened(state, caller, sid)
+
+
+# A member, by bearer header or by a ticket for this session in the URL (EventSource, <img>
+# and <audio> cannot send headers).
+StreamMember = Annotated[SessionAccess, Depends(_stream_member)]
+MediaMember = Annotated[SessionAccess, Depends(_media_member)]

@@ -13,9 +13,11 @@ guest ids, the generated secret), ``oidc`` (OidcAuthenticator and its JWKS cache
 from api.auth.base import Authenticator, AuthError, JwksUnavailable, Principal
 from api.auth.local import LocalAuthenticator, load_or_create_secret, new_guest_id
 from api.auth.oidc import OidcAuthenticator
-from api.auth.tickets import StreamTickets
+from api.auth.tickets import MEDIA_TICKET_AUDIENCE, MEDIA_TICKET_TTL_S, StreamTickets
 
 __all__ = [
+    "MEDIA_TICKET_AUDIENCE",
+    "MEDIA_TICKET_TTL_S",
     "AuthError",
     "Authenticator",
     "JwksUnavailable",

@@ -1,5 +1,6 @@
-"""Stream tickets: short-lived, signed, stateless credentials that let a browser's EventSource,
-which cannot send headers, open one session's event stream with the ticket in the URL."""
+"""Session tickets: short-lived, signed, stateless credentials for what a browser loads by URL
+without headers: a stream ticket opens one session's event stream (EventSource), a media
+ticket that session's media (``<img>``, ``<audio>``)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,24 @@ import jwt
 from api.auth.base import AuthError, Principal, TokenRules, decode, principal_from
 from api.auth.local import CLOCK_SKEW_S, check_secret
 
-# A ticket's audience differs from any access token's, so neither is accepted as the other.
+# A ticket's audience differs from any access token's, and a stream ticket's from a media
+# ticket's, so none is accepted as another.
 TICKET_ISSUER = "gaia"
 TICKET_AUDIENCE = "gaia:stream-ticket"
-_RULES = TokenRules(
-    algorithms=("HS256",),
-    issuer=TICKET_ISSUER,
-    audience=TICKET_AUDIENCE,
-    require=("exp", "iat", "sub", "iss", "aud", "session_id"),
-    leeway_s=CLOCK_SKEW_S,
-)
+MEDIA_TICKET_AUDIENCE = "gaia:media-ticket"
+# Media tickets outlive stream tickets: <audio> asks for new ranges whenever the player seeks,
+# with the URL it was given, as long as the page plays it (an hour matches the media cache).
+MEDIA_TICKET_TTL_S = 3600
+
+
+def _rules(audience: str) -> TokenRules:
+    return TokenRules(
+        algorithms=("HS256",),
+        issuer=TICKET_ISSUER,
+        audience=audience,
+        require=("exp", "iat", "sub", "iss", "aud", "session_id"),
+        leeway_s=CLOCK_SKEW_S,
+    )
 
 
 class StreamTickets:
@@ -32,10 +41,17 @@ class StreamTickets:
     """
 
     def __init__(
-        self, secret: str, *, ttl_s: int = 60, clock: Callable[[], float] = time.time
+        self,
+        secret: str,
+        *,
+        ttl_s: int = 60,
+        audience: str = TICKET_AUDIENCE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._key = check_secret(secret)
         self._ttl_s = ttl_s
+        self._audience = audience
+        self._rules = _rules(audience)
         self._clock = clock
 
     @property
@@ -53,7 +69,7 @@ class StreamTickets:
             "name": display_name,
             "session_id": session_id,
             "iss": TICKET_ISSUER,
-            "aud": TICKET_AUDIENCE,
+            "aud": self._audience,
             "iat": now,
             "exp": now + self._ttl_s,
         }
@@ -72,7 +88,7 @@ class StreamTickets:
         Membership is not checked here: the caller still checks that the user belongs to the
         session, so a ticket outliving a removal grants nothing.
         """
-        claims = decode(ticket, self._key, _RULES, now=self._clock())
+        claims = decode(ticket, self._key, self._rules, now=self._clock())
         session_id = claims["session_id"]
         if not isinstance(session_id, str):
             raise AuthError("malformed", "session_id must be a string")

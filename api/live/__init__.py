@@ -3,7 +3,8 @@
 Modules: ``hub`` (the in-process fan-out: one feed per watched session, narration deltas),
 ``tail`` (wake-ups for other processes' writes: PostgreSQL LISTEN plus a backup poll),
 ``stream`` (one client's stream: replay, then live, exactly once by version). ``Live`` holds
-them with the stream tickets; ``start_live`` wires it to the application and the turn worker.
+them with the stream and media tickets; ``start_live`` wires it to the application and the
+turn worker.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from typing import TYPE_CHECKING
 
 from anyio import to_thread
 
-from api.auth import StreamTickets, load_or_create_secret
+from api.auth import (
+    MEDIA_TICKET_AUDIENCE,
+    MEDIA_TICKET_TTL_S,
+    StreamTickets,
+    load_or_create_secret,
+)
 from api.live.hub import DELTA_EVENT, LiveHub
 from api.live.stream import EventStream
 from api.live.tail import StoreTail
@@ -36,7 +42,8 @@ def ticket_secret(settings: Settings) -> str:
 class Live:
     hub: LiveHub
     tail: StoreTail
-    tickets: StreamTickets
+    tickets: StreamTickets  # for event streams
+    media_tickets: StreamTickets  # for media URLs
 
     async def stop(self, state: AppState) -> None:
         """Detach from the application, end every stream, and stop the tail."""
@@ -65,4 +72,5 @@ async def start_live(state: AppState) -> Live:
     state.sessions.on_saved.append(hub.saved)
     state.worker.publish_delta = hub.publish_delta
     state.worker.wants_deltas = hub.has_listeners
-    return Live(hub=hub, tail=tail, tickets=StreamTickets(secret))
+    media_tickets = StreamTickets(secret, ttl_s=MEDIA_TICKET_TTL_S, audience=MEDIA_TICKET_AUDIENCE)
+    return Live(hub=hub, tail=tail, tickets=StreamTickets(secret), media_tickets=media_tickets)

@@ -14,7 +14,16 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from api.auth import Principal
-from api.deps import MemberByUrl, Player, State, UrlCaller, authorize, parse_id, url_caller
+from api.deps import (
+    MediaMember,
+    Member,
+    Player,
+    State,
+    UrlCaller,
+    authorize,
+    media_caller,
+    parse_id,
+)
 from api.errors import ApiError, not_found
 from api.media.ranges import (
     Unsatisfiable,
@@ -180,20 +189,33 @@ def _inherited(view: SessionView, media_id: str) -> dict[str, Any] | None:
     return None
 
 
+@router.post("/api/sessions/{sid}/media-ticket")
+def media_ticket(access: Member, state: State) -> dict[str, Any]:
+    """A ticket for this session's media URLs (``?ticket=``), for ``<img>`` and ``<audio>``,
+    which cannot send headers: bound to the caller and this session, valid for an hour (a
+    player fetches new ranges whenever it seeks); membership is still checked on every use."""
+    if state.live is None:
+        raise ApiError(503, "starting", "the service is starting", headers={"Retry-After": "1"})
+    tickets = state.live.media_tickets
+    caller = access.caller
+    ticket = tickets.issue(caller.user_id, caller.display_name, str(access.session_id))
+    return {"ticket": ticket, "expires_in": tickets.ttl_s}
+
+
 @router.get("/api/media/{sid}/{kind}/{media_id}")
 async def get_media_bytes(
-    request: Request, access: MemberByUrl, media: MediaService, kind: Kind, media_id: MediaId
+    request: Request, access: MediaMember, media: MediaService, kind: Kind, media_id: MediaId
 ) -> Response:
     """The bytes, with ``ETag`` / ``If-None-Match`` and one ``Range``; on GCS possibly a 307 to
     a signed URL that lives 5 minutes. Credentials: a bearer header, or for ``<img>`` and
-    ``<audio>`` (which cannot send one) ``?ticket=`` from ``POST .../stream-ticket``."""
+    ``<audio>`` (which cannot send one) ``?ticket=`` from ``POST .../media-ticket``."""
     return await serve(request, media, find_media(access.view, kind, media_id))
 
 
 @router.get("/api/images/{filename}")
 async def get_image(
     request: Request,
-    caller: Annotated[UrlCaller, Depends(url_caller)],
+    caller: Annotated[UrlCaller, Depends(media_caller)],
     state: State,
     media: MediaService,
     filename: FileName,

@@ -16,7 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
-from api.deps import Member, MemberByUrl, State
+from api.deps import Member, State, StreamMember
 from api.errors import ApiError
 from api.live import DELTA_EVENT, EventStream, Live
 from api.state import AppState
@@ -100,7 +100,7 @@ def _cursor(last_event_id: str | None, after: int | None) -> int:
 )
 async def events(
     state: State,
-    access: MemberByUrl,
+    access: StreamMember,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=64, description="resume after it")
     ] = None,
@@ -140,9 +140,8 @@ async def events(
 
 @router.post("/api/sessions/{sid}/stream-ticket")
 def stream_ticket(access: Member, state: State) -> dict[str, Any]:
-    """A 60 s ticket for `GET .../events?ticket=` and for this session's media URLs (`<img>`
-    and `<audio>` cannot send headers either): bound to the caller and this session, reusable
-    until it expires (EventSource reconnects to the same URL)."""
+    """A 60 s ticket for `GET .../events?ticket=`: bound to the caller and this session,
+    reusable until it expires (EventSource reconnects to the same URL)."""
     tickets = _live(state).tickets
     caller = access.caller
     ticket = tickets.issue(caller.user_id, caller.display_name, str(access.session_id))

@@ -1,5 +1,5 @@
 """Media a browser loads itself: ``<img>`` and ``<audio>`` cannot send a bearer header, so a
-session ticket in the URL opens that session's media, for members only, and nothing else."""
+media ticket in the URL opens that session's media, for members only, and nothing else."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from tests.support.media import PNG
 IMAGE = PNG + b"for an img tag"
 
 
-def ticket_for(service: Service, session_id: str, user: str) -> str:
-    answer = service.call("POST", f"/api/sessions/{session_id}/stream-ticket", user)
+def ticket_for(service: Service, session_id: str, user: str, kind: str = "media") -> str:
+    answer = service.call("POST", f"/api/sessions/{session_id}/{kind}-ticket", user)
     assert answer.status_code == 200, answer.text
+    assert answer.json()["expires_in"] == (3600 if kind == "media" else 60)
     ticket: str = answer.json()["ticket"]
     return ticket
 
@@ -83,5 +84,16 @@ def test_no_ticket_a_bad_ticket_or_an_access_token_in_the_url_is_refused(
         # An access token is not a ticket either, even in the ticket parameter.
         assert fetch(service, url, token) == 401
     # A stranger cannot get a ticket for the session at all.
-    answer = service.call("POST", f"/api/sessions/{table.session_id}/stream-ticket", STRANGER)
+    answer = service.call("POST", f"/api/sessions/{table.session_id}/media-ticket", STRANGER)
     assert answer.status_code == 404
+
+
+def test_stream_and_media_tickets_each_open_only_their_own_kind(service: Service) -> None:
+    table = seat_table(service)
+    stored = upload(service, table)
+    stream_ticket = ticket_for(service, table.session_id, PLAYER, kind="stream")
+    media_ticket = ticket_for(service, table.session_id, PLAYER)
+    assert fetch(service, stored["url"], stream_ticket) == 401
+    assert fetch(service, f"/api/images/{stored['filename']}", stream_ticket) == 401
+    events = f"/api/sessions/{table.session_id}/events?ticket={quote(media_ticket)}"
+    assert service.client.get(events).status_code == 401

@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from api.auth import AuthError, LocalAuthenticator, StreamTickets
+from api.auth import (
+    MEDIA_TICKET_AUDIENCE,
+    MEDIA_TICKET_TTL_S,
+    AuthError,
+    LocalAuthenticator,
+    StreamTickets,
+)
 from api.auth.local import CLOCK_SKEW_S
 from tests.support.clock import FakeClock
 
@@ -110,3 +116,26 @@ async def test_ticket_is_refused_as_an_access_token(
 @pytest.mark.parametrize("ticket", ["", "garbage", "a.b.c"], ids=["empty", "one-part", "junk"])
 def test_malformed_ticket_is_refused(tickets: StreamTickets, ticket: str) -> None:
     assert refused(tickets, ticket).reason == "malformed"
+
+
+def media_tickets(clock: FakeClock) -> StreamTickets:
+    return StreamTickets(
+        SECRET, ttl_s=MEDIA_TICKET_TTL_S, audience=MEDIA_TICKET_AUDIENCE, clock=clock
+    )
+
+
+def test_a_media_ticket_lasts_an_hour_so_a_player_can_seek(clock: FakeClock) -> None:
+    media = media_tickets(clock)
+    ticket = media.issue("alice", "Alice", SESSION)
+    clock.advance(MEDIA_TICKET_TTL_S - 1)
+    assert media.verify(ticket, SESSION).user_id == "alice"
+    clock.advance(1 + CLOCK_SKEW_S + 1)
+    assert refused(media, ticket).reason == "expired"
+
+
+def test_stream_and_media_tickets_are_not_accepted_as_each_other(
+    tickets: StreamTickets, clock: FakeClock
+) -> None:
+    media = media_tickets(clock)
+    refused(tickets, media.issue("alice", "Alice", SESSION))
+    refused(media, tickets.issue("alice", "Alice", SESSION))
