@@ -2,8 +2,9 @@
 
 ``GET /api/images/{filename}`` names a file without its session (legacy image names, and
 ``<media_id>.<ext>`` of uploads), so it needs a cross-session view. A fork gets its parent's
-rows up to the fork point, as its history gets the parent's messages. A name may belong to
-several sessions; the caller's membership decides which one answers.
+rows up to the fork point, as its history gets the parent's messages: not the ones a rewind of
+the parent had hidden by then (the parent's members keep those, as its timeline does). A name
+may belong to several sessions; the caller's membership decides which one answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from domain.session import CampaignSession as S
 from projections.database import Cursor
 
 MEDIA = "gaia_view_media"
+HIDDEN = "gaia_view_media_hidden"  # rows a rewind of their session hid: never inherited
 COLUMNS = "session_id, media_id, filename, kind, content_type, size, sha256, storage_key, version"
 
 
@@ -42,9 +44,14 @@ class MediaIndex:
             " version BIGINT NOT NULL, PRIMARY KEY (session_id, media_id))"
         )
         cur.execute(f"CREATE INDEX IF NOT EXISTS {MEDIA}_filename ON {MEDIA} (filename)")
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {HIDDEN} (session_id TEXT NOT NULL,"
+            " media_id TEXT NOT NULL, PRIMARY KEY (session_id, media_id))"
+        )
 
     def clear(self, cur: Cursor) -> None:
         cur.execute(f"DELETE FROM {MEDIA}")
+        cur.execute(f"DELETE FROM {HIDDEN}")
 
     def apply(self, cur: Cursor, event: Any, position: int) -> None:
         if isinstance(event, S.MediaStored):
@@ -63,14 +70,22 @@ class MediaIndex:
                     event.originator_version,
                 ),
             )
+        elif isinstance(event, S.TimelineRewound):
+            cur.execute(
+                f"INSERT INTO {HIDDEN} (session_id, media_id) SELECT session_id, media_id"
+                f" FROM {MEDIA} WHERE session_id = %s AND version > %s"
+                " ON CONFLICT DO NOTHING",
+                (str(event.originator_id), event.to_version),
+            )
         elif isinstance(event, S.SessionStarted) and event.origin.get("kind") == "fork":
             at_version = int(event.origin["at_version"])
             # Inherited rows count back from the fork point, like inherited history messages.
             cur.execute(
                 f"INSERT INTO {MEDIA} ({COLUMNS}) SELECT %s, media_id, filename, kind,"
                 " content_type, size, sha256, storage_key, version - %s"
-                f" FROM {MEDIA} WHERE session_id = %s AND version <= %s"
-                " ON CONFLICT (session_id, media_id) DO NOTHING",
+                f" FROM {MEDIA} m WHERE session_id = %s AND version <= %s AND NOT EXISTS"
+                f" (SELECT 1 FROM {HIDDEN} h WHERE h.session_id = m.session_id"
+                " AND h.media_id = m.media_id) ON CONFLICT (session_id, media_id) DO NOTHING",
                 (str(event.originator_id), at_version, str(event.origin["parent_id"]), at_version),
             )
 

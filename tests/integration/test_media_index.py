@@ -77,6 +77,34 @@ def test_a_fork_inherits_the_rows_up_to_its_fork_point(
     database.close()
 
 
+def test_a_fork_does_not_inherit_media_its_parent_had_rewound_away(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    database = ViewDatabase(store.database_url, store.data_dir)
+    runner = ProjectionRunner(sessions, database, MediaIndex())
+    parent = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    store_media(sessions, parent, "kept.png")
+    kept_at = sessions.get(parent).version
+    store_media(sessions, parent, "rewound.png")
+    sessions.rewind(session_id=parent, actor=OWNER, to_version=kept_at)
+    store_media(sessions, parent, "after.png")
+    child = sessions.fork(session_id=parent, actor=OWNER, actor_name="O").session_id
+    while runner.run_once():
+        pass
+
+    def holders(filename: str) -> set[str]:
+        return {r.session_id for r in named(database, filename)}
+
+    assert holders("kept.png") == {str(parent), str(child)}
+    assert holders("after.png") == {str(parent), str(child)}
+    # The parent's members keep it (its timeline does); the fork's history never showed it.
+    assert holders("rewound.png") == {str(parent)}
+    live = rows(database)
+    runner.rebuild()
+    assert rows(database) == live
+    database.close()
+
+
 def test_the_live_view_equals_a_rebuild_from_zero(sessions: Sessions, store: StoreConfig) -> None:
     database = ViewDatabase(store.database_url, store.data_dir)
     runner = ProjectionRunner(sessions, database, MediaIndex())
