@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -143,6 +144,16 @@ def percentile(values: Sequence[float], pct: float) -> float:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """End a server process: SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
 
 
 def progress(message: str) -> None:

@@ -42,6 +42,8 @@ import httpx
 from fastapi import FastAPI, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from bench.core import percentile, stop
+
 if TYPE_CHECKING:
     from bench.core import Context, Row
 
@@ -61,16 +63,6 @@ class Sizes:
 
 FULL: Final = Sizes(clients=(200, 1000), events=40, reps=3)
 QUICK: Final = Sizes(clients=(20, 100), events=10, reps=1)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def rss_kib(pid: int) -> int:
@@ -213,12 +205,7 @@ async def server(kind: str, env: dict[str, str], log: Path) -> AsyncIterator[Ser
                 await asyncio.sleep(0.05)
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process)
 
 
 # -- one measurement ----------------------------------------------------------------------

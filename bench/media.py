@@ -26,7 +26,7 @@ from typing import Final
 import httpx
 
 from api.auth import LocalAuthenticator
-from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, progress
+from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, progress, stop
 
 MIB: Final = 1024 * 1024
 SIZES_MIB: Final = (1, 10)
@@ -83,12 +83,7 @@ def service(data_dir: Path, log_path: Path) -> Iterator[httpx.Client]:
         yield client
     finally:
         client.close()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop(process, 10)
 
 
 def upload(client: httpx.Client, sid: str, data: bytes) -> tuple[float, str]:

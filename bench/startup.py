@@ -23,7 +23,17 @@ from uuid import UUID, uuid4
 
 import httpx
 
-from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, Store, progress, turn_text
+from bench.core import (
+    JWT_SECRET,
+    OWNER,
+    REPS,
+    Context,
+    Row,
+    Store,
+    progress,
+    stop,
+    turn_text,
+)
 from domain.application import Sessions
 from domain.session import CampaignSession
 from domain.store import store_env
@@ -145,8 +155,7 @@ def ready_after(command_for: Callable[[int], list[str]], env: dict[str, str]) ->
                     raise RuntimeError(f"{command} not ready after {READY_TIMEOUT_S} s")
                 time.sleep(0.005)
     finally:
-        process.terminate()
-        process.wait(15)
+        stop(process)
 
 
 def seed(store: Store, events: int) -> dict[str, float]:

@@ -32,7 +32,17 @@ import psycopg
 from psycopg import sql
 
 from api.auth import LocalAuthenticator
-from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, Store, progress, turn_text
+from bench.core import (
+    JWT_SECRET,
+    OWNER,
+    REPS,
+    Context,
+    Row,
+    Store,
+    progress,
+    stop,
+    turn_text,
+)
 from domain.application import Sessions
 from domain.session import CampaignSession
 from domain.store import store_env
@@ -185,12 +195,7 @@ def serve(store: Store, log: Path) -> Iterator[str]:
             _wait_ready(base_url, process)
             yield base_url
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ key file (``GAIA_GCS_CREDENTIALS_FILE``), if given, is used only to sign URLs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -123,9 +124,7 @@ class GcsMediaStore:
         except api_exceptions.PreconditionFailed:
             return False
         except _UNAVAILABLE as error:
-            raise MediaStoreUnavailable(
-                "the media store is unavailable", reason=str(error)
-            ) from None
+            raise _unavailable(error) from None
         return True
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -144,27 +143,15 @@ class GcsMediaStore:
             position = chunk_end
 
     def _size(self, blob: Any) -> int:
-        try:
+        with _reading():
             blob.reload(timeout=TIMEOUT_S, retry=_RETRY)
-        except api_exceptions.NotFound:
-            raise MediaMissing("media not found") from None
-        except _UNAVAILABLE as error:
-            raise MediaStoreUnavailable(
-                "the media store is unavailable", reason=str(error)
-            ) from None
         return int(blob.size or 0)
 
     def _download(self, blob: Any, start: int, end: int) -> bytes:
-        try:
+        with _reading():
             data: bytes = blob.download_as_bytes(
                 start=start, end=end - 1, timeout=TIMEOUT_S, retry=_RETRY, checksum=None
             )
-        except api_exceptions.NotFound:
-            raise MediaMissing("media not found") from None
-        except _UNAVAILABLE as error:
-            raise MediaStoreUnavailable(
-                "the media store is unavailable", reason=str(error)
-            ) from None
         return data
 
     def signed_url(self, key: str, *, content_type: str, filename: str) -> str | None:
@@ -194,12 +181,25 @@ class GcsMediaStore:
             ):
                 yield blob.name[len(prefix) :]
         except _UNAVAILABLE as error:
-            raise MediaStoreUnavailable(
-                "the media store is unavailable", reason=str(error)
-            ) from None
+            raise _unavailable(error) from None
 
     def close(self) -> None:
         self._client.close()
+
+
+def _unavailable(error: Exception) -> MediaStoreUnavailable:
+    return MediaStoreUnavailable("the media store is unavailable", reason=str(error))
+
+
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    """Reading an object: missing -> MediaMissing (404), unreachable -> 503."""
+    try:
+        yield
+    except api_exceptions.NotFound:
+        raise MediaMissing("media not found") from None
+    except _UNAVAILABLE as error:
+        raise _unavailable(error) from None
 
 
 def open_gcs_store(bucket: str, prefix: str, settings: Settings) -> GcsMediaStore:
