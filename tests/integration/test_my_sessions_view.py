@@ -29,6 +29,18 @@ def rows(database: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
         return result
 
 
+def narrate(sessions: Sessions, sid: UUID, turn_id: UUID) -> int:
+    """Store a narration of ``turn_id``; its version."""
+    return sessions.complete_narration(
+        session_id=sid, turn_id=turn_id, narrative="ok", provider="demo", model="demo", latency_ms=1
+    ).version
+
+
+def catch_up(runner: ProjectionRunner) -> None:
+    while runner.run_once():
+        pass
+
+
 NARRATION_STEPS = ("narrate", "fail", "retry", "media_failed")
 
 
@@ -40,14 +52,7 @@ def narration_step(
     session = sessions.get(sid)
     waiting = session.pending_turns()
     if action == "narrate" and waiting:
-        sessions.complete_narration(
-            session_id=sid,
-            turn_id=UUID(waiting[0]),
-            narrative="ok",
-            provider="demo",
-            model="demo",
-            latency_ms=1,
-        )
+        narrate(sessions, sid, UUID(waiting[0]))
     elif action == "fail" and waiting:
         sessions.fail_narration(
             session_id=sid,
@@ -173,23 +178,11 @@ def test_a_rewind_past_a_retry_keeps_the_first_reply_counted(
     runner = ProjectionRunner(sessions, database, MySessions())
     sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
     turn_id = sessions.submit_turn(session_id=sid, actor="ann", text="I knock").turn_id
-
-    def narrate() -> int:
-        return sessions.complete_narration(
-            session_id=sid,
-            turn_id=turn_id,
-            narrative="ok",
-            provider="demo",
-            model="demo",
-            latency_ms=1,
-        ).version
-
-    first_reply = narrate()
+    first_reply = narrate(sessions, sid, turn_id)
     sessions.request_narration(session_id=sid, actor="ann", turn_id=turn_id)
-    narrate()
+    narrate(sessions, sid, turn_id)
     sessions.rewind(session_id=sid, actor="ann", to_version=first_reply)
-    while runner.run_once():
-        pass
+    catch_up(runner)
     with database.transaction() as cur:
         [entry] = sessions_of(cur, "ann")
     assert entry["message_count"] == 2  # the turn and its first reply, as history shows
@@ -208,14 +201,7 @@ def test_a_forks_own_notes_are_counted_beside_the_ones_it_inherited(
 
     def play(sid: UUID) -> int:
         turn_id = sessions.submit_turn(session_id=sid, actor="ann", text="I look").turn_id
-        sessions.complete_narration(
-            session_id=sid,
-            turn_id=turn_id,
-            narrative="ok",
-            provider="demo",
-            model="demo",
-            latency_ms=1,
-        )
+        narrate(sessions, sid, turn_id)
         return sessions.fail_media_generation(
             session_id=sid, turn_id=turn_id, kind="image", error_kind="timeout", message="slow"
         ).version
@@ -224,8 +210,7 @@ def test_a_forks_own_notes_are_counted_beside_the_ones_it_inherited(
     noted = play(parent)
     child = sessions.fork(session_id=parent, actor="ann", actor_name="Ann", at_version=noted)
     assert play(child.session_id) == noted  # the same version number in the fork's stream
-    while runner.run_once():
-        pass
+    catch_up(runner)
     assert_counts_match_history(sessions, database)
     database.close()
 
@@ -239,8 +224,7 @@ def test_message_counts_equal_the_history_after_retries_rewinds_and_forks(
     runner = ProjectionRunner(sessions, database, MySessions())
     rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
     random_workload(sessions, rng, steps=300)
-    while runner.run_once():
-        pass
+    catch_up(runner)
     assert_counts_match_history(sessions, database)
     database.close()
 
