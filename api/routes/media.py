@@ -40,6 +40,7 @@ from domain.application import SessionNotFound
 from domain.media import InvalidDigest, storage_key
 from domain.session import MEDIA_KINDS
 from projections.history import SessionView
+from projections.media_index import IndexedMedia
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ FileName = Annotated[str, Path(max_length=255)]
 
 @dataclass(frozen=True)
 class Served:
-    """What serving needs to know about one stored item."""
+    """What serving needs to know about one stored item (an index row has it all too)."""
 
     media_id: str
     kind: str
@@ -231,19 +232,7 @@ async def get_image(
         if caller.may_open(row.session_id) and await to_thread.run_sync(
             _is_member, state, caller.principal, row.session_id
         ):
-            return await serve(
-                request,
-                media,
-                Served(
-                    media_id=row.media_id,
-                    kind=row.kind,
-                    content_type=row.content_type,
-                    size=row.size,
-                    sha256=row.sha256,
-                    storage_key=row.storage_key,
-                    filename=row.filename,
-                ),
-            )
+            return await serve(request, media, row)
     raise not_found("image")
 
 
@@ -255,7 +244,7 @@ def _is_member(state: AppState, caller: Principal, session_id: str) -> bool:
     return True
 
 
-async def serve(request: Request, media: Media, item: Served) -> Response:
+async def serve(request: Request, media: Media, item: Served | IndexedMedia) -> Response:
     etag = strong_etag(item.sha256)
     name = item.filename if _FILENAME.fullmatch(item.filename) else item.media_id
     headers = SAFE_HEADERS | {"ETag": etag, "Content-Disposition": f'inline; filename="{name}"'}
