@@ -13,7 +13,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, operations
+from api import errors, operations, pages
 from api.auth import Authenticator, LocalAuthenticator, OidcAuthenticator, load_or_create_secret
 from api.live import start_live
 from api.locks import NarrationLocks
@@ -44,6 +44,7 @@ ROUTERS = (
     timeline.router,
     stream.router,
     media_routes.router,
+    pages.router,
 )
 
 DESCRIPTION = """Event-sourced campaign sessions for Gaia, the AI game master.
@@ -169,6 +170,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        # /docs comes from installed files (api/pages.py), not FastAPI's CDN-loading page.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     operations.install(app)

@@ -2,8 +2,7 @@
 another origin (CORS), replays, receives live events, and after a server restart reconnects by
 itself and ends with every version exactly once.
 
-Needs Debian's Chromium at /usr/bin/chromium (``make test`` installs it when missing) driven by
-Playwright; ``playwright install`` is never used.
+Needs Debian's Chromium (tests/support/browser.py).
 """
 
 from __future__ import annotations
@@ -19,28 +18,17 @@ from uuid import UUID
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from domain.application import Sessions
 from domain.store import store_env as library_env
 from projections.timeline import EVENT_TOPICS
 from tests.e2e.conftest import OWNER
 from tests.support.api import free_port
+from tests.support.browser import chromium
 from tests.support.live_server import Server, bearer, serve, start, store_env
 from tests.support.stores import StoreConfig
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    # No outbound connections: there is no internet here, and nothing to fetch anyway.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 WAIT_MS = 20_000
 
 PAGE = """<!doctype html>
@@ -104,12 +92,6 @@ def _wait_for_versions(page: Page, count: int) -> None:
 def test_a_browser_replays_follows_and_resumes_by_itself_after_a_restart(
     store: StoreConfig, tmp_path: Path, page_origin: str
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: `make test` installs it "
-            "(or: apt-get install -y chromium)",
-            pytrace=False,
-        )
     env = store_env(store, GAIA_CORS_ORIGINS=page_origin)
     port = free_port()
     with ExitStack() as stack:
@@ -125,9 +107,7 @@ def test_a_browser_replays_follows_and_resumes_by_itself_after_a_restart(
             f"{first.base_url}/api/sessions/{sid}/stream-ticket", headers=bearer(OWNER)
         ).json()["ticket"]
 
-        playwright = stack.enter_context(sync_playwright())
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        stack.callback(browser.close)
+        browser = stack.enter_context(chromium())
         page = browser.new_page()
         page.goto(f"{page_origin}/?api={first.base_url}&sid={sid}&ticket={ticket}")
         _wait_for_versions(page, 5)
