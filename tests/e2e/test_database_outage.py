@@ -18,7 +18,7 @@ from api.auth import LocalAuthenticator
 from domain.application import Sessions
 from domain.session import CampaignSession
 from domain.store import store_env
-from tests.support.local_postgres import LocalCluster, stoppable_cluster
+from tests.support.postgres import LocalCluster, stoppable_cluster
 from tests.support.server_process import ServerProcess, server_process, wait_until
 
 SECRET = "outage-test-secret-" + "z" * 32

