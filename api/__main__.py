@@ -4,6 +4,7 @@ local-mode access token for scripts; ``python -m api verify-export FILE`` checks
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         configure_logging(settings.log_level, settings.google_cloud_project)
-        uvicorn.run(
+        config = uvicorn.Config(
             create_app(settings),
             host=args.host or settings.host,
             port=args.port or settings.port,
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             log_config=None,  # configure_logging's JSON lines, uvicorn's records included
             timeout_graceful_shutdown=8,
         )
+        _AnnouncingServer(config).run()
         return 0
 
     if settings.auth_mode != "local":
@@ -56,6 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     secret = settings.jwt_secret or load_or_create_secret(settings.data_dir)
     print(LocalAuthenticator(secret).issue(args.user_id or new_guest_id(), args.name))
     return 0
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, which also tells a person at the terminal where to go once it listens."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(ready_message(self.config.host, self.config.port), file=sys.stderr, flush=True)
+
+
+def ready_message(host: str, port: int) -> str:
+    """What ``make run`` says once the service is ready: the URLs to open and the quick start."""
+    # A wildcard address listens everywhere; on this machine it is reached as localhost.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    return (
+        f"\nGaia is ready at {base}\n"
+        f"  API documentation: {base}/docs\n"
+        "  Quick start: README.md, 'Play from a terminal' (a guest token, a campaign, a turn)\n"
+    )
 
 
 def _verify_export(path: Path) -> int:
