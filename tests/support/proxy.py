@@ -1,0 +1,97 @@
+"""A round-robin TCP proxy on one loopback port, in front of several instances of the service.
+
+Each accepted connection goes to the next backend in turn; a backend that refuses the connection
+(a killed instance, or one still starting) is skipped for the next. Bytes are copied both ways
+as they come, so server-sent events stream through; when either side closes or breaks, both
+are closed, so a client whose instance dies sees its response cut, as behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Sequence
+
+CONNECT_TIMEOUT_S = 2.0
+CHUNK = 64 * 1024
+
+
+class RoundRobinProxy:
+    """``await start()``, then clients use ``base_url``; ``await stop()`` closes everything."""
+
+    def __init__(self, backend_ports: Sequence[int]) -> None:
+        self.backend_ports = list(backend_ports)
+        self.connections: Counter[int] = Counter()  # by backend port: how many it was given
+        self.refused = 0  # client connections no backend would take
+        self._next = 0
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "the proxy is not running"
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for pipe in list(self._pipes):
+            pipe.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """The next backend that accepts a connection, trying each at most once."""
+        for _ in self.backend_ports:
+            port = self.backend_ports[self._next % len(self.backend_ports)]
+            self._next += 1
+            try:
+                upstream = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port), CONNECT_TIMEOUT_S
+                )
+            except (OSError, TimeoutError):
+                continue
+            self.connections[port] += 1
+            return upstream
+        return None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._pipes.add(task)
+        try:
+            upstream = await self._connect()
+            if upstream is None:
+                self.refused += 1
+                return
+            up_reader, up_writer = upstream
+            try:
+                copies = [
+                    asyncio.create_task(_copy(reader, up_writer)),
+                    asyncio.create_task(_copy(up_reader, writer)),
+                ]
+                try:
+                    # Either side ending ends the exchange: a dead instance cuts its clients.
+                    await asyncio.wait(copies, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for copy in copies:
+                        copy.cancel()
+                    await asyncio.gather(*copies, return_exceptions=True)
+            finally:
+                up_writer.close()
+        finally:
+            writer.close()
+            self._pipes.discard(task)
+
+
+async def _copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await source.read(CHUNK):
+            sink.write(data)
+            await sink.drain()
