@@ -48,9 +48,12 @@ class RoundRobinProxy:
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """The next backend that accepts a connection, trying each at most once."""
-        for _ in self.backend_ports:
-            port = self.backend_ports[self._next % len(self.backend_ports)]
-            self._next += 1
+        # The order is fixed before the first await: connections accepted meanwhile move the
+        # shared counter, and must not make this one try the same dead backend twice.
+        first = self._next
+        self._next += 1
+        count = len(self.backend_ports)
+        for port in (self.backend_ports[(first + n) % count] for n in range(count)):
             try:
                 upstream = await asyncio.wait_for(
                     asyncio.open_connection("127.0.0.1", port), CONNECT_TIMEOUT_S
