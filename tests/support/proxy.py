@@ -88,6 +88,10 @@ class RoundRobinProxy:
                     await asyncio.gather(*copies, return_exceptions=True)
             finally:
                 up_writer.close()
+        except asyncio.CancelledError:
+            # stop() cancels the connections still open. This task is asyncio's callback for
+            # one connection, nobody awaits it: ending it quietly keeps the log clean.
+            pass
         finally:
             writer.close()
             self._pipes.discard(task)
