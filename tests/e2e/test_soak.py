@@ -91,11 +91,17 @@ class Watcher:
     session_id: str
     versions: list[int] = field(default_factory=list)
     connections: int = 0
+    instances: list[int | None] = field(default_factory=list)  # the port behind each stream
     refusals: list[str] = field(default_factory=list)  # non-200 answers other than 429/5xx
 
     @property
     def last(self) -> int:
         return self.versions[-1] if self.versions else 0
+
+    @property
+    def moves(self) -> int:
+        """Reconnections that landed on another instance than the stream before."""
+        return sum(1 for a, b in pairwise(self.instances) if a != b)
 
 
 @dataclass
@@ -234,7 +240,7 @@ async def _play(
 # -- the stream clients
 
 
-async def _watch(client: httpx.AsyncClient, watcher: Watcher) -> None:
+async def _watch(client: httpx.AsyncClient, proxy: RoundRobinProxy, watcher: Watcher) -> None:
     """Follow the session's stream for good, resuming after the last version seen."""
     while True:
         headers = bearer(watcher.user_id)
@@ -244,6 +250,7 @@ async def _watch(client: httpx.AsyncClient, watcher: Watcher) -> None:
         try:
             async with stream(client, events_path(watcher.session_id), headers=headers) as answer:
                 if answer.status_code == 200:
+                    watcher.instances.append(proxy.backend_of(answer))
                     async for message in messages(answer):
                         if message.id is not None:
                             watcher.versions.append(message.version)
@@ -313,7 +320,7 @@ async def _soak(group: list[Instance], app: Sessions) -> Soak:
             for n in range(SESSIONS_PLAYED)
             for k in range(STREAMS_PER_SESSION)
         ]
-        watching = [asyncio.create_task(_watch(streams_client, w)) for w in watchers]
+        watching = [asyncio.create_task(_watch(streams_client, proxy, w)) for w in watchers]
         started = time.monotonic()
         until = started + SOAK_SECONDS
         operator = asyncio.create_task(_kill_and_restart(group, started, kills))
@@ -551,14 +558,17 @@ def test_three_instances_killed_in_turn_lose_no_turn_narrate_each_once_and_strea
     # Asking the model again is expected for a turn whose narrator was killed mid-answer.
     asked = Counter(TURN_TEXT.findall(r.raw_body.decode())[-1] for r in llm.requests)
     reconnections = sum(w.connections - 1 for w in soak.watchers)
+    moves = sum(w.moves for w in soak.watchers)
     summary = (
         f"{turns} turns acknowledged, {len(llm.requests)} narration requests "
         f"({sum(1 for n in asked.values() if n > 1)} turns asked more than once), "
-        f"{reconnections} stream reconnections, connections per instance "
+        f"{reconnections} stream reconnections ({moves} to another instance), "
+        f"connections per instance "
         f"{dict(soak.proxy.connections)}, {soak.proxy.refused} refused; " + "; ".join(soak.kills)
     )
     print(summary)
     assert not problems, "\n".join([summary, *problems[:50]])
     assert len(soak.kills) == len(_kill_times(SOAK_SECONDS))
     assert turns > 0
-    assert reconnections > 0
+    if soak.kills:
+        assert moves > 0, "no stream resumed on another instance"

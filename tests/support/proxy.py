@@ -13,6 +13,8 @@ import contextlib
 from collections import Counter
 from collections.abc import Sequence
 
+import httpx
+
 CONNECT_TIMEOUT_S = 2.0
 CHUNK = 64 * 1024
 
@@ -24,6 +26,8 @@ class RoundRobinProxy:
         self.backend_ports = list(backend_ports)
         self.connections: Counter[int] = Counter()  # by backend port: how many it was given
         self.refused = 0  # client connections no backend would take
+        # The backend port behind each open client connection, by the client's own port.
+        self.routes: dict[int, int] = {}
         self._next = 0
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
@@ -45,6 +49,12 @@ class RoundRobinProxy:
         await asyncio.gather(*self._pipes, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
+
+    def backend_of(self, response: httpx.Response) -> int | None:
+        """The backend port serving ``response``, while its connection is open."""
+        stream = response.extensions.get("network_stream")
+        client_addr = stream.get_extra_info("client_addr") if stream is not None else None
+        return self.routes.get(client_addr[1]) if client_addr else None
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """The next backend that accepts a connection, trying each at most once."""
@@ -74,6 +84,8 @@ class RoundRobinProxy:
                 self.refused += 1
                 return
             up_reader, up_writer = upstream
+            client_port = writer.get_extra_info("peername")[1]
+            self.routes[client_port] = up_writer.get_extra_info("peername")[1]
             try:
                 copies = [
                     asyncio.create_task(_copy(reader, up_writer)),
@@ -87,6 +99,7 @@ class RoundRobinProxy:
                         copy.cancel()
                     await asyncio.gather(*copies, return_exceptions=True)
             finally:
+                self.routes.pop(client_port, None)
                 up_writer.close()
         except asyncio.CancelledError:
             # stop() cancels the connections still open. This task is asyncio's callback for
