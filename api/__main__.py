@@ -67,19 +67,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "export-key":
-        try:
-            signer = export_signer(settings)
-        except KeyInvalid as error:
-            print(f"invalid settings: {error}", file=sys.stderr)
-            return 2
-        print(json.dumps(signer.public_doc(), indent=2))
-        return 0
+        return _print_export_key(settings)
 
     if settings.auth_mode != "local":
         print("tokens are issued by the identity provider in oidc mode", file=sys.stderr)
         return 2
     secret = settings.jwt_secret or load_or_create_secret(settings.data_dir)
     print(LocalAuthenticator(secret).issue(args.user_id or new_guest_id(), args.name))
+    return 0
+
+
+def _print_export_key(settings: Settings) -> int:
+    """The public key as GET /api/export-key serves it; 2 if GAIA_EXPORT_SIGNING_KEY is bad."""
+    try:
+        signer = export_signer(settings)
+    except KeyInvalid as error:
+        print(f"invalid settings: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(signer.public_doc(), indent=2))
     return 0
 
 

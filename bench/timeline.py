@@ -29,6 +29,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg import sql
 
 from api.auth import LocalAuthenticator
@@ -46,8 +47,6 @@ from bench.core import (
 from domain.application import Sessions
 from domain.session import CampaignSession
 from domain.store import store_env
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from projections.export import ExportSigner, export_ndjson, verify_export
 
 GROUP: Final = "timeline"

@@ -31,7 +31,6 @@ from projections.export import (
     ExportSigner,
     KeyInvalid,
     canonical_json,
-    chain_hash,
     export_ndjson,
     key_id,
     private_key_from_text,
@@ -40,6 +39,7 @@ from projections.export import (
 )
 from projections.records import event_record
 from tests.support.story import play_story, start_story
+from tests.support.timeline import rechain
 
 EVENTS = 1000
 DOC = Path(__file__).resolve().parents[2] / "docs" / "export.md"
@@ -254,7 +254,8 @@ def _repeat(index: int, after: str, key: str, value: Any) -> Callable[[list[str]
         at = index % len(lines)
         first = f"{json.dumps(key)}:{json.dumps(value)},"
         forged = lines[at].replace(after, after + first, 1)
-        assert forged != lines[at] and json.loads(forged) == json.loads(lines[at])
+        assert forged != lines[at]
+        assert json.loads(forged) == json.loads(lines[at])
         return [*lines[:at], forged, *lines[at + 1 :]]
 
     return tamper
@@ -284,29 +285,12 @@ def test_a_line_that_repeats_a_key_is_refused(
 # -- the signed trailer ----------------------------------------------------------------------
 
 
-def _rechain(lines: list[str]) -> list[str]:
-    """What a forger without the private key can do: recompute every hash, the header's title
-    and the trailer's count and final hash from the (edited) event lines, keeping the old
-    signature."""
-    header, *events, trailer = (json.loads(text) for text in lines)
-    prev, out = ZERO_HASH, []
-    for event in events:
-        body = {key: value for key, value in event.items() if key not in ("prev_hash", "hash")}
-        digest = chain_hash(prev, canonical_json(body))
-        out.append(canonical_json({**body, "prev_hash": prev, "hash": digest}))
-        prev = digest
-        if event["event_type"] in ("SessionStarted", "SessionRenamed"):
-            header["title"] = event["data"]["title"]
-    trailer = {**trailer, "count": len(events), "final_hash": prev}
-    return [canonical_json(header), *out, canonical_json(trailer)]
-
-
 def _cut_short(lines: list[str]) -> list[str]:
-    return _rechain([*lines[:-11], lines[-1]])
+    return rechain([*lines[:-11], lines[-1]])
 
 
 def _edited_and_rechained(lines: list[str]) -> list[str]:
-    return _rechain(_set(500, "data", {"text": "forged"})(lines))
+    return rechain(_set(500, "data", {"text": "forged"})(lines))
 
 
 def _resigned(key: Ed25519PrivateKey, *, keep_key_id: bool) -> Callable[[list[str]], list[str]]:
