@@ -105,12 +105,15 @@ def _verify_export(path: Path, key: str | None) -> int:
     except ExportInvalid as error:
         print(f"{path}: INVALID at line {error.line}: {error.reason}", file=sys.stderr)
         return 1
-    signature = (
-        f"signature valid (key {verified.key_id})"
-        if verified.signature_checked
-        else f"signature NOT checked (signed by key {verified.key_id}; pass --public-key with "
-        "the key of GET /api/export-key to detect a file cut short or re-hashed)"
-    )
+    if verified.signature_checked:
+        signature = f"signature valid (key {verified.key_id})"
+    elif verified.key_id is None:
+        signature = "UNSIGNED (made before exports were signed): nothing proves it whole"
+    else:
+        signature = (
+            f"signature NOT checked (signed by key {verified.key_id}; pass --public-key with "
+            "the key of GET /api/export-key to detect a file cut short or re-hashed)"
+        )
     print(
         f"{path}: valid export of session {verified.session_id}, {verified.count} events "
         f"({verified.title!r}), final hash {verified.final_hash}; {signature}"

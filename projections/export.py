@@ -40,6 +40,8 @@ EVENT_KEYS: Final = frozenset(
     | {"prev_hash", "hash"}
 )
 TRAILER_KEYS: Final = frozenset({"type", "count", "final_hash", "key_id", "signature"})
+# The trailer of exports made before trailers were signed: it still verifies without a key.
+UNSIGNED_TRAILER_KEYS: Final = TRAILER_KEYS - {"key_id", "signature"}
 HASHES: Final = ("prev_hash", "hash")
 TITLE_EVENTS: Final = frozenset({"SessionStarted", "SessionRenamed"})
 ALGORITHM: Final = "Ed25519"
@@ -234,7 +236,7 @@ class VerifiedExport:
     exported_at: str
     count: int
     final_hash: str
-    key_id: str  # the key the trailer names
+    key_id: str | None  # the key the trailer names; None: made before trailers were signed
     signature_checked: bool  # False: no public key was given, so the signature was not checked
 
 
@@ -247,7 +249,8 @@ def verify_export(
     or reordered line plainly), that no line repeats a key, the exact keys of every line, the
     trailer, and that the header's title is the title the events end with. With ``public_key``
     it also checks the trailer's signature, which alone catches a file cut short or re-hashed
-    with a trailer to match: the chain proves only that the file agrees with itself.
+    with a trailer to match: the chain proves only that the file agrees with itself. An unsigned
+    trailer (exports made before trailers were signed) passes only without ``public_key``.
     """
     numbered = enumerate(lines, start=1)
     first = next(numbered, None)
@@ -283,7 +286,7 @@ def verify_export(
         header["exported_at"],
         count,
         prev,
-        key_id=trailer["key_id"],
+        key_id=trailer.get("key_id"),
         signature_checked=public_key is not None,
     )
 
@@ -368,13 +371,16 @@ def _event(number: int, line: dict[str, Any], version: int, prev: str) -> str:
 
 
 def _trailer(number: int, line: dict[str, Any], count: int, prev: str) -> None:
-    _keys(number, line, TRAILER_KEYS, "trailer")
+    unsigned = set(line) == UNSIGNED_TRAILER_KEYS
+    _keys(number, line, UNSIGNED_TRAILER_KEYS if unsigned else TRAILER_KEYS, "trailer")
     if line["count"] != count or isinstance(line["count"], bool):
         raise ExportInvalid(number, f"the trailer counts {line['count']!r} events, not {count}")
     if not isinstance(line["final_hash"], str) or not _HEX64.fullmatch(line["final_hash"]):
         raise ExportInvalid(number, "the trailer's final_hash is not a SHA-256 hex digest")
     if line["final_hash"] != prev:
         raise ExportInvalid(number, "the trailer's final_hash is not the hash of the last event")
+    if unsigned:
+        return
     if not isinstance(line["key_id"], str) or not _KEY_ID.fullmatch(line["key_id"]):
         raise ExportInvalid(number, "the trailer's key_id is not 16 hex digits")
     if not isinstance(line["signature"], str) or len(_signature_bytes(line)) != SIGNATURE_BYTES:
@@ -391,6 +397,12 @@ def _signature_bytes(trailer: dict[str, Any]) -> bytes:
 def _signature(
     number: int, header: dict[str, Any], trailer: dict[str, Any], public: Ed25519PublicKey
 ) -> None:
+    if "signature" not in trailer:
+        raise ExportInvalid(
+            number,
+            "the trailer is not signed (as before exports were signed): nothing proves that "
+            "the export is whole and unaltered",
+        )
     if trailer["key_id"] != key_id(public):
         raise ExportInvalid(
             number,

@@ -355,6 +355,22 @@ def test_a_trailer_without_a_signature_is_refused(lines: list[str]) -> None:
     assert "missing keys ['signature']" in caught.value.reason
 
 
+def test_an_export_made_before_trailers_were_signed_verifies_only_without_a_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[str], signer: ExportSigner
+) -> None:
+    trailer = json.loads(lines[-1])
+    old = [*lines[:-1], canonical_json({k: trailer[k] for k in ("type", "count", "final_hash")})]
+    verified = verify(old)
+    assert (verified.count, verified.key_id, verified.signature_checked) == (EVENTS, None, False)
+    with pytest.raises(ExportInvalid) as caught:
+        verify_export((line + "\n" for line in old), signer.public)
+    assert (caught.value.line, "not signed" in caught.value.reason) == (EVENTS + 2, True)
+    code, out, _ = _run_cli(capsys, tmp_path, old)
+    assert code == 0
+    assert "UNSIGNED" in out
+    assert _run_cli(capsys, tmp_path, old, signer.public_doc()["public_key"])[0] == 1
+
+
 # -- keys ------------------------------------------------------------------------------------
 
 
