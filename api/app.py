@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, operations, pages
 from api.auth import Authenticator, LocalAuthenticator, OidcAuthenticator, load_or_create_secret
+from api.keyfiles import export_signer
 from api.live import start_live
 from api.locks import NarrationLocks
 from api.media import build_media
@@ -130,6 +131,7 @@ def build_state(settings: Settings) -> AppState:
             settings.invite_accepts_per_user_per_minute,
             settings.invite_accepts_per_address_per_minute,
         ),
+        export_signer=export_signer(settings),
     )
 
 

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
 
     auth_mode: Literal["local", "oidc"] = "local"
     jwt_secret: str | None = None  # local mode; generated into the data dir when unset
+    # Signs export trailers (Ed25519: PEM, or base64 of the raw 32-byte private key); generated
+    # into the data dir when unset. Every instance must sign with the one key auditors hold.
+    # Checked when the service starts (api.keyfiles), so a bad value is never echoed back.
+    export_signing_key: str | None = None
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None

@@ -14,6 +14,7 @@ from api.settings import Settings
 from api.worker import TurnWorker
 from domain.application import Sessions
 from projections.database import ViewDatabase
+from projections.export import ExportSigner
 from projections.runner import ProjectionRunner
 from projections.session_views import SessionViews
 
@@ -29,6 +30,7 @@ class AppState:
     local_auth: LocalAuthenticator | None  # set in local mode only: it issues guest tokens
     worker: TurnWorker
     accept_limits: AcceptLimits
+    export_signer: ExportSigner  # signs export trailers; its public key is GET /api/export-key
     live: Live | None = None  # live streams, set once the service has started
     metrics: Metrics = field(default_factory=Metrics)
     circuit: StoreCircuit | None = None  # PostgreSQL only; set by api.operations

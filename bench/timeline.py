@@ -29,6 +29,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg import sql
 
 from api.auth import LocalAuthenticator
@@ -46,7 +47,7 @@ from bench.core import (
 from domain.application import Sessions
 from domain.session import CampaignSession
 from domain.store import store_env
-from projections.export import export_ndjson, verify_export
+from projections.export import ExportSigner, export_ndjson, verify_export
 
 GROUP: Final = "timeline"
 PG_EVENTS: Final = "gaia_events"  # the library's table for the application named "gaia"
@@ -297,14 +298,24 @@ def in_process(store: Store, session_id: UUID, sizes: Sizes) -> dict[str, list[f
     sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     try:
         title = sessions.get(session_id).title
+        signer = ExportSigner(Ed25519PrivateKey.generate())
         for _ in range(REPS):
             started = time.perf_counter()
             blocks = list(
-                export_ndjson(sessions, session_id, title=title, until=events, exported_at="now")
+                export_ndjson(
+                    sessions,
+                    session_id,
+                    title=title,
+                    until=events,
+                    exported_at="now",
+                    signer=signer,
+                )
             )
             runs["inproc"].append(events / (time.perf_counter() - started))
             started = time.perf_counter()
-            verified = verify_export(line for block in blocks for line in block.splitlines())
+            verified = verify_export(
+                (line for block in blocks for line in block.splitlines()), signer.public
+            )
             runs["verify"].append(events / (time.perf_counter() - started))
             if verified.count != events:
                 raise RuntimeError("the export did not verify")

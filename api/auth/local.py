@@ -3,8 +3,6 @@ guests who play without an identity provider; also where that secret comes from 
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -13,6 +11,7 @@ from pathlib import Path
 import jwt
 
 from api.auth.base import Principal, TokenRules, decode, principal_from
+from api.keyfiles import load_or_create
 
 SECRET_FILE_NAME = "jwt-secret"  # noqa: S105 - a file name, not a secret
 # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes).
@@ -89,41 +88,12 @@ def check_secret(secret: str) -> bytes:
 
 
 def load_or_create_secret(data_dir: Path) -> str:
-    """Read ``data_dir/jwt-secret``, or create it with 256 random bits and mode 0600.
-
-    Creation uses O_EXCL, so when two processes start at once exactly one writes the file and
-    the other reads what it wrote.
-    """
-    path = data_dir / SECRET_FILE_NAME
-    secret = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_secret(path)
-    try:
-        os.fchmod(fd, 0o600)  # the umask may only narrow the mode, but make it exact anyway
-        os.write(fd, secret.encode())
-        os.fsync(fd)
-    except BaseException:
-        # Never leave an empty or partial secret behind for the next start to trip over.
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
-    finally:
-        os.close(fd)
-    return secret
-
-
-def _read_secret(path: Path, *, wait_s: float = 2.0, poll_s: float = 0.02) -> str:
-    # The winner of the O_EXCL race may not have written yet: the file can be briefly empty.
-    deadline = time.monotonic() + wait_s
-    while True:
-        secret = path.read_text().strip()
-        if len(secret.encode()) >= MIN_SECRET_BYTES:
-            return secret
-        if time.monotonic() >= deadline:
-            raise ValueError(
-                f"{path} holds no usable secret (empty or shorter than {MIN_SECRET_BYTES} "
-                "bytes); delete it to have a new one generated, or set GAIA_JWT_SECRET"
-            )
-        time.sleep(poll_s)
+    """Read ``data_dir/jwt-secret``, or create it with 256 random bits and mode 0600 (once, even
+    when several processes start at the same moment)."""
+    return load_or_create(
+        data_dir / SECRET_FILE_NAME,
+        lambda: secrets.token_urlsafe(32),
+        lambda secret: len(secret.encode()) >= MIN_SECRET_BYTES,
+        what=f"secret (empty or shorter than {MIN_SECRET_BYTES} bytes)",
+        setting="GAIA_JWT_SECRET",
+    )

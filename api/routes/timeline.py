@@ -1,5 +1,6 @@
 """A session's timeline: the audit trail of stored events, the session as it was at any version,
-the hash-chained export, rewinding, and forking a new session from any quiet version."""
+the hash-chained export and the public key its trailer is signed with, rewinding, and forking a
+new session from any quiet version."""
 
 from __future__ import annotations
 
@@ -110,7 +111,8 @@ def state_at(
 )
 def export(access: Member, state: State) -> StreamingResponse:
     """Every stored event up to the current version with a SHA-256 hash chain, streamed page by
-    page; ``python -m api verify-export FILE`` (or docs/export.md) checks a file."""
+    page, the trailer signed (Ed25519) with the key of ``GET /api/export-key``;
+    ``python -m api verify-export FILE --public-key KEY`` (or docs/export.md) checks a file."""
     view = access.view
     lines = export_ndjson(
         state.sessions,
@@ -118,6 +120,7 @@ def export(access: Member, state: State) -> StreamingResponse:
         title=view.title,
         until=view.version,
         exported_at=state.sessions.clock().isoformat(),
+        signer=state.export_signer,
     )
     filename = f"gaia-{access.session_id}-v{view.version}.ndjson"
     return StreamingResponse(
@@ -125,6 +128,14 @@ def export(access: Member, state: State) -> StreamingResponse:
         media_type=NDJSON,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@router.get("/api/export-key")
+async def export_key(state: State) -> dict[str, str]:
+    """The public key that export trailers are signed with: ``key_id`` (named in each trailer),
+    ``algorithm`` (Ed25519), ``public_key`` (base64 of the raw 32 bytes) and ``pem``. Public:
+    an auditor needs it to check an export, and it reveals nothing about any session."""
+    return state.export_signer.public_doc()
 
 
 @router.post("/api/sessions/{sid}/rewind")

@@ -1,9 +1,12 @@
 """Reading a session's past over HTTP: the audit timeline, the state at any version, and the
-hash-chained export, on a seeded campaign full of rewinds, retries and member changes."""
+hash-chained export with its signed trailer and the public key every instance serves, on a
+seeded campaign full of rewinds, retries and member changes."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import random
 import subprocess
 import sys
@@ -13,6 +16,8 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from domain.application import Sessions
 from domain.store import store_env
@@ -21,7 +26,7 @@ from projections.timeline import EVENT_TOPICS
 from tests.support.api import Service, running
 from tests.support.stores import StoreConfig
 from tests.support.story import GM, play_story, start_story
-from tests.support.timeline import as_json, fresh_fold, history, page_through
+from tests.support.timeline import as_json, fresh_fold, history, page_through, rechain
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,9 +158,10 @@ def record_of(line: dict[str, object]) -> dict[str, object]:
     return {"type": line["event_type"]} | {key: line[key] for key in fields}
 
 
-def verify_cli(path: Path) -> subprocess.CompletedProcess[str]:
+def verify_cli(path: Path, *public_key: str) -> subprocess.CompletedProcess[str]:
+    key_args = ["--public-key", *public_key] if public_key else []
     return subprocess.run(
-        [sys.executable, "-m", "api", "verify-export", str(path)],
+        [sys.executable, "-m", "api", "verify-export", str(path), *key_args],
         capture_output=True,
         text=True,
         check=False,
@@ -191,3 +197,97 @@ def test_a_thousand_event_session_exports_over_http_and_verifies(
     dropped = verify_cli(export)
     assert dropped.returncode == 1
     assert "line 501" in dropped.stderr
+
+
+def export_key_cli(store: StoreConfig, **settings: str) -> dict[str, str]:
+    """``python -m api export-key`` with the service's settings, as an operator runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAIA_")}
+    env |= {"GAIA_DATA_DIR": str(store.data_dir), "GAIA_DATABASE_URL": store.database_url or ""}
+    env |= {f"GAIA_{name.upper()}": value for name, value in settings.items()}
+    printed = subprocess.run(
+        [sys.executable, "-m", "api", "export-key"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
+    key: dict[str, str] = json.loads(printed.stdout)
+    return key
+
+
+def exported(service: Service, sid: str, path: Path) -> list[str]:
+    response = service.call("GET", f"/api/sessions/{sid}/export", GM)
+    assert response.status_code == 200, response.text
+    path.write_bytes(response.content)
+    return response.text.splitlines()
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_an_export_verifies_with_the_key_that_every_instance_and_the_cli_show(
+    store: StoreConfig, tmp_path: Path
+) -> None:
+    with story_service(store, 120) as (service, sid):
+        lines = exported(service, sid, tmp_path / "export.ndjson")
+        served = service.client.get("/api/export-key")  # no credentials needed
+    assert served.status_code == 200, served.text
+    key = served.json()
+    assert set(key) == {"key_id", "algorithm", "public_key", "pem"}
+    assert key["algorithm"] == "Ed25519"
+    assert json.loads(lines[-1])["key_id"] == key["key_id"]
+    assert export_key_cli(store) == key
+    with running(store) as other:  # another instance on the same data directory
+        assert other.client.get("/api/export-key").json() == key
+        assert exported(other, sid, tmp_path / "again.ndjson")[1:-1] == lines[1:-1]
+
+    for path in (tmp_path / "export.ndjson", tmp_path / "again.ndjson"):
+        verified = verify_cli(path, key["public_key"])
+        assert verified.returncode == 0, verified.stderr
+        assert f"signature valid (key {key['key_id']})" in verified.stdout
+    unchecked = verify_cli(tmp_path / "export.ndjson")
+    assert unchecked.returncode == 0, unchecked.stderr
+    assert "signature NOT checked" in unchecked.stdout
+
+    cut = write_lines(tmp_path / "cut.ndjson", rechain([*lines[:-21], lines[-1]]))
+    assert verify_cli(cut).returncode == 0  # the chain alone cannot tell
+    refused = verify_cli(cut, key["public_key"])
+    assert refused.returncode == 1
+    assert f"INVALID at line {len(lines) - 20}: the trailer's signature does not match" in (
+        refused.stderr
+    )
+    repeated = lines[5].replace("{", '{"actor":"someone-else",', 1)
+    twice = write_lines(tmp_path / "twice.ndjson", [*lines[:5], repeated, *lines[6:]])
+    refused = verify_cli(twice, key["public_key"])
+    assert refused.returncode == 1
+    assert "INVALID at line 6: the line repeats the key 'actor'" in refused.stderr
+
+
+def test_instances_given_the_signing_key_sign_with_it_whatever_their_data_directory(
+    store: StoreConfig, tmp_path: Path
+) -> None:
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    raw = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    with story_service(store, 40) as (generated, sid):
+        own_key = generated.client.get("/api/export-key").json()
+    with running(store, export_signing_key=pem) as one:
+        exported(one, sid, tmp_path / "export.ndjson")
+        key = one.client.get("/api/export-key").json()
+    assert key["key_id"] != own_key["key_id"]
+    with running(store, export_signing_key=base64.b64encode(raw).decode()) as two:
+        assert two.client.get("/api/export-key").json() == key
+    assert export_key_cli(store, export_signing_key=pem) == key
+    verified = verify_cli(tmp_path / "export.ndjson", key["public_key"])
+    assert verified.returncode == 0, verified.stderr
+    other = verify_cli(tmp_path / "export.ndjson", own_key["public_key"])
+    assert other.returncode == 1
+    assert f"signed with key {key['key_id']}, not with the given key" in other.stderr

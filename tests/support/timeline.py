@@ -1,5 +1,6 @@
 """Helpers for the timeline tests: paging through the API, the parts of a message that a fork or
-a replay must keep, a fresh fold of a stream, and narrators that record or hold their requests."""
+a replay must keep, a fresh fold of a stream, narrators that record or hold their requests, and
+a forger's re-hashing of an export."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from uuid import UUID
 from api.narration import DemoNarrator, Narration, NarrationRequest
 from api.narration.base import DeltaSink
 from domain.application import Sessions
+from projections.export import ZERO_HASH, canonical_json, chain_hash
 from projections.history import SessionView
 from tests.support.api import Service
 
@@ -80,3 +82,20 @@ class HeldNarrator(DemoNarrator):
         self.started.set()
         await asyncio.to_thread(self.release.wait, 30)
         return await super().narrate(request, on_delta)
+
+
+def rechain(lines: list[str]) -> list[str]:
+    """What a forger without the private key can do to export lines (header, events, trailer):
+    recompute every hash, the header's title and the trailer's count and final hash from the
+    (edited or cut) event lines, keeping the old signature."""
+    header, *events, trailer = (json.loads(text) for text in lines)
+    prev, out = ZERO_HASH, []
+    for event in events:
+        body = {key: value for key, value in event.items() if key not in ("prev_hash", "hash")}
+        digest = chain_hash(prev, canonical_json(body))
+        out.append(canonical_json({**body, "prev_hash": prev, "hash": digest}))
+        prev = digest
+        if event["event_type"] in ("SessionStarted", "SessionRenamed"):
+            header["title"] = event["data"]["title"]
+    trailer = {**trailer, "count": len(events), "final_hash": prev}
+    return [canonical_json(header), *out, canonical_json(trailer)]

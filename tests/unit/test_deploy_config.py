@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = {"GAIA_DATABASE_URL", "GAIA_JWT_SECRET", "GAIA_LLM_API_KEY"}
+SECRETS = {"GAIA_DATABASE_URL", "GAIA_JWT_SECRET", "GAIA_EXPORT_SIGNING_KEY", "GAIA_LLM_API_KEY"}
 
 
 def load(relative: str) -> dict[str, Any]:

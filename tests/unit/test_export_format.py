@@ -1,9 +1,11 @@
 """The gaia-export/1 format: a 1,000-event export verifies, each kind of tampering is caught at
-the right line by our verifier and by the recipe in docs/export.md, and export reads the store
-one page at a time."""
+the right line by our verifier, its command and the recipe in docs/export.md (a line repeating a
+key; with the public key, a file cut short or re-hashed with a trailer to match), and export
+reads the store one page at a time."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -15,18 +17,29 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from api.__main__ import main as cli
+from api.keyfiles import EXPORT_KEY_FILE_NAME, export_signer
+from api.settings import Settings
 from domain.application import Sessions
 from projections.export import (
     FORMAT,
     ZERO_HASH,
     ExportInvalid,
+    ExportSigner,
+    KeyInvalid,
     canonical_json,
     export_ndjson,
+    key_id,
+    private_key_from_text,
+    public_key_from_text,
     verify_export,
 )
 from projections.records import event_record
 from tests.support.story import play_story, start_story
+from tests.support.timeline import rechain
 
 EVENTS = 1000
 DOC = Path(__file__).resolve().parents[2] / "docs" / "export.md"
@@ -42,7 +55,12 @@ def story() -> Iterator[tuple[Sessions, UUID]]:
 
 
 @pytest.fixture(scope="module")
-def lines(story: tuple[Sessions, UUID]) -> list[str]:
+def signer() -> ExportSigner:
+    return ExportSigner(Ed25519PrivateKey.generate())
+
+
+@pytest.fixture(scope="module")
+def lines(story: tuple[Sessions, UUID], signer: ExportSigner) -> list[str]:
     sessions, session_id = story
     session = sessions.get(session_id)
     text = "".join(
@@ -52,6 +70,7 @@ def lines(story: tuple[Sessions, UUID]) -> list[str]:
             title=session.title,
             until=session.version,
             exported_at="2026-01-01T00:00:00+00:00",
+            signer=signer,
             chunk=97,  # pages that do not divide the stream evenly
         )
     )
@@ -96,7 +115,7 @@ def test_event_lines_carry_the_stored_event_records_in_version_order(
 
 
 def test_the_chain_is_sha256_over_the_previous_hash_and_the_canonical_line(
-    lines: list[str],
+    lines: list[str], signer: ExportSigner
 ) -> None:
     header = json.loads(lines[0])
     assert header["type"] == "header"
@@ -110,7 +129,25 @@ def test_the_chain_is_sha256_over_the_previous_hash_and_the_canonical_line(
         assert line["prev_hash"] == prev
         assert line["hash"] == hashlib.sha256((prev + canonical).encode("utf-8")).hexdigest()
         prev = line["hash"]
-    assert json.loads(lines[-1]) == {"type": "trailer", "count": EVENTS, "final_hash": prev}
+    trailer = json.loads(lines[-1])
+    assert trailer == {
+        "type": "trailer",
+        "count": EVENTS,
+        "final_hash": prev,
+        "key_id": signer.key_id,
+        "signature": trailer["signature"],
+    }
+    # The signature covers the header and the rest of the trailer, as docs/export.md says.
+    unsigned = {k: v for k, v in trailer.items() if k != "signature"}
+    message = json.dumps(
+        {"header": header, "trailer": unsigned},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    signer.public.verify(base64.b64decode(trailer["signature"]), message.encode("utf-8"))
+    raw = signer.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert trailer["key_id"] == hashlib.sha256(raw).hexdigest()[:16]
 
 
 def test_canonical_json_sorts_keys_drops_spaces_and_keeps_non_ascii() -> None:
@@ -199,6 +236,251 @@ def test_a_line_that_is_not_utf8_is_reported(lines: list[str]) -> None:
     assert caught.value.line == 4
 
 
+def test_a_line_with_a_lone_surrogate_escape_is_reported(lines: list[str]) -> None:
+    forged = [*lines[:5], lines[5].replace('"data":{', '"data":{"x":"\\udc80",', 1), *lines[6:]]
+    with pytest.raises(ExportInvalid) as caught:
+        verify(forged)
+    assert (caught.value.line, "surrogate" in caught.value.reason) == (6, True), caught.value
+
+
+# -- repeated keys ---------------------------------------------------------------------------
+
+
+def _repeat(index: int, after: str, key: str, value: Any) -> Callable[[list[str]], list[str]]:
+    """Write ``key`` a first time right after ``after`` in line ``index``: Python's parser keeps
+    the later, genuine value, so the chain holds, while a parser keeping the first sees ``value``."""
+
+    def tamper(lines: list[str]) -> list[str]:
+        at = index % len(lines)
+        first = f"{json.dumps(key)}:{json.dumps(value)},"
+        forged = lines[at].replace(after, after + first, 1)
+        assert forged != lines[at]
+        assert json.loads(forged) == json.loads(lines[at])
+        return [*lines[:at], forged, *lines[at + 1 :]]
+
+    return tamper
+
+
+# case -> (tamper, the line it touches (1-based), the repeated key)
+REPEATED_KEYS: dict[str, tuple[Callable[[list[str]], list[str]], int, str]] = {
+    "event line": (_repeat(10, "{", "actor", "someone-else"), 11, "actor"),
+    "event data": (_repeat(3, '"data":{', "role", "owner"), 4, "role"),
+    "header": (_repeat(0, "{", "title", "Another campaign"), 1, "title"),
+    "trailer": (_repeat(-1, "{", "count", 3), EVENTS + 2, "count"),
+}
+
+
+@pytest.mark.parametrize("case", list(REPEATED_KEYS))
+def test_a_line_that_repeats_a_key_is_refused(
+    lines: list[str], signer: ExportSigner, case: str
+) -> None:
+    tamper, line, key = REPEATED_KEYS[case]
+    for public_key in (None, signer.public):
+        with pytest.raises(ExportInvalid) as caught:
+            verify_export((text + "\n" for text in tamper(lines)), public_key)
+        assert caught.value.line == line
+        assert f"repeats the key {key!r}" in caught.value.reason
+
+
+# -- the signed trailer ----------------------------------------------------------------------
+
+
+def _cut_short(lines: list[str]) -> list[str]:
+    return rechain([*lines[:-11], lines[-1]])
+
+
+def _edited_and_rechained(lines: list[str]) -> list[str]:
+    return rechain(_set(500, "data", {"text": "forged"})(lines))
+
+
+def _resigned(key: Ed25519PrivateKey, *, keep_key_id: bool) -> Callable[[list[str]], list[str]]:
+    def tamper(lines: list[str]) -> list[str]:
+        forger = ExportSigner(key)
+        header, trailer = json.loads(lines[0]), json.loads(lines[-1])
+        if not keep_key_id:
+            trailer["key_id"] = forger.key_id
+        trailer["signature"] = forger.sign(header, trailer)
+        return [*lines[:-1], canonical_json(trailer)]
+
+    return tamper
+
+
+OTHER_KEY = Ed25519PrivateKey.generate()
+
+# case -> tamper; each passes the chain and fails only the signature, at the trailer line
+FORGERIES: dict[str, tuple[Callable[[list[str]], list[str]], str]] = {
+    "cut short, trailer recomputed": (_cut_short, "signature does not match"),
+    "event edited, chain recomputed": (_edited_and_rechained, "signature does not match"),
+    "header of another session": (
+        _set(0, "session_id", "00000000-0000-4000-8000-000000000000"),
+        "signature does not match",
+    ),
+    "header export time changed": (
+        _set(0, "exported_at", "2020-01-01"),
+        "signature does not match",
+    ),
+    "signed with another key": (_resigned(OTHER_KEY, keep_key_id=False), "signed with key"),
+    "signed with another key under ours": (
+        _resigned(OTHER_KEY, keep_key_id=True),
+        "signature does not match",
+    ),
+}
+
+
+def test_the_export_verifies_with_its_public_key(lines: list[str], signer: ExportSigner) -> None:
+    verified = verify_export((line + "\n" for line in lines), signer.public)
+    assert (verified.count, verified.signature_checked) == (EVENTS, True)
+    assert verified.key_id == signer.key_id
+    assert verify(lines).signature_checked is False
+
+
+@pytest.mark.parametrize("case", list(FORGERIES))
+def test_a_forgery_that_keeps_the_chain_is_caught_by_the_signature(
+    lines: list[str], signer: ExportSigner, case: str
+) -> None:
+    tamper, words = FORGERIES[case]
+    forged = tamper(lines)
+    assert verify(forged).signature_checked is False  # the chain alone cannot tell
+    with pytest.raises(ExportInvalid) as caught:
+        verify_export((line + "\n" for line in forged), signer.public)
+    assert (caught.value.line, words in caught.value.reason) == (len(forged), True), caught.value
+
+
+def test_a_trailer_without_a_signature_is_refused(lines: list[str]) -> None:
+    trailer = json.loads(lines[-1])
+    del trailer["signature"]
+    with pytest.raises(ExportInvalid) as caught:
+        verify([*lines[:-1], canonical_json(trailer)])
+    assert caught.value.line == EVENTS + 2
+    assert "missing keys ['signature']" in caught.value.reason
+
+
+def test_an_export_made_before_trailers_were_signed_verifies_only_without_a_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[str], signer: ExportSigner
+) -> None:
+    trailer = json.loads(lines[-1])
+    old = [*lines[:-1], canonical_json({k: trailer[k] for k in ("type", "count", "final_hash")})]
+    verified = verify(old)
+    assert (verified.count, verified.key_id, verified.signature_checked) == (EVENTS, None, False)
+    with pytest.raises(ExportInvalid) as caught:
+        verify_export((line + "\n" for line in old), signer.public)
+    assert (caught.value.line, "not signed" in caught.value.reason) == (EVENTS + 2, True)
+    code, out, _ = _run_cli(capsys, tmp_path, old)
+    assert code == 0
+    assert "UNSIGNED" in out
+    assert _run_cli(capsys, tmp_path, old, signer.public_doc()["public_key"])[0] == 1
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def test_keys_are_read_from_pem_or_base64_of_the_raw_bytes() -> None:
+    private = Ed25519PrivateKey.generate()
+    signer = ExportSigner(private)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    raw = private.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    for text in (pem, base64.b64encode(raw).decode() + "\n"):
+        assert ExportSigner(private_key_from_text(text)).key_id == signer.key_id
+    doc = signer.public_doc()
+    assert doc["algorithm"] == "Ed25519"
+    for text in (doc["public_key"], doc["pem"]):
+        assert key_id(public_key_from_text(text)) == doc["key_id"]
+    assert len(base64.b64decode(doc["public_key"])) == 32
+
+
+@pytest.mark.parametrize(
+    "text", ["", "not a key", base64.b64encode(b"x" * 31).decode(), "-----BEGIN PUBLIC KEY-----"]
+)
+def test_text_that_is_no_ed25519_key_is_refused(text: str) -> None:
+    with pytest.raises(KeyInvalid):
+        private_key_from_text(text)
+    with pytest.raises(KeyInvalid):
+        public_key_from_text(text)
+
+
+def test_the_generated_signing_key_is_shared_by_every_instance_on_one_data_dir(
+    tmp_path: Path,
+) -> None:
+    first = export_signer(Settings(data_dir=tmp_path / "data"))
+    second = export_signer(Settings(data_dir=tmp_path / "data"))
+    assert first.public_doc() == second.public_doc()
+    key_file = tmp_path / "data" / EXPORT_KEY_FILE_NAME
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert export_signer(Settings(data_dir=tmp_path / "other")).key_id != first.key_id
+
+
+def test_the_signing_key_setting_is_shared_by_instances_on_any_data_dir(tmp_path: Path) -> None:
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    one = export_signer(Settings(data_dir=tmp_path / "one", export_signing_key=pem))
+    two = export_signer(Settings(data_dir=tmp_path / "two", export_signing_key=pem))
+    assert one.public_doc() == two.public_doc() == ExportSigner(private).public_doc()
+    assert not (tmp_path / "one" / EXPORT_KEY_FILE_NAME).exists()
+    with pytest.raises(KeyInvalid, match="GAIA_EXPORT_SIGNING_KEY"):
+        export_signer(Settings(data_dir=tmp_path, export_signing_key="not a key"))
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+def _run_cli(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[str], *key: str
+) -> tuple[int, str, str]:
+    export = tmp_path / "session.ndjson"
+    export.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    key_args = ["--public-key", *key] if key else []
+    code = cli(["verify-export", str(export), *key_args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_command_checks_the_signature_with_the_key_or_says_it_did_not(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[str], signer: ExportSigner
+) -> None:
+    key = signer.public_doc()["public_key"]
+    code, out, err = _run_cli(capsys, tmp_path, lines, key)
+    assert code == 0, err
+    assert f"{EVENTS} events" in out
+    assert f"signature valid (key {signer.key_id})" in out
+    pem_file = tmp_path / "export-key.pem"
+    pem_file.write_text(signer.public_doc()["pem"], encoding="utf-8")
+    assert _run_cli(capsys, tmp_path, lines, str(pem_file))[0] == 0
+    code, out, _ = _run_cli(capsys, tmp_path, lines)
+    assert code == 0
+    assert "signature NOT checked" in out
+
+
+def test_the_command_refuses_repeated_keys_and_forgeries(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[str], signer: ExportSigner
+) -> None:
+    key = signer.public_doc()["public_key"]
+    repeated, _, _ = REPEATED_KEYS["event data"]
+    code, _, err = _run_cli(capsys, tmp_path, repeated(lines), key)
+    assert code == 1
+    assert "INVALID at line 4: the line repeats the key 'role'" in err
+    assert _run_cli(capsys, tmp_path, repeated(lines))[0] == 1  # without the key too
+    for forge in (_cut_short, _edited_and_rechained):
+        forged = forge(lines)
+        code, _, err = _run_cli(capsys, tmp_path, forged, key)
+        assert code == 1
+        assert f"INVALID at line {len(forged)}: the trailer's signature does not match" in err
+    code, _, err = _run_cli(capsys, tmp_path, lines, "not a key")
+    assert code == 2
+    assert "--public-key" in err
+
+
 # -- the recipe in docs/export.md, run as written ---------------------------------------------
 
 
@@ -212,11 +494,14 @@ def _recipe(tmp_path: Path) -> Path:
     return path
 
 
-def _run_recipe(tmp_path: Path, lines: list[str]) -> subprocess.CompletedProcess[str]:
+def _run_recipe(
+    tmp_path: Path, lines: list[str], signer: ExportSigner
+) -> subprocess.CompletedProcess[str]:
     export = tmp_path / "session.ndjson"
     export.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    key = signer.public_doc()["public_key"]
     return subprocess.run(
-        [sys.executable, "-I", str(_recipe(tmp_path)), str(export)],
+        [sys.executable, "-I", str(_recipe(tmp_path)), str(export), key],
         capture_output=True,
         text=True,
         check=False,
@@ -224,11 +509,14 @@ def _run_recipe(tmp_path: Path, lines: list[str]) -> subprocess.CompletedProcess
     )
 
 
-def test_the_documented_recipe_accepts_a_real_export(tmp_path: Path, lines: list[str]) -> None:
-    result = _run_recipe(tmp_path, lines)
+def test_the_documented_recipe_accepts_a_real_export(
+    tmp_path: Path, lines: list[str], signer: ExportSigner
+) -> None:
+    result = _run_recipe(tmp_path, lines, signer)
     assert result.returncode == 0, result.stderr
     assert f"valid: {EVENTS} events" in result.stdout
     assert json.loads(lines[-1])["final_hash"] in result.stdout
+    assert f"signed by key {signer.key_id}" in result.stdout
 
 
 # case -> the line the recipe names (for a missing trailer: the last line, which is not one)
@@ -246,12 +534,35 @@ RECIPE_CASES = {
 
 @pytest.mark.parametrize("case", list(RECIPE_CASES))
 def test_the_documented_recipe_rejects_tampering(
-    tmp_path: Path, lines: list[str], case: str
+    tmp_path: Path, lines: list[str], signer: ExportSigner, case: str
 ) -> None:
     tamper, _, _ = TAMPERING[case]
-    result = _run_recipe(tmp_path, tamper(lines))
+    result = _run_recipe(tmp_path, tamper(lines), signer)
     assert result.returncode != 0
     assert result.stderr.startswith(f"line {RECIPE_CASES[case]}:"), result.stderr
+
+
+@pytest.mark.parametrize("case", list(REPEATED_KEYS))
+def test_the_documented_recipe_refuses_a_repeated_key(
+    tmp_path: Path, lines: list[str], signer: ExportSigner, case: str
+) -> None:
+    tamper, line, _ = REPEATED_KEYS[case]
+    result = _run_recipe(tmp_path, tamper(lines), signer)
+    assert result.returncode != 0
+    assert result.stderr.startswith(f"line {line}: not JSON or a repeated key"), result.stderr
+
+
+@pytest.mark.parametrize("case", list(FORGERIES))
+def test_the_documented_recipe_refuses_a_forgery_that_keeps_the_chain(
+    tmp_path: Path, lines: list[str], signer: ExportSigner, case: str
+) -> None:
+    tamper, _ = FORGERIES[case]
+    forged = tamper(lines)
+    result = _run_recipe(tmp_path, forged, signer)
+    assert result.returncode != 0
+    assert result.stderr.startswith(f"line {len(forged)}: the signature does not match"), (
+        result.stderr
+    )
 
 
 # -- paging ----------------------------------------------------------------------------------
@@ -270,13 +581,13 @@ class _CountingEvents:
 
 
 def test_export_reads_the_stream_one_page_at_a_time(
-    story: tuple[Sessions, UUID], monkeypatch: pytest.MonkeyPatch
+    story: tuple[Sessions, UUID], signer: ExportSigner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions, session_id = story
     counting = _CountingEvents(sessions.events)
     monkeypatch.setattr(sessions, "events", counting)
     blocks = export_ndjson(
-        sessions, session_id, title="t", until=EVENTS, exported_at="x", chunk=300
+        sessions, session_id, title="t", until=EVENTS, exported_at="x", signer=signer, chunk=300
     )
     next(blocks)  # the header needs no read
     assert counting.limits == []
@@ -287,10 +598,14 @@ def test_export_reads_the_stream_one_page_at_a_time(
     assert len(rest) == 4  # three more pages of events, then the trailer
 
 
-def test_export_stops_at_the_version_it_was_asked_for(story: tuple[Sessions, UUID]) -> None:
+def test_export_stops_at_the_version_it_was_asked_for(
+    story: tuple[Sessions, UUID], signer: ExportSigner
+) -> None:
     sessions, session_id = story
     text = "".join(
-        export_ndjson(sessions, session_id, title="t", until=250, exported_at="x", chunk=100)
+        export_ndjson(
+            sessions, session_id, title="t", until=250, exported_at="x", signer=signer, chunk=100
+        )
     )
     lines = text.splitlines()
     assert json.loads(lines[-2])["version"] == 250
