@@ -124,6 +124,7 @@ async def events(
         live.hub,
         sid,
         caller.user_id,
+        role=access.role,
         after=cursor,
         member_at=view.version,
         max_seconds=settings.stream_max_seconds,
