@@ -111,12 +111,14 @@ def media_url(session_id: UUID | str, kind: str, media_id: UUID | str) -> str:
 async def upload_media(request: Request, access: Player, media: MediaService) -> JSONResponse:
     """Upload one image or audio file (field ``file``; ``kind`` optional). Its bytes decide its
     type: PNG, JPEG, WebP, GIF, MP3, OGG or WAV, else 415; a claim of the other kind (field,
-    content type or file name) 422; over GAIA_MAX_UPLOAD_BYTES 413, refused while streaming."""
+    content type or file name) 422; over GAIA_MAX_UPLOAD_BYTES 413, refused while streaming; an
+    image whose header claims more than GAIA_MAX_IMAGE_PIXELS pixels 422 ``image_too_large``."""
     try:
         upload = await read_upload(
             request,
             limit=media.settings.max_upload_bytes,
             staging_dir=media.store.staging_dir(),
+            max_image_pixels=media.settings.max_image_pixels,
         )
     except UploadAborted:
         media.uploads.count("aborted")
