@@ -9,6 +9,7 @@ from uuid import UUID
 
 import httpx
 
+from domain.ids import legacy_session_id
 from tests.e2e.conftest import OWNER, PLAYER, SPECTATOR, STRANGER, Table, seat_table
 from tests.support.api import Service
 from tests.support.media import PNG
@@ -139,3 +140,22 @@ def test_a_stream_ticket_of_a_removed_member_meets_the_same_answer(
     )
     never = service.call("GET", f"/api/sessions/{UNKNOWN}/events", STRANGER)
     assert answer(with_ticket) == answer(never)
+
+
+def test_probing_the_guessable_ids_of_imported_campaigns_tells_nothing(service: Service) -> None:
+    """An imported session's id is a uuid5 of its legacy name, so anyone can compute
+    ``campaign_1``'s; asking for it must answer exactly what a name never imported gets."""
+    sessions = service.state.sessions
+    imported = sessions.start_legacy_session(
+        legacy_id="campaign_1", source="campaigns/campaign_1", title="Old", owner=OWNER
+    )
+    sessions.save_new(imported)
+    for suffix in ("", "/history", "/events", "/timeline", "/export", "/members"):
+        found = service.call(
+            "GET", f"/api/sessions/{legacy_session_id('campaign_1')}{suffix}", STRANGER
+        )
+        never = service.call(
+            "GET", f"/api/sessions/{legacy_session_id('campaign_2')}{suffix}", STRANGER
+        )
+        assert answer(found) == answer(never), suffix
+    assert service.call("GET", f"/api/sessions/{imported.id}", OWNER).status_code == 200
