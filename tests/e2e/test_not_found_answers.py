@@ -102,8 +102,11 @@ def test_ids_a_member_may_not_see_are_answered_like_ids_that_never_existed(
     mine, theirs = seat_table(service), seat_table(service)
     their_image = upload(service, theirs.session_id, PNG + b"their map")
     base = f"/api/sessions/{mine.session_id}"
+    issued = service.call("POST", f"{base}/media-ticket", OWNER)
+    assert issued.status_code == 200, issued.text
+    my_ticket = {"params": {"ticket": issued.json()["ticket"]}}
     reference = answer(service.call("GET", f"/api/sessions/{UNKNOWN}", STRANGER))
-    calls: list[tuple[str, str, str, dict[str, Any]]] = [
+    calls: list[tuple[str, str, str | None, dict[str, Any]]] = [
         ("POST", f"{base}/turns/{theirs.turn_id}/retry", PLAYER, {}),
         ("POST", f"{base}/turns/{UNKNOWN}/retry", PLAYER, {}),
         ("POST", f"{base}/turns/{MALFORMED}/retry", PLAYER, {}),
@@ -116,6 +119,8 @@ def test_ids_a_member_may_not_see_are_answered_like_ids_that_never_existed(
         ("GET", f"/api/media/{theirs.session_id}/image/{their_image['media_id']}", STRANGER, {}),
         ("GET", f"/api/images/{their_image['filename']}", STRANGER, {}),
         ("GET", f"/api/images/{UUID(int=7)}.png", STRANGER, {}),
+        ("GET", f"/api/images/{their_image['filename']}", None, my_ticket),
+        ("GET", f"/api/images/{UUID(int=7)}.png", None, my_ticket),
         ("GET", "/api/images/..hidden", STRANGER, {}),
         ("POST", "/api/sessions/share", STRANGER, {"json": {"session_id": theirs.session_id}}),
         ("POST", "/api/sessions/share", STRANGER, {"json": {"session_id": UNKNOWN}}),
