@@ -1,9 +1,9 @@
 """FastAPI dependencies: the app's objects, the caller, and the caller's access to a session.
 
-Authorization is here, once: a non-member gets 404 for every session-scoped route, a member
-below the route's role gets 403. What a browser loads without headers (EventSource, ``<img>``,
-``<audio>``) may instead carry a ticket in the URL (a stream ticket for streams, a media ticket
-for media), which opens that one session.
+Authorization is here, once: a non-member gets 404 for every session-scoped route (the same
+bytes as for a session that does not exist), a member below the route's role gets 403. What a
+browser loads without headers (EventSource, ``<img>``, ``<audio>``) may instead carry a ticket in
+the URL (a stream ticket for streams, a media ticket for media), which opens that one session.
 """
 
 from __future__ import annotations
@@ -58,15 +58,15 @@ async def current_principal(
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def parse_id(value: str, what: str = "resource") -> UUID:
+def parse_id(value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
-        raise not_found(what) from None
+        raise not_found() from None
 
 
 def session_id(sid: Annotated[str, Path(max_length=64)]) -> UUID:
-    return parse_id(sid, "session")
+    return parse_id(sid)
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,14 @@ class SessionAccess:
 
 
 def authorize(state: AppState, caller: Principal, sid: UUID, needed: str) -> SessionAccess:
-    """The one access rule: a non-member gets 404, a member below ``needed`` gets 403."""
+    """The one access rule: a non-member gets 404, a member below ``needed`` gets 403.
+
+    The 404 is ``not_found()`` whether the session exists or not (``SessionNotFound`` answers
+    the same body), so a non-member learns nothing from it."""
     view = state.views.get(sid)
     role = view.role_of(caller.user_id)
     if role is None:
-        raise ApiError(404, "session_not_found", "session not found")
+        raise not_found()
     if not roles.at_least(role, needed):
         raise ApiError(403, "forbidden", f"this needs the {needed} role", needed=needed)
     return SessionAccess(sid, view, role, caller)

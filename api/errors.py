@@ -1,7 +1,10 @@
 """Every error the API answers, as ``{"error": {"code", "message", "details"}}``, in one place.
 
 Domain errors map by base class; request validation answers 422 (400 for a body that is not
-JSON); unknown routes and malformed ids answer 404. A database out of reach answers 503 with
+JSON). Every 404 (unknown routes, malformed or unknown ids, sessions the caller is not a member
+of, media and files they may not see) is the one ``NOT_FOUND`` answer, byte for byte, so that no
+answer tells what exists; only invite tokens keep their own ``invite_invalid`` (ARCHITECTURE
+§6.1). A database out of reach answers 503 with
 Retry-After wherever it surfaces (the store, the view tables, the locks), and makes the store
 circuit (api/circuit.py) probe it.
 """
@@ -20,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import Conflict, Forbidden, GaiaError, NotFound, RuleViolation, StoreUnavailable
+from domain.session import InviteInvalid
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +66,22 @@ class ApiError(Exception):
         self.headers, self.details = headers, details
 
 
-def not_found(what: str = "resource") -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found")
-
-
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+# "Not found, or not yours": one body for every such answer, whatever exists or whoever asks.
+# Ids are guessable (imported sessions have uuid5 ids of their legacy names), so any difference
+# (a code, a message, an id echoed in the details) would let anyone probe for them.
+NOT_FOUND_BODY: Final = error_body("not_found", "not found")
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "not_found", "not found")
+
+
+def not_found_response() -> JSONResponse:
+    return JSONResponse(NOT_FOUND_BODY, status_code=404)
 
 
 def store_unavailable(method: str, path: str, message: str) -> Response:
@@ -96,6 +110,8 @@ def _json(
 def install(app: FastAPI) -> None:
     @app.exception_handler(GaiaError)
     async def domain_error(request: Request, error: GaiaError) -> Response:
+        if isinstance(error, NotFound) and not isinstance(error, InviteInvalid):
+            return not_found_response()
         status = next((s for base, s in STATUS_BY_ERROR if isinstance(error, base)), 500)
         headers = None
         if isinstance(error, StoreUnavailable):
@@ -114,6 +130,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        if error.status == 404:  # noqa: PLR2004
+            return not_found_response()
         return _json(
             error.status, error.code, error.message, _jsonable(error.details), error.headers
         )
@@ -130,7 +148,7 @@ def install(app: FastAPI) -> None:
         ]
         # Ids in paths that do not parse name nothing that exists: 404, never 422.
         if any(p["loc"][:1] == ["path"] for p in problems):
-            return _json(404, "not_found", "not found")
+            return not_found_response()
         if any(p["type"] == "json_invalid" for p in problems):
             return _json(
                 400, "malformed_json", "the request body is not valid JSON", {"problems": problems}
@@ -139,9 +157,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 404:  # noqa: PLR2004
+            return not_found_response()
         codes = {
             401: "unauthorized",
-            404: "not_found",
             405: "method_not_allowed",
             413: "payload_too_large",
             415: "unsupported_media_type",

@@ -3,7 +3,8 @@ the request's trace (from ``X-Cloud-Trace-Context``, when GOOGLE_CLOUD_PROJECT n
 project) and the session id whenever there is one (``extra={"session_id": ...}`` or the path).
 
 ``RequestContext`` keeps the request's trace and session in context variables, so that every
-record logged while serving it carries them, whichever logger wrote it.
+record logged while serving it carries them, whichever logger wrote it. ``RedactQuerySecrets``
+keeps the tickets that URLs carry (``?ticket=``) out of uvicorn's access log.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,6 +26,10 @@ TRACE_HEADER: Final = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=(\d+))?")
 SESSION_PATH: Final = re.compile(r"^/api/sessions/([0-9a-fA-F-]{36})(?:/|$)")
 # Attributes every LogRecord has, and uvicorn's terminal colours; anything else on a record
 # came in through ``extra`` and goes into the entry.
+# Query parameters that carry a secret: stream and media tickets, and access tokens a client put
+# in a URL (refused, but the access log would still keep them). Names compare decoded.
+SECRET_QUERY_PARAMETERS: Final = frozenset({"ticket", "token", "access_token"})
+REDACTED: Final = "[redacted]"
 _RECORD_FIELDS: Final = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
     | {"message", "asctime", "color_message"}
@@ -71,6 +77,32 @@ class RequestContext:
         finally:
             _trace.reset(trace_token)
             _session_id.reset(session_token)
+
+
+def redact_query(target: str) -> str:
+    """``target`` (a path with its query) with the value of every secret parameter replaced."""
+    path, mark, query = target.partition("?")
+    if not mark:
+        return target
+    pieces = []
+    for piece in query.split("&"):
+        name, equals, _ = piece.partition("=")
+        secret = unquote_plus(name).strip().lower() in SECRET_QUERY_PARAMETERS
+        pieces.append(f"{name}={REDACTED}" if secret and equals else piece)
+    return f"{path}?{'&'.join(pieces)}"
+
+
+class RedactQuerySecrets(logging.Filter):
+    """Takes the secrets out of the URL of uvicorn's access records before any handler sees it.
+
+    uvicorn logs ``'%s - "%s %s HTTP/%s" %d'`` with the path and query as the third argument.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):  # noqa: PLR2004
+            record.args = (*args[:2], redact_query(args[2]), *args[3:])
+        return True
 
 
 class CloudLoggingFormatter(logging.Formatter):
@@ -127,3 +159,6 @@ def configure_logging(level: str, project: str | None) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQuerySecrets) for f in access.filters):
+        access.addFilter(RedactQuerySecrets())

@@ -59,5 +59,5 @@ def docs_page() -> FileResponse:
 def docs_asset(name: str) -> FileResponse:
     path = DOCS_ASSETS.get(name)
     if path is None:
-        raise not_found("asset")
+        raise not_found()
     return FileResponse(path, headers=ASSET_HEADERS)

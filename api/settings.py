@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # the upload limit, signed GCS download URLs, and the optional image and speech providers.
     media_url: str = ""
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    # Images whose header claims more pixels are refused (422 image_too_large): a small file can
+    # claim a canvas that takes every member's browser gigabytes to decode.
+    max_image_pixels: int = Field(50_000_000, ge=1)
     media_signed_urls: bool = True
     gcs_project: str | None = None
     gcs_credentials_file: Path | None = None  # a service-account key; else the default account

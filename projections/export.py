@@ -27,8 +27,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from domain import roles
 from domain.application import Sessions
-from projections.records import event_record
+from projections.records import event_record, shown_to
 
 FORMAT: Final = "gaia-export/1"
 ZERO_HASH: Final = "0" * 64
@@ -181,11 +182,14 @@ def export_ndjson(
     exported_at: str,
     signer: ExportSigner,
     chunk: int = CHUNK,
+    role: str = roles.OWNER,
 ) -> Iterator[str]:
     """The export of versions 1..``until`` as text blocks of whole lines, one block per page,
     the trailer signed by ``signer``.
 
     Only one page of events is in memory at a time. ``title`` should be the title at ``until``.
+    ``role`` is the reader's: invite events keep only their ``invite_id`` for all but the owner
+    (``records.shown_to``); the chain is computed over the lines as written, so it verifies.
     """
     header = {
         "type": "header",
@@ -202,7 +206,7 @@ def export_ndjson(
             break
         lines = []
         for event in page:
-            line, prev = event_line(event_record(event), prev)
+            line, prev = event_line(shown_to(event_record(event), role), prev)
             lines.append(line)
         count += len(page)
         after = page[-1].originator_version

@@ -1,15 +1,25 @@
-"""One stored event as plain JSON: the shape the timeline, live streams and exports all share."""
+"""One stored event as plain JSON: the shape the timeline, live streams and exports all share,
+and what of it each role may read."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
+
+from domain import roles
 
 # Carried by every event; shown at the top level of a record, not repeated in its data.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "occurred_at", "actor"})
 CREATION_ONLY = frozenset({"originator_topic"})
+# Events whose details only the owner may read, as only the owner may list invites (role,
+# expiry, uses, the token's hash): anyone else gets the event with just these fields of its
+# data. The event itself stays, so that versions run on without a gap in streams and exports.
+OWNER_ONLY_DATA: Final[dict[str, tuple[str, ...]]] = {
+    "InviteIssued": ("invite_id",),
+    "InviteRevoked": ("invite_id",),
+}
 
 
 def jsonable(value: Any) -> Any:
@@ -46,3 +56,11 @@ def event_record(event: Any) -> dict[str, Any]:
         "actor": fields.get("actor"),
         "data": data,
     }
+
+
+def shown_to(record: dict[str, Any], role: str) -> dict[str, Any]:
+    """``record`` as a member with ``role`` may read it (see ``OWNER_ONLY_DATA``)."""
+    kept = OWNER_ONLY_DATA.get(record["type"])
+    if kept is None or role == roles.OWNER:
+        return record
+    return record | {"data": {key: record["data"][key] for key in kept if key in record["data"]}}

@@ -10,11 +10,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from domain.application import SessionNotFound, Sessions
 from projections.history import SessionView
+
+
+@dataclass
+class _Entry:
+    """One cached view, the lock that serialises its catching up, and when it was last read."""
+
+    view: SessionView
+    lock: threading.Lock
+    last_used: float
 
 
 class SessionViews:
@@ -31,31 +41,39 @@ class SessionViews:
         self._idle_ttl_s = idle_ttl_s
         self._clock = clock
         self._guard = threading.Lock()
-        self._views: dict[UUID, tuple[SessionView, threading.Lock]] = {}
-        self._last_used: dict[UUID, float] = {}
+        # Only sessions that exist stay here: an entry whose first read finds no stream is
+        # dropped again, so that asking for ids that do not exist leaves nothing behind.
+        self._entries: dict[UUID, _Entry] = {}
 
     def get(self, session_id: UUID, *, at_version: int | None = None) -> SessionView:
         """A snapshot of the view caught up to the stream's head (or built up to ``at_version``)."""
         if at_version is not None:
             return self._build(session_id, at_version)
         with self._guard:
-            entry = self._views.get(session_id)
+            entry = self._entries.get(session_id)
             if entry is None:
-                entry = (SessionView(session_id), threading.Lock())
-                self._views[session_id] = entry
-            self._last_used[session_id] = self._clock()
-        view, lock = entry
-        with lock:
-            self._catch_up(view)
-            return view.snapshot()
+                entry = _Entry(SessionView(session_id), threading.Lock(), 0.0)
+                self._entries[session_id] = entry
+            entry.last_used = self._clock()
+        with entry.lock:
+            try:
+                self._catch_up(entry.view)
+            except BaseException:
+                if entry.view.version == 0:  # nothing known of it: not found, or not read
+                    self._forget(session_id, entry)
+                raise
+            return entry.view.snapshot()
+
+    def _forget(self, session_id: UUID, entry: _Entry) -> None:
+        with self._guard:
+            if self._entries.get(session_id) is entry:
+                del self._entries[session_id]
 
     def _catch_up(self, view: SessionView, until: int | None = None) -> None:
         events = self._sessions.events.get(view.session_id, gt=view.version or None, lte=until)
         first = view.version == 0
         applied = self._fold(view, events)
         if first and not applied:
-            with self._guard:
-                self._views.pop(view.session_id, None)
             raise SessionNotFound("session not found", session_id=str(view.session_id))
         if first and view.origin.get("kind") == "fork":
             self._inherit(view)
@@ -95,11 +113,11 @@ class SessionViews:
         """Drop views idle for longer than the TTL; returns how many were dropped."""
         cutoff = self._clock() - self._idle_ttl_s
         with self._guard:
-            idle = [sid for sid, used in self._last_used.items() if used < cutoff]
+            idle = [sid for sid, entry in self._entries.items() if entry.last_used < cutoff]
             for session_id in idle:
-                self._views.pop(session_id, None)
-                self._last_used.pop(session_id, None)
+                del self._entries[session_id]
         return len(idle)
 
     def __len__(self) -> int:
-        return len(self._views)
+        """How many sessions the cache remembers anything about."""
+        return len(self._entries)

@@ -24,7 +24,7 @@ from sse_starlette import ServerSentEvent
 
 from domain import roles
 from domain.application import Sessions
-from projections.records import event_record
+from projections.records import OWNER_ONLY_DATA, event_record, shown_to
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +65,29 @@ class Item:
     frame: bytes
     user_id: str | None = None  # the member a membership event is about
     role: str | None = None  # the role a MemberRoleChanged grants
+    # The message for members other than the owner, when they may read less (``shown_to``).
+    others_frame: bytes | None = None
 
     @classmethod
     def of(cls, event: Any) -> Item:
         record = event_record(event)
         kind: str = record["type"]
+        version: int = record["version"]
         data: Mapping[str, Any] = record["data"]
-        encoded = frame(data=compact_json(record), event=kind, event_id=str(record["version"]))
+        encoded = frame(data=compact_json(record), event=kind, event_id=str(version))
         if kind in MEMBERSHIP_EVENTS:
-            return cls(record["version"], kind, encoded, data.get("user_id"), data.get("role"))
-        return cls(record["version"], kind, encoded)
+            return cls(version, kind, encoded, data.get("user_id"), data.get("role"))
+        if kind in OWNER_ONLY_DATA:
+            shown = shown_to(record, roles.SPECTATOR)
+            others = frame(data=compact_json(shown), event=kind, event_id=str(version))
+            return cls(version, kind, encoded, others_frame=others)
+        return cls(version, kind, encoded)
+
+    def frame_for(self, role: str) -> bytes:
+        """The message as a member with ``role`` may read it."""
+        if self.others_frame is None or role == roles.OWNER:
+            return self.frame
+        return self.others_frame
 
     def ends_membership_of(self, user_id: str) -> bool:
         """True when this event takes ``user_id`` out of the session (removed or blocked)."""

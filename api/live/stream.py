@@ -43,6 +43,7 @@ class EventStream:
         session_id: UUID,
         user_id: str,
         *,
+        role: str,
         after: int,
         member_at: int,
         max_seconds: float | None = None,
@@ -50,6 +51,9 @@ class EventStream:
         self._hub = hub
         self._session_id = session_id
         self._user_id = user_id
+        # The member's role when the stream opened decides what of an event it may read. Only
+        # the owner reads more, and ownership is never granted to or taken from a member.
+        self._role = role
         self._member_at = member_at
         # Ended by the server before a proxy's request timeout (Cloud Run: 60 min at most) cuts
         # it: the client reconnects at once instead of seeing an error.
@@ -144,4 +148,4 @@ class EventStream:
         self.cursor = item.version
         if item.version > self._member_at and item.ends_membership_of(self._user_id):
             self._ended = "membership_ended"
-        return item.frame
+        return item.frame_for(self._role)

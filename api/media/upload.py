@@ -10,6 +10,7 @@ named ``.jpg``) is simply corrected. Refusals are ``ApiError``s with distinct co
     413 upload_too_large          the file is over GAIA_MAX_UPLOAD_BYTES (checked while reading)
     415 unsupported_media_type    the bytes are none of PNG, JPEG, WebP, GIF, MP3, OGG, WAV
     422 media_type_mismatch       a claim names the other kind than the bytes are
+    422 image_too_large           the image's header claims more than GAIA_MAX_IMAGE_PIXELS
     422 file_required / invalid_kind
 """
 
@@ -23,11 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
+from anyio import to_thread
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from api.errors import ApiError
+from api.media.dimensions import image_size
 from domain.media import SNIFF_BYTES, MediaType, sniff
 from domain.session import MEDIA_KINDS
 
@@ -228,7 +231,25 @@ def _check_declared_length(request: Request, limit: int) -> None:
         raise too_large(limit)  # no need to read a body that says it is too large
 
 
-async def read_upload(request: Request, *, limit: int, staging_dir: Path | None) -> SpooledUpload:
+def check_image_size(path: Path, media_type: MediaType, max_pixels: int) -> None:
+    """Refuse an image whose header claims more than ``max_pixels`` (what browsers would decode)."""
+    with path.open("rb") as file:
+        size = image_size(file, media_type)
+    if size is not None and size[0] * size[1] > max_pixels:
+        width, height = size
+        raise ApiError(
+            422,
+            "image_too_large",
+            f"the image is {width}x{height} pixels; at most {max_pixels} pixels are accepted",
+            width=width,
+            height=height,
+            max_pixels=max_pixels,
+        )
+
+
+async def read_upload(
+    request: Request, *, limit: int, staging_dir: Path | None, max_image_pixels: int
+) -> SpooledUpload:
     """Stream the request body into a temporary file; the caller deletes ``path`` when done.
 
     Raises ``ApiError`` for a refused upload and ``UploadAborted`` when the client disconnects;
@@ -266,6 +287,8 @@ async def read_upload(request: Request, *, limit: int, staging_dir: Path | None)
             raise ApiError(422, "invalid_kind", "kind must be 'image' or 'audio'", kind=kind[:20])
         claims = Claims(kind, reader.file_headers.get("content-type"), reader.file_name)
         media_type = decide_type(reader.head, claims)
+        if media_type.kind == "image":
+            await to_thread.run_sync(check_image_size, path, media_type, max_image_pixels)
     except BaseException:
         with contextlib.suppress(OSError):
             path.unlink()

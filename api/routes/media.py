@@ -111,12 +111,14 @@ def media_url(session_id: UUID | str, kind: str, media_id: UUID | str) -> str:
 async def upload_media(request: Request, access: Player, media: MediaService) -> JSONResponse:
     """Upload one image or audio file (field ``file``; ``kind`` optional). Its bytes decide its
     type: PNG, JPEG, WebP, GIF, MP3, OGG or WAV, else 415; a claim of the other kind (field,
-    content type or file name) 422; over GAIA_MAX_UPLOAD_BYTES 413, refused while streaming."""
+    content type or file name) 422; over GAIA_MAX_UPLOAD_BYTES 413, refused while streaming; an
+    image whose header claims more than GAIA_MAX_IMAGE_PIXELS pixels 422 ``image_too_large``."""
     try:
         upload = await read_upload(
             request,
             limit=media.settings.max_upload_bytes,
             staging_dir=media.store.staging_dir(),
+            max_image_pixels=media.settings.max_image_pixels,
         )
     except UploadAborted:
         media.uploads.count("aborted")
@@ -161,15 +163,15 @@ async def upload_media(request: Request, access: Player, media: MediaService) ->
 
 def find_media(view: SessionView, kind: str, media_id: str) -> Served:
     """The session's item, or one its fork point inherited; any mismatch is a plain 404."""
-    wanted = str(parse_id(media_id, "media"))
+    wanted = str(parse_id(media_id))
     item = view.media.get(wanted) or _inherited(view, wanted)
     if item is None or kind not in MEDIA_KINDS or item["kind"] != kind:
-        raise not_found("media")
+        raise not_found()
     try:
         # Inherited items carry no key; keys are a function of the bytes, so it is the same.
         key = item.get("storage_key") or storage_key(item["sha256"])
     except InvalidDigest:
-        raise not_found("media") from None
+        raise not_found() from None
     return Served(
         media_id=wanted,
         kind=item["kind"],
@@ -224,7 +226,7 @@ async def get_image(
     """An image by file name (legacy names, and ``<media_id>.<ext>``), to members of its session;
     with ``?ticket=`` (for ``<img>``), to members of the ticket's session."""
     if not _FILENAME.fullmatch(filename) or ".." in filename:
-        raise not_found("image")
+        raise not_found()
     rows = await to_thread.run_sync(
         lambda: media.named(filename, "image", wait_s=state.settings.read_barrier_seconds)
     )
@@ -233,7 +235,7 @@ async def get_image(
             _is_member, state, caller.principal, row.session_id
         ):
             return await serve(request, media, row)
-    raise not_found("image")
+    raise not_found()
 
 
 def _is_member(state: AppState, caller: Principal, session_id: str) -> bool:

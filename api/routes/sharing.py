@@ -74,7 +74,7 @@ def revoke_invite(
     state.sessions.revoke_invite(
         session_id=access.session_id,
         actor=access.caller.user_id,
-        invite_id=parse_id(invite_id, "invite"),
+        invite_id=parse_id(invite_id),
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -105,10 +105,11 @@ def accept_invite(body: AcceptIn, request: Request, caller: Caller, state: State
     return _accept(request, state, caller, body.token)
 
 
-@router.post("/api/sessions/share", status_code=status.HTTP_201_CREATED)
+@router.post("/api/sessions/share")
 def share(body: ShareIn, request: Request, caller: Caller, state: State) -> dict[str, Any]:
-    """The web client's alias for creating an invite; answers ``invite_token`` too."""
-    session_id = parse_id(body.session_id, "session")
+    """The web client's alias for creating an invite; answers ``invite_token`` too, with 200
+    (not the 201 of ``POST .../invites``: the existing web client expects 200)."""
+    session_id = parse_id(body.session_id)
     access = authorize(state, caller, session_id, roles.OWNER)
     created = _issue(request, state, access, body)
     return created | {"invite_token": created["token"], "session_id": str(session_id)}

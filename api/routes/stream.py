@@ -32,7 +32,8 @@ EVENT_NAMES: Final = sorted(EVENT_TOPICS)
 STREAM_DESCRIPTION = f"""Server-sent events (`text/event-stream`) of one session, for members.
 
 Each stored event is one message: `id:` its version, `event:` its type, `data:` its JSON
-record `{{version, type, recorded_at, occurred_at, actor, data}}` (the timeline's shape). On
+record `{{version, type, recorded_at, occurred_at, actor, data}}` (the timeline's shape; as
+there, invite events carry only `{{invite_id}}` in their data for anyone but the owner). On
 connect the stream replays every event after the `Last-Event-ID` header, else after `?after=`
 (default 0: from the start), then goes live; each version arrives exactly once, in order.
 
@@ -124,6 +125,7 @@ async def events(
         live.hub,
         sid,
         caller.user_id,
+        role=access.role,
         after=cursor,
         member_at=view.version,
         max_seconds=settings.stream_max_seconds,

@@ -15,6 +15,7 @@ from api.routes.sessions import session_doc
 from api.schemas import ForkIn, RewindIn
 from domain.store import position_of
 from projections.export import FORMAT, export_ndjson
+from projections.records import shown_to
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
 
 router = APIRouter(tags=["timeline"])
@@ -53,6 +54,7 @@ def timeline(
     ] = None,
 ) -> dict[str, Any]:
     """Every stored event in version order, rewound ones included (this is the audit trail).
+    Invite events carry only their ``invite_id`` for anyone but the owner.
 
     ``hidden`` lists the version ranges that rewinds hide from the history. A page filtered by
     ``types`` may hold fewer than ``limit`` events: keep paging while ``next_after`` is set.
@@ -62,7 +64,7 @@ def timeline(
         state.sessions, access.session_id, after=after, limit=limit, types=wanted
     )
     return {
-        "events": events,
+        "events": [shown_to(record, access.role) for record in events],
         "next_after": next_after,
         "version": access.view.version,
         "hidden": [list(span) for span in access.view.hidden],
@@ -112,7 +114,8 @@ def state_at(
 def export(access: Member, state: State) -> StreamingResponse:
     """Every stored event up to the current version with a SHA-256 hash chain, streamed page by
     page, the trailer signed (Ed25519) with the key of ``GET /api/export-key``;
-    ``python -m api verify-export FILE --public-key KEY`` (or docs/export.md) checks a file."""
+    ``python -m api verify-export FILE --public-key KEY`` (or docs/export.md) checks a file.
+    Invite events carry only their ``invite_id`` in anyone's export but the owner's."""
     view = access.view
     lines = export_ndjson(
         state.sessions,
@@ -121,6 +124,7 @@ def export(access: Member, state: State) -> StreamingResponse:
         until=view.version,
         exported_at=state.sessions.clock().isoformat(),
         signer=state.export_signer,
+        role=access.role,
     )
     filename = f"gaia-{access.session_id}-v{view.version}.ndjson"
     return StreamingResponse(

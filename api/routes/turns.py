@@ -56,7 +56,7 @@ def submit_turn(
 def retry_turn(
     access: Player, state: State, turn_id: Annotated[str, Path(max_length=64)]
 ) -> dict[str, Any]:
-    tid = parse_id(turn_id, "turn")
+    tid = parse_id(turn_id)
     written = state.sessions.request_narration(
         session_id=access.session_id, actor=access.caller.user_id, turn_id=tid
     )

@@ -13,6 +13,7 @@ from api.live import hub as hub_module
 from api.live.hub import Item, LiveHub, Subscription
 from api.live.stream import EventStream
 from api.live.tail import StoreTail
+from domain import roles
 from domain.application import Sessions
 from tests.integration.conftest import SessionsFactory
 
@@ -60,7 +61,7 @@ def test_a_stream_fills_a_gap_from_the_store_and_skips_what_it_already_sent(
     async def scenario() -> list[int]:
         hub = RecordingHub(sessions)
         await hub.start()
-        stream = EventStream(hub, session_id, OWNER, after=0, member_at=3)
+        stream = EventStream(hub, session_id, OWNER, role=roles.OWNER, after=0, member_at=3)
         messages = stream.messages()
         replayed = await _versions(messages, 3)
         # Written without waking the hub; then only version 6 is offered, and version 2 again.
@@ -83,7 +84,7 @@ def test_a_stream_whose_backlog_overflows_catches_up_from_the_store(
     async def scenario() -> list[int]:
         hub = RecordingHub(sessions)
         await hub.start()
-        stream = EventStream(hub, session_id, OWNER, after=0, member_at=1)
+        stream = EventStream(hub, session_id, OWNER, role=roles.OWNER, after=0, member_at=1)
         messages = stream.messages()
         replayed = await _versions(messages, 1)
         await asyncio.to_thread(_rename, sessions, session_id, range(2, 6))
