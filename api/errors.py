@@ -19,7 +19,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import Conflict, Forbidden, GaiaError, NotFound, RuleViolation, StoreUnavailable
+from domain.errors import (
+    Conflict,
+    Forbidden,
+    GaiaError,
+    NotFound,
+    RuleViolation,
+    StoreUnavailable,
+    Throttled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,7 @@ STATUS_BY_ERROR: list[tuple[type[GaiaError], int]] = [
     (Forbidden, 403),
     (Conflict, 409),
     (RuleViolation, 422),
+    (Throttled, 429),
     (StoreUnavailable, 503),
 ]
 
@@ -103,6 +112,8 @@ def install(app: FastAPI) -> None:
             if EVENT_STREAM_PATH.fullmatch(request.url.path):
                 return store_unavailable(request.method, request.url.path, error.message)
             headers = STORE_RETRY_AFTER
+        elif isinstance(error, Throttled):
+            headers = {"Retry-After": str(error.retry_after_s)}
         return _json(status, error.code, error.message, _jsonable(error.details), headers)
 
     async def store_unreachable(request: Request, error: Exception) -> Response:
