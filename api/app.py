@@ -20,7 +20,7 @@ from api.live import start_live
 from api.locks import NarrationLocks
 from api.media import build_media
 from api.narration import DemoNarrator, Narrator, OpenAICompatNarrator
-from api.ratelimit import AcceptLimits
+from api.ratelimit import Rates, StreamSlots
 from api.routes import media as media_routes
 from api.routes import sessions as session_routes
 from api.routes import sharing, stream, system, timeline, turns
@@ -127,9 +127,9 @@ def build_state(settings: Settings) -> AppState:
         authenticator=authenticator,
         local_auth=local_auth,
         worker=worker,
-        accept_limits=AcceptLimits(
-            settings.invite_accepts_per_user_per_minute,
-            settings.invite_accepts_per_address_per_minute,
+        rates=Rates(settings),
+        stream_slots=StreamSlots(
+            settings.streams_per_user, settings.streams_per_instance, settings.quotas_enabled
         ),
         export_signer=export_signer(settings),
     )

@@ -16,6 +16,7 @@ from fastapi import Depends, Header, Path, Query, Request
 
 from api.auth import AuthError, JwksUnavailable, Principal
 from api.errors import ApiError, not_found
+from api.settings import Settings
 from api.state import AppState
 from domain import roles
 from projections.history import SessionView
@@ -31,6 +32,18 @@ State = Annotated[AppState, Depends(get_state)]
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
 # Query parameters a client might put an access token in: refused, since URLs end up in logs.
 URL_TOKEN_PARAMETERS = ("access_token", "token")
+
+
+def client_address(request: Request, settings: Settings) -> str:
+    """The caller's address, for limits per address: the peer, or with
+    GAIA_TRUST_PROXY_HEADERS the last X-Forwarded-For hop."""
+    if settings.trust_proxy_headers:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        # Cloud Run's front end appends the real client last; earlier entries are the client's say.
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.client.host if request.client else "unknown"
 
 
 def unauthorized(message: str = "a valid bearer token is required") -> ApiError:

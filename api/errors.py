@@ -22,7 +22,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import Conflict, Forbidden, GaiaError, NotFound, RuleViolation, StoreUnavailable
+from domain.errors import (
+    Conflict,
+    Forbidden,
+    GaiaError,
+    NotFound,
+    RuleViolation,
+    StoreUnavailable,
+    Throttled,
+)
 from domain.session import InviteInvalid
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,7 @@ STATUS_BY_ERROR: list[tuple[type[GaiaError], int]] = [
     (Forbidden, 403),
     (Conflict, 409),
     (RuleViolation, 422),
+    (Throttled, 429),
     (StoreUnavailable, 503),
 ]
 
@@ -119,6 +128,8 @@ def install(app: FastAPI) -> None:
             if EVENT_STREAM_PATH.fullmatch(request.url.path):
                 return store_unavailable(request.method, request.url.path, error.message)
             headers = STORE_RETRY_AFTER
+        elif isinstance(error, Throttled):
+            headers = {"Retry-After": str(error.retry_after_s)}
         return _json(status, error.code, error.message, _jsonable(error.details), headers)
 
     async def store_unreachable(request: Request, error: Exception) -> Response:

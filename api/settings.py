@@ -56,6 +56,22 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     invite_accepts_per_user_per_minute: int = Field(10, ge=1)
     invite_accepts_per_address_per_minute: int = Field(60, ge=1)
+    # Quotas on what costs money or capacity (api/ratelimit.py): each refusal is 429
+    # rate_limited with Retry-After. Rates and stream counts are per instance; the pending-turn
+    # and stored-bytes caps are read from the store and hold for the whole service. False turns
+    # every quota off, invite accepts included (load tests).
+    quotas_enabled: bool = True
+    guest_signups_per_address_per_hour: int = Field(30, ge=1)
+    sessions_per_user_per_hour: int = Field(30, ge=1)  # new campaigns and forks
+    turns_per_user_per_minute: int = Field(20, ge=1)
+    turns_per_session_per_minute: int = Field(60, ge=1)
+    pending_turns_per_session: int = Field(10, ge=1)
+    retries_per_turn_per_hour: int = Field(5, ge=1)
+    streams_per_user: int = Field(20, ge=1)
+    streams_per_instance: int = Field(2000, ge=1)
+    uploads_per_user_per_hour: int = Field(60, ge=1)
+    uploads_per_session_per_hour: int = Field(120, ge=1)
+    media_bytes_per_session: int = Field(1024**3, ge=1)
     invite_default_expiry_seconds: int = Field(7 * 24 * 3600, ge=1)
     # Live streams: heartbeat comment interval; backup poll for other instances' writes (a lost
     # NOTIFY delays an event by at most this); how long streams get on shutdown to send their

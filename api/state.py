@@ -9,7 +9,7 @@ from api.circuit import StoreCircuit
 from api.live import Live
 from api.media.service import Media
 from api.metrics import Metrics
-from api.ratelimit import AcceptLimits
+from api.ratelimit import Rates, StreamSlots
 from api.settings import Settings
 from api.worker import TurnWorker
 from domain.application import Sessions
@@ -29,8 +29,9 @@ class AppState:
     authenticator: Authenticator
     local_auth: LocalAuthenticator | None  # set in local mode only: it issues guest tokens
     worker: TurnWorker
-    accept_limits: AcceptLimits
     export_signer: ExportSigner  # signs export trailers; its public key is GET /api/export-key
+    rates: Rates  # per-caller quotas counted on this instance
+    stream_slots: StreamSlots  # open event streams on this instance
     live: Live | None = None  # live streams, set once the service has started
     metrics: Metrics = field(default_factory=Metrics)
     circuit: StoreCircuit | None = None  # PostgreSQL only; set by api.operations

@@ -7,6 +7,8 @@ one group). Groups, one module each:
   application, against raw SQL on the same store.
 - ``http_turns`` (:mod:`bench.http_turns`): turn submission over HTTP at 1, 10 and 50
   concurrent sessions, against a bare FastAPI app doing one insert per request.
+- ``guards`` (:mod:`bench.guards`): the same turn path with the quotas and the body cap on,
+  against the same service with them off.
 - ``projections`` (:mod:`bench.projections`): rebuilding "my sessions" from zero and its lag
   under writes, against reading the notification log.
 - ``live`` (:mod:`bench.live`): delivery latency to 200 and 1,000 open streams and memory per
@@ -26,12 +28,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from bench import http_turns, live, media, migration, projections, startup, store, timeline
+from bench import (
+    guards,
+    http_turns,
+    live,
+    media,
+    migration,
+    projections,
+    startup,
+    store,
+    timeline,
+)
 from bench.core import Context, Row
 
 GROUPS: Final[dict[str, Callable[[Context], list[Row]]]] = {
     "store": store.run,
     "http_turns": http_turns.run,
+    "guards": guards.run,
     "projections": projections.run,
     "live": live.group,
     "timeline": timeline.run,

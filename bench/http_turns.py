@@ -64,6 +64,16 @@ QUIET_WINDOW_S: Final = 0.1
 QUIET_MAX_S: Final = 30.0
 BASELINE: Final = "bare FastAPI + 1 INSERT"
 ServerKind = Literal["gaia", "baseline"]
+# The load is a player submitting turns back to back, far past the turn quotas and the cap on
+# turns waiting for narration that a real table needs. The quotas stay on, so their checks cost
+# what they cost, with limits this load never reaches (it measures capacity, not refusals).
+UNREACHED_QUOTAS: Final = {
+    "GAIA_QUOTAS_ENABLED": "true",
+    "GAIA_SESSIONS_PER_USER_PER_HOUR": "1000000000",
+    "GAIA_TURNS_PER_USER_PER_MINUTE": "1000000000",
+    "GAIA_TURNS_PER_SESSION_PER_MINUTE": "1000000000",
+    "GAIA_PENDING_TURNS_PER_SESSION": "1000000000",
+}
 
 
 class ServerFailed(RuntimeError):
@@ -93,13 +103,23 @@ class Server:
     process: subprocess.Popen[bytes]
     client: httpx.AsyncClient
     log_path: Path
+    label: str  # its key in the results: the kind, unless two servers of one kind are compared
     stalled_at: int | None = None  # the concurrency at which it got stuck
     session_clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     @classmethod
     async def start(
-        cls, kind: ServerKind, database_url: str | None, data_dir: Path, log_path: Path
+        cls,
+        kind: ServerKind,
+        database_url: str | None,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        label: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> Server:
+        """Start the server with ``env`` over this process's environment (the service reads its
+        settings from it; by default ``UNREACHED_QUOTAS``)."""
         port = free_port()
         command = [sys.executable, "-m", "bench.servers", kind, "--port", str(port)]
         command += ["--data-dir", str(data_dir)]
@@ -107,9 +127,14 @@ class Server:
             command += ["--database-url", database_url]
         with log_path.open("wb") as log:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ | (UNREACHED_QUOTAS if env is None else env),
             )
-        server = cls(kind, process, new_client(port, connections=8), log_path)
+        client = new_client(port, connections=8)
+        server = cls(kind, process, client, log_path, label or kind)
         client = server.client
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:
@@ -153,7 +178,7 @@ class Server:
             try:
                 await asyncio.to_thread(self.process.wait, timeout)
             except subprocess.TimeoutExpired:
-                progress(f"the {self.kind} server ignored SIGTERM for {timeout:.0f} s; killed")
+                progress(f"the {self.label} server ignored SIGTERM for {timeout:.0f} s; killed")
                 self.process.kill()
                 await asyncio.to_thread(self.process.wait, timeout)
 
@@ -326,33 +351,34 @@ async def one_rep(
     try:
         targets = await new_targets(server, concurrency, auth)
     except httpx.HTTPError as error:
-        progress(f"the {server.kind} server failed to create sessions: {error!r}")
+        progress(f"the {server.label} server failed to create sessions: {error!r}")
         server.mark_stalled(concurrency)
         return None
     await server.wait_quiet()
     rep = await load(ctx, server, targets, duration_s)
     if rep.timed_out:
         if await answers(server, auth):
-            progress(f"the {server.kind} server timed out requests at {concurrency} sessions")
+            progress(f"the {server.label} server timed out requests at {concurrency} sessions")
         else:
             server.mark_stalled(concurrency)
-            progress(f"the {server.kind} server is STUCK since {concurrency} sessions")
+            progress(f"the {server.label} server is STUCK since {concurrency} sessions")
     return rep
 
 
 async def level(
     servers: Sequence[Server], concurrency: int, ctx: Context, auth: LocalAuthenticator
-) -> dict[ServerKind, list[Rep]]:
-    """A warm-up, then REPS repetitions per server, alternating between the servers."""
+) -> dict[str, list[Rep]]:
+    """A warm-up, then REPS repetitions per server, alternating between the servers; the
+    repetitions by server label."""
     sizes = ctx.sizes
-    reps: dict[ServerKind, list[Rep]] = {server.kind: [] for server in servers}
+    reps: dict[str, list[Rep]] = {server.label: [] for server in servers}
     for server in servers:
         await one_rep(ctx, server, concurrency, sizes.http_warmup_seconds, auth)
     for _ in range(REPS):
         for server in servers:
             rep = await one_rep(ctx, server, concurrency, sizes.http_seconds, auth)
             if rep is not None:
-                reps[server.kind].append(rep)
+                reps[server.label].append(rep)
     return reps
 
 
@@ -371,22 +397,37 @@ def outcome_note(kind: str, runs: list[Rep], stalled_at: int | None) -> str:
     return f"{kind}: {'; '.join(parts)}" if parts else ""
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Which two servers a group's rows set side by side, and how the table names them."""
+
+    group: str = GROUP
+    ours: str = "gaia"  # server labels
+    base: str = "baseline"
+    baseline: str = BASELINE
+    measure: str = "HTTP turn POST"
+
+
 def rows_for(
-    store: str, concurrency: int, reps: dict[ServerKind, list[Rep]], servers: Sequence[Server]
+    store: str,
+    concurrency: int,
+    reps: dict[str, list[Rep]],
+    servers: Sequence[Server],
+    compared: Comparison = Comparison(),  # frozen: one shared default is safe
 ) -> list[Row]:
-    stalled_at = {server.kind: server.stalled_at for server in servers}
-    ours, base = reps["gaia"], reps["baseline"]
+    stalled_at = {server.label: server.stalled_at for server in servers}
+    ours, base = reps[compared.ours], reps[compared.base]
     details: dict[str, Any] = {
         "concurrency": concurrency,
-        "reps": {kind: [rep.as_json() for rep in runs] for kind, runs in reps.items()},
+        "reps": {label: [rep.as_json() for rep in runs] for label, runs in reps.items()},
         "stuck_at": stalled_at,
-        "server_log_problems": {server.kind: server.log_problems() for server in servers},
+        "server_log_problems": {server.label: server.log_problems() for server in servers},
     }
     outcome = "; ".join(
         note
         for note in (
-            outcome_note("ours", ours, stalled_at["gaia"]),
-            outcome_note("base", base, stalled_at["baseline"]),
+            outcome_note("ours", ours, stalled_at[compared.ours]),
+            outcome_note("base", base, stalled_at[compared.base]),
         )
         if note
     )
@@ -399,20 +440,20 @@ def rows_for(
         return f"{server:.0%}/{client:.0%}"
 
     drain = f"narration drain {median([rep.drain_s for rep in ours]):.1f} s" if ours else ""
-    label = f"HTTP turn POST, {concurrency} session{'s' if concurrency > 1 else ''}"
+    label = f"{compared.measure}, {concurrency} session{'s' if concurrency > 1 else ''}"
 
     def row(what: str, unit: str, higher: bool, figure: str, note: str) -> Row:
         def value(rep: Rep) -> float:
             return rep.turns_per_s if figure == "rate" else rep.latency_ms(float(figure))
 
         return Row(
-            GROUP,
+            compared.group,
             f"{label}: {what}",
             store,
             unit,
             higher,
             [value(rep) for rep in ours],
-            BASELINE,
+            compared.baseline,
             [value(rep) for rep in base],
             note=note,
             details=details,
@@ -456,7 +497,7 @@ async def run_store(ctx: Context, postgres: bool) -> list[Row]:
             if server.stalled or server.log_problems():
                 ctx.keep(server.log_path)
                 progress(
-                    f"the {server.kind} server ({store}) logged {server.log_problems()} errors "
+                    f"the {server.label} server ({store}) logged {server.log_problems()} errors "
                     f"or tracebacks{' and its stacks' if server.stalled else ''}; "
                     "its log is kept with the results"
                 )

@@ -197,7 +197,8 @@ def footer(env: dict[str, Any], groups: set[str]) -> list[str]:
         f"{lite['journal_mode']}, synchronous={lite['synchronous']} (the library's defaults, "
         f"durable: each commit syncs the WAL), for ours and the baselines alike.",
         *(STORE_LINES if "store" in groups else []),
-        *(http_lines(env) if "http_turns" in groups else []),
+        *(http_lines(env) if groups & {"http_turns", "guards"} else []),
+        *(GUARDS_LINES if "guards" in groups else []),
         f"Python {env['python']}, eventsourcing {pkgs['eventsourcing']}, psycopg "
         f"{pkgs['psycopg']} ({env['psycopg_impl']}), fastapi {pkgs['fastapi']}, uvicorn "
         f"{pkgs['uvicorn']}, httpx {pkgs['httpx']}; {env['cpus']} CPU ({env['cpu_model']}); "
@@ -213,6 +214,13 @@ STORE_LINES: Final = [
     "file), one row per transaction, payload = the stored bytes of one TurnSubmitted event, into "
     "a scratch table shaped like the event table (bigserial + primary key); raw SELECT = "
     "fetchall of the stream's rows on a new connection (gaia_events / stored_events).",
+]
+
+
+GUARDS_LINES: Final = [
+    "guards: ours = the service with the quotas on (limits the load never reaches: every turn "
+    "is checked, none refused) and GAIA_MAX_BODY_BYTES=1 MiB; baseline = the same service with "
+    "GAIA_QUOTAS_ENABLED=false and a 1 GiB body cap; both measured as http_turns, alternately.",
 ]
 
 

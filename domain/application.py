@@ -22,7 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from domain import roles, tokens
-from domain.errors import NotFound, RuleViolation, StoreUnavailable, VersionConflict
+from domain.errors import NotFound, RuleViolation, StoreUnavailable, Throttled, VersionConflict
 from domain.ids import legacy_session_id
 from domain.session import CampaignSession, InviteInvalid
 from domain.store import StreamLocks, drop_broken_connections, position_of
@@ -42,6 +42,21 @@ class SessionNotFound(NotFound):
 
 class InvalidForkPoint(RuleViolation):
     code = "invalid_fork_point"
+
+
+class TooManyPendingTurns(Throttled):
+    """The session already has as many turns waiting for narration as it may."""
+
+
+def _require_room(session: CampaignSession, max_pending: int | None) -> None:
+    """Checked after the command ran, on the aggregate it changed: the cap holds across
+    instances, since a concurrent writer makes the save fail and the check run again."""
+    if max_pending is not None and len(session.waiting) > max_pending:
+        raise TooManyPendingTurns(
+            "too many turns are waiting for narration in this session; try again later",
+            limit="pending_turns_per_session",
+            max=max_pending,
+        )
 
 
 @dataclass(frozen=True)
@@ -359,11 +374,14 @@ class Sessions(Application[UUID]):
         kind: str = "action",
         character: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        max_pending: int | None = None,
     ) -> TurnAccepted:
+        """Append a turn; with ``max_pending``, refuse it while that many turns of the session
+        wait for narration (a repeated idempotency key still answers its first turn)."""
         turn_id = uuid4()
 
         def submit(session: CampaignSession) -> tuple[str, int, bool]:
-            return session.submit_turn(
+            accepted = session.submit_turn(
                 actor=actor,
                 turn_id=turn_id,
                 text=text,
@@ -372,6 +390,9 @@ class Sessions(Application[UUID]):
                 idempotency_key=idempotency_key,
                 at=self.clock(),
             )
+            if not accepted[2]:
+                _require_room(session, max_pending)
+            return accepted
 
         (accepted_id, _, repeated), written = self._update(
             session_id, submit, unchanged_at=lambda result: result[1]
@@ -426,11 +447,14 @@ class Sessions(Application[UUID]):
         )
         return written
 
-    def request_narration(self, *, session_id: UUID, actor: str, turn_id: UUID) -> Written:
-        _, written = self._update(
-            session_id,
-            lambda s: s.request_narration(actor=actor, turn_id=turn_id, at=self.clock()),
-        )
+    def request_narration(
+        self, *, session_id: UUID, actor: str, turn_id: UUID, max_pending: int | None = None
+    ) -> Written:
+        def request(session: CampaignSession) -> None:
+            session.request_narration(actor=actor, turn_id=turn_id, at=self.clock())
+            _require_room(session, max_pending)
+
+        _, written = self._update(session_id, request)
         return written
 
     def rewind(self, *, session_id: UUID, actor: str, to_version: int) -> Written:

@@ -5,6 +5,7 @@
     ├── Forbidden             the caller is known but may not do this             (403)
     ├── Conflict              the command lost a race with another writer         (409)
     ├── RuleViolation         the command breaks a rule of the session            (422)
+    ├── Throttled             a cap is reached for now; try again later           (429)
     └── StoreUnavailable      the event store cannot be reached right now         (503)
 
 Concrete errors live beside the code that raises them and carry their own fields.
@@ -40,6 +41,13 @@ class Conflict(GaiaError):
 
 class RuleViolation(GaiaError):
     code = "rule_violation"
+
+
+class Throttled(GaiaError):
+    """A cap that frees itself with time is reached; ``retry_after_s`` says when to retry."""
+
+    code = "rate_limited"
+    retry_after_s = 5
 
 
 class StoreUnavailable(GaiaError):

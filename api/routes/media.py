@@ -18,6 +18,7 @@ from api.deps import (
     MediaMember,
     Member,
     Player,
+    SessionAccess,
     State,
     UrlCaller,
     authorize,
@@ -32,8 +33,9 @@ from api.media.ranges import (
     range_applies,
     strong_etag,
 )
-from api.media.service import Media
-from api.media.upload import UploadAborted, read_upload
+from api.media.service import Media, Saved
+from api.media.upload import SpooledUpload, UploadAborted, read_upload
+from api.ratelimit import rate_limited
 from api.state import AppState
 from domain import roles
 from domain.application import SessionNotFound
@@ -53,6 +55,8 @@ SAFE_HEADERS: Final = {
     "Cache-Control": "private, max-age=3600",
     "Accept-Ranges": "bytes",
 }
+# Stored bytes free up only when an operator removes media: clients need not ask again soon.
+STORED_BYTES_RETRY_AFTER_S: Final = 3600
 # Names /api/images may look up: no separators, no control characters, no leading dot.
 _FILENAME: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+()@=, -]{0,199}")
 
@@ -108,41 +112,25 @@ def media_url(session_id: UUID | str, kind: str, media_id: UUID | str) -> str:
 @router.post(
     "/api/sessions/{sid}/media", status_code=status.HTTP_201_CREATED, openapi_extra=UPLOAD_BODY
 )
-async def upload_media(request: Request, access: Player, media: MediaService) -> JSONResponse:
+async def upload_media(
+    request: Request, access: Player, media: MediaService, state: State
+) -> JSONResponse:
     """Upload one image or audio file (field ``file``; ``kind`` optional). Its bytes decide its
     type: PNG, JPEG, WebP, GIF, MP3, OGG or WAV, else 415; a claim of the other kind (field,
     content type or file name) 422; over GAIA_MAX_UPLOAD_BYTES 413, refused while streaming; an
-    image whose header claims more than GAIA_MAX_IMAGE_PIXELS pixels 422 ``image_too_large``."""
+    image whose header claims more than GAIA_MAX_IMAGE_PIXELS pixels 422 ``image_too_large``.
+    Quotas (429 ``rate_limited``): uploads per user and per session, stored bytes per session."""
+    rates = state.rates
+    quotas = (
+        (rates.uploads_per_session, str(access.session_id)),
+        (rates.uploads_per_user, access.caller.user_id),
+    )
+    rates.take("too many uploads; try again later", *quotas)
     try:
-        upload = await read_upload(
-            request,
-            limit=media.settings.max_upload_bytes,
-            staging_dir=media.store.staging_dir(),
-            max_image_pixels=media.settings.max_image_pixels,
-        )
-    except UploadAborted:
-        media.uploads.count("aborted")
-        raise ApiError(400, "upload_incomplete", "the upload was cut off") from None
-    except ApiError:
-        media.uploads.count("refused")
-        raise
-    try:
-        saved = await to_thread.run_sync(
-            lambda: media.save(
-                session_id=access.session_id,
-                actor=access.caller.user_id,
-                media_type=upload.media_type,
-                sha256=upload.sha256,
-                size=upload.size,
-                source="upload",
-                path=upload.path,
-            )
-        )
+        saved, upload = await _store_upload(request, access, media, state)
     except BaseException:
-        media.uploads.count("refused")
+        rates.give_back(*quotas)  # nothing was stored
         raise
-    finally:
-        upload.path.unlink(missing_ok=True)
     media.uploads.count("stored")
     kind = upload.media_type.kind
     return JSONResponse(
@@ -159,6 +147,64 @@ async def upload_media(request: Request, access: Player, media: MediaService) ->
         },
         status_code=status.HTTP_201_CREATED,
     )
+
+
+async def _store_upload(
+    request: Request, access: SessionAccess, media: Media, state: AppState
+) -> tuple[Saved, SpooledUpload]:
+    """Read the upload and record it, within the session's stored-bytes cap."""
+    _require_space(state, access.view, 1)  # a full session: refused before reading the body
+    try:
+        upload = await read_upload(
+            request,
+            limit=media.settings.max_upload_bytes,
+            staging_dir=media.store.staging_dir(),
+            max_image_pixels=media.settings.max_image_pixels,
+        )
+    except UploadAborted:
+        media.uploads.count("aborted")
+        raise ApiError(400, "upload_incomplete", "the upload was cut off") from None
+    except ApiError:
+        media.uploads.count("refused")
+        raise
+    try:
+        # Checked again on the view as it is now: other uploads may have landed meanwhile.
+        view = await to_thread.run_sync(lambda: state.views.get(access.session_id))
+        _require_space(state, view, upload.size)
+        saved = await to_thread.run_sync(
+            lambda: media.save(
+                session_id=access.session_id,
+                actor=access.caller.user_id,
+                media_type=upload.media_type,
+                sha256=upload.sha256,
+                size=upload.size,
+                source="upload",
+                path=upload.path,
+            )
+        )
+    except BaseException:
+        media.uploads.count("refused")
+        raise
+    finally:
+        upload.path.unlink(missing_ok=True)
+    return saved, upload
+
+
+def _require_space(state: AppState, view: SessionView, size: int) -> None:
+    """Refuse bytes past GAIA_MEDIA_BYTES_PER_SESSION, counted from the session's view (built
+    from the store, so the cap holds across instances)."""
+    cap = state.settings.media_bytes_per_session
+    if not state.settings.quotas_enabled:
+        return
+    stored = sum(int(item["size"]) for item in view.media.values())
+    if stored + size > cap:
+        raise rate_limited(
+            "media_bytes_per_session",
+            STORED_BYTES_RETRY_AFTER_S,
+            "this session has no room for more media",
+            max=cap,
+            stored=stored,
+        )
 
 
 def find_media(view: SessionView, kind: str, media_id: str) -> Served:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from api.deps import Caller, Member, Owner, State
 from api.schemas import NewCampaignIn, RenameIn
+from api.state import AppState
 from domain.application import DEFAULT_TITLE
 from projections.history import SessionView
 from projections.my_sessions import sessions_of
@@ -51,11 +52,18 @@ def session_doc(view: SessionView, my_role: str, position: int) -> dict[str, Any
     }
 
 
+def count_new_session(state: AppState, user_id: str) -> None:
+    """New campaigns and forks share one quota per user (GAIA_SESSIONS_PER_USER_PER_HOUR)."""
+    rates = state.rates
+    rates.take("too many new sessions; try again later", (rates.sessions_per_user, user_id))
+
+
 @router.post("/api/campaigns/new", status_code=status.HTTP_201_CREATED)
 def create_campaign(
     caller: Caller, state: State, body: NewCampaignIn | None = None
 ) -> dict[str, Any]:
     body = body or NewCampaignIn()
+    count_new_session(state, caller.user_id)
     written = state.sessions.start_session(
         owner=caller.user_id,
         owner_name=caller.display_name,

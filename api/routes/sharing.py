@@ -8,9 +8,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from api.deps import Caller, Member, Owner, SessionAccess, State, authorize, parse_id
+from api.deps import (
+    Caller,
+    Member,
+    Owner,
+    SessionAccess,
+    State,
+    authorize,
+    client_address,
+    parse_id,
+)
 from api.errors import ApiError
-from api.ratelimit import retry_after_header
 from api.schemas import AcceptIn, InviteIn, JoinIn, RoleIn, ShareIn
 from api.settings import Settings
 from domain import roles
@@ -23,16 +31,6 @@ UserId = Annotated[str, Path(min_length=1, max_length=200)]
 def invite_url(request: Request, settings: Settings, token: str) -> str:
     base = settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
     return f"{base}/join/{token}"
-
-
-def client_address(request: Request, settings: Settings) -> str:
-    if settings.trust_proxy_headers:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        # Cloud Run's front end appends the real client last; earlier entries are the client's say.
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return request.client.host if request.client else "unknown"
 
 
 def _issue(request: Request, state: State, access: SessionAccess, body: InviteIn) -> dict[str, Any]:
@@ -80,14 +78,12 @@ def revoke_invite(
 
 
 def _accept(request: Request, state: State, caller: Any, token: str) -> dict[str, Any]:
-    wait = state.accept_limits.wait_needed(caller.user_id, client_address(request, state.settings))
-    if wait:
-        raise ApiError(
-            429,
-            "rate_limited",
-            "too many invite attempts; try again later",
-            headers=retry_after_header(wait),
-        )
+    rates = state.rates
+    rates.take(
+        "too many invite attempts; try again later",
+        (rates.invite_accepts_per_address, client_address(request, state.settings)),
+        (rates.invite_accepts_per_user, caller.user_id),
+    )
     joined = state.sessions.accept_invite(
         token=token, user_id=caller.user_id, display_name=caller.display_name
     )

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from api.deps import Member, State, StreamMember
 from api.errors import ApiError
 from api.live import DELTA_EVENT, EventStream, Live
+from api.ratelimit import StreamSlot
 from api.state import AppState
 from projections.timeline import EVENT_TOPICS
 
@@ -49,20 +50,28 @@ reconnect with `Last-Event-ID`. A member who is removed has the stream ended.
 Credentials: `Authorization: Bearer`, or `?ticket=` from `POST .../stream-ticket` (EventSource
 cannot send headers; a ticket is reusable for 60 s, so reconnections work). Access tokens are
 refused in the URL. Refusals come before the stream, as JSON errors: 401 no or bad credentials,
-404 not a member, 409 `cursor_ahead` when the cursor is past the stream's last version.
+404 not a member, 409 `cursor_ahead` when the cursor is past the stream's last version, 429
+`rate_limited` when the caller (or this instance) has too many streams open.
 While the event store is out of reach the answer is a 200 holding only a `retry:` hint (no
 event), so that EventSource reconnects, and resumes, once it is back.
 """
 
 
 class _StreamResponse(EventSourceResponse):
-    """Ends quietly when a client stops reading: dead-peer detection, not a server error."""
+    """Ends quietly when a client stops reading: dead-peer detection, not a server error. Frees
+    its stream slot when it ends, however it ends."""
+
+    def __init__(self, *args: Any, slot: StreamSlot, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slot = slot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         except SendTimeoutError:
             log.info("dropped a stream whose client took nothing for %.0f s", SEND_TIMEOUT_S)
+        finally:
+            self.slot.release()
 
 
 def _live(state: AppState) -> Live:
@@ -97,6 +106,7 @@ def _cursor(last_event_id: str | None, after: int | None) -> int:
         401: {"description": "no or bad credentials"},
         404: {"description": "not a member, or no such session"},
         409: {"description": "`cursor_ahead`: the cursor is past the stream's last version"},
+        429: {"description": "`rate_limited`: too many open streams (per user or instance)"},
     },
 )
 async def events(
@@ -121,6 +131,8 @@ async def events(
             version=view.version,
         )
     settings = state.settings
+    # Last, so that nothing can refuse the stream once it holds a slot: the response frees it.
+    slot = state.stream_slots.acquire(caller.user_id)
     stream = EventStream(
         live.hub,
         sid,
@@ -137,6 +149,7 @@ async def events(
         send_timeout=SEND_TIMEOUT_S,
         shutdown_event=live.hub.shutting_down,
         shutdown_grace_period=settings.stream_shutdown_grace_seconds,
+        slot=slot,
     )
 
 

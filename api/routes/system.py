@@ -5,11 +5,11 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import new_guest_id
-from api.deps import State, unauthorized
+from api.deps import State, client_address, unauthorized
 from api.errors import STORE_RETRY_AFTER, not_found
 from api.metrics import CONTENT_TYPE
 from api.operations import refresh_gauges
@@ -70,10 +70,16 @@ def metrics(state: State, authorization: Annotated[str | None, Header()] = None)
 
 
 @router.post("/api/auth/guest", tags=["auth"])
-def guest(body: GuestIn, state: State) -> dict[str, str]:
-    """A token for a newcomer without an identity provider (local mode only)."""
+def guest(body: GuestIn, request: Request, state: State) -> dict[str, str]:
+    """A token for a newcomer without an identity provider (local mode only); limited per
+    client address (GAIA_GUEST_SIGNUPS_PER_ADDRESS_PER_HOUR)."""
     if state.local_auth is None:
         raise not_found()
+    rates = state.rates
+    rates.take(
+        "too many guest sign-ups from this address; try again later",
+        (rates.guest_signups_per_address, client_address(request, state.settings)),
+    )
     user_id = new_guest_id()
     return {
         "access_token": state.local_auth.issue(user_id, body.display_name),

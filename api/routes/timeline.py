@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import Member, Owner, State
 from api.errors import ApiError
-from api.routes.sessions import session_doc
+from api.routes.sessions import count_new_session, session_doc
 from api.schemas import ForkIn, RewindIn
 from domain.store import position_of
 from projections.export import FORMAT, export_ndjson
@@ -156,6 +156,7 @@ def fork(access: Member, state: State, body: ForkIn | None = None) -> dict[str, 
     """A new session owned by the caller whose history starts as this one's at ``at_version``."""
     body = body or ForkIn()
     caller = access.caller
+    count_new_session(state, caller.user_id)
     written = state.sessions.fork(
         session_id=access.session_id,
         actor=caller.user_id,

@@ -25,21 +25,37 @@ IdempotencyKey = Annotated[
 def submit_turn(
     body: TurnIn, access: Player, state: State, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
+    """Accept a turn for narration. Quotas (429 ``rate_limited``): turns per user and per
+    session, and turns waiting for narration per session; a repeat of an Idempotency-Key
+    answers its first turn and costs no quota."""
     limit = state.settings.max_turn_chars
     if len(body.text) > limit:
         raise ApiError(422, "turn_too_long", f"text is limited to {limit} characters", limit=limit)
     character = None
     if body.character_id or body.character_name:
         character = {"id": body.character_id or "", "name": body.character_name or ""}
-    accepted = state.sessions.submit_turn(
-        session_id=access.session_id,
-        actor=access.caller.user_id,
-        text=body.text,
-        kind=body.kind,
-        character=character,
-        idempotency_key=idempotency_key,
+    settings, rates = state.settings, state.rates
+    quotas = (
+        (rates.turns_per_session, str(access.session_id)),
+        (rates.turns_per_user, access.caller.user_id),
     )
-    if not accepted.repeated:
+    rates.take("too many turns; try again later", *quotas)
+    try:
+        accepted = state.sessions.submit_turn(
+            session_id=access.session_id,
+            actor=access.caller.user_id,
+            text=body.text,
+            kind=body.kind,
+            character=character,
+            idempotency_key=idempotency_key,
+            max_pending=settings.pending_turns_per_session if settings.quotas_enabled else None,
+        )
+    except BaseException:
+        rates.give_back(*quotas)  # nothing was written
+        raise
+    if accepted.repeated:
+        rates.give_back(*quotas)  # the first request paid for it
+    else:
         state.metrics.turns_submitted.inc()
         state.worker.schedule(access.session_id)
     return JSONResponse(
@@ -56,10 +72,22 @@ def submit_turn(
 def retry_turn(
     access: Player, state: State, turn_id: Annotated[str, Path(max_length=64)]
 ) -> dict[str, Any]:
+    """Narrate a turn again. Quotas (429 ``rate_limited``): retries per turn, and turns waiting
+    for narration per session."""
     tid = parse_id(turn_id)
-    written = state.sessions.request_narration(
-        session_id=access.session_id, actor=access.caller.user_id, turn_id=tid
-    )
+    settings, rates = state.settings, state.rates
+    quota = (rates.retries_per_turn, f"{access.session_id}/{tid}")
+    rates.take("this turn was retried too often; try again later", quota)
+    try:
+        written = state.sessions.request_narration(
+            session_id=access.session_id,
+            actor=access.caller.user_id,
+            turn_id=tid,
+            max_pending=settings.pending_turns_per_session if settings.quotas_enabled else None,
+        )
+    except BaseException:
+        rates.give_back(quota)  # nothing was written
+        raise
     state.worker.schedule(access.session_id)
     return {"turn_id": str(tid), "version": written.version, "position": written.position}
 

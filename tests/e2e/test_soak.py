@@ -60,6 +60,14 @@ SETTLE_TIMEOUT_S = 180.0  # for the narrations and streams still under way when 
 GENEROUS_LIMITS: dict[str, str] = {
     "GAIA_INVITE_ACCEPTS_PER_USER_PER_MINUTE": "1000",
     "GAIA_INVITE_ACCEPTS_PER_ADDRESS_PER_MINUTE": "1000",
+    # Quotas stay on (every turn passes through them) with room for the soak's pace: a player
+    # sends a turn every 0.2-0.5 s, and a killed instance's turns wait for the next sweep.
+    "GAIA_SESSIONS_PER_USER_PER_HOUR": "1000",
+    "GAIA_TURNS_PER_USER_PER_MINUTE": "10000",
+    "GAIA_TURNS_PER_SESSION_PER_MINUTE": "10000",
+    "GAIA_PENDING_TURNS_PER_SESSION": "10000",
+    "GAIA_RETRIES_PER_TURN_PER_HOUR": "1000",
+    "GAIA_STREAMS_PER_USER": "1000",
 }
 
 TURN_TEXT = re.compile(r"soak-\w+-\d+ acts, move \d+\.")

@@ -65,6 +65,8 @@ def settings_for(store: StoreConfig, **overrides: Any) -> Settings:
         "database_url": store.database_url,
         "jwt_secret": "test-secret-" + "x" * 32,
         "resume_sweep_seconds": 3600,
+        # Stream tests open a hundred streams as one user; tests of the cap set their own.
+        "streams_per_user": 1000,
     }
     values.update(overrides)
     return Settings(**values)

@@ -29,6 +29,7 @@ def store_env(store: StoreConfig, **settings: str) -> dict[str, str]:
         "GAIA_DATA_DIR": str(store.data_dir),
         "GAIA_JWT_SECRET": SECRET,
         "GAIA_LOG_LEVEL": "WARNING",
+        "GAIA_STREAMS_PER_USER": "1000",  # stream tests open a hundred streams as one user
         **settings,
     }
 
