@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     invite_default_expiry_seconds: int = Field(7 * 24 * 3600, ge=1)
     # Live streams: heartbeat comment interval; backup poll for other instances' writes (a lost
     # NOTIFY delays an event by at most this); how long streams get on shutdown to send their
-    # retry hint, which must stay below uvicorn's 8 s graceful timeout (api/__main__.py).
+    # retry hint, which must stay below uvicorn's 8 s graceful timeout (api/server.py).
     stream_heartbeat_seconds: float = Field(15.0, gt=0)
     stream_poll_seconds: float = Field(5.0, gt=0)
     stream_shutdown_grace_seconds: float = Field(3.0, ge=0, lt=8)
