@@ -83,6 +83,18 @@ def store_unavailable(method: str, path: str, message: str) -> Response:
     return _json(503, "store_unavailable", message, None, STORE_RETRY_AFTER)
 
 
+def body_too_large(limit: int) -> Response:
+    """413 for a body over GAIA_MAX_BODY_BYTES; the connection closes, since the rest of the
+    body is never read (api/bodylimit.py)."""
+    return _json(
+        413,
+        "body_too_large",
+        f"the request body is larger than {limit} bytes",
+        {"limit_bytes": limit},
+        {"Connection": "close"},
+    )
+
+
 def _json(
     status: int,
     code: str,

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     cors_origins: str = ""  # comma-separated exact origins
     trust_proxy_headers: bool = False
     max_turn_chars: int = Field(8000, ge=1)
+    # Largest request body but a media upload's (which has GAIA_MAX_UPLOAD_BYTES): 413 beyond,
+    # from Content-Length before reading, else as soon as the streamed body crosses it.
+    max_body_bytes: int = Field(1024 * 1024, ge=1)
     snapshot_interval: int = Field(100, ge=0)
     session_idle_ttl_minutes: float = Field(30.0, gt=0)
     prune_interval_seconds: float = Field(60.0, gt=0)
