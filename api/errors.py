@@ -4,6 +4,9 @@ Domain errors map by base class; request validation answers 422 (400 for a body 
 JSON); unknown routes and malformed ids answer 404. A database out of reach answers 503 with
 Retry-After wherever it surfaces (the store, the view tables, the locks), and makes the store
 circuit (api/circuit.py) probe it.
+
+A failure on our side (5xx) answers its code and a fixed message only: what went wrong (a
+driver's message, a file name, a host) goes to the log, never to the caller.
 """
 
 from __future__ import annotations
@@ -115,6 +118,11 @@ def install(app: FastAPI) -> None:
             if EVENT_STREAM_PATH.fullmatch(request.url.path):
                 return store_unavailable(request.method, request.url.path, error.message)
             headers = STORE_RETRY_AFTER
+        elif status >= 500:  # noqa: PLR2004
+            log.error("%s on %s %s: %r", error.code, request.method, request.url.path, error)
+        if status >= 500:  # noqa: PLR2004
+            # Raisers give fixed messages; details (an exception's text) were logged above.
+            return _json(status, error.code, error.message, None, headers)
         return _json(status, error.code, error.message, _jsonable(error.details), headers)
 
     async def store_unreachable(request: Request, error: Exception) -> Response:
@@ -174,7 +182,14 @@ def install(app: FastAPI) -> None:
 
 
 def _store_trouble(request: Request, error: Exception) -> None:
-    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, error)
+    # The driver's own words (a GaiaError keeps them in its details and cause) stay here.
+    log.warning(
+        "store unavailable on %s %s: %r (%s)",
+        request.method,
+        request.url.path,
+        error.__cause__ or error,
+        getattr(error, "details", None) or "",
+    )
     # Looked up by name: api.circuit builds its responses with this module.
     circuit = getattr(getattr(request.app.state, "gaia", None), "circuit", None)
     if circuit is not None:
