@@ -4,7 +4,8 @@ or authentication sees it.
 
 A pure ASGI middleware, so that it buffers nothing and streamed responses pass untouched. A
 declared ``Content-Length`` over the cap is answered 413 ``body_too_large`` before a byte is
-read. A body without one (chunked) is counted as it arrives: the message that crosses the cap
+read, and one within it passes untouched (the server delivers no more than it declares). A
+body without one (chunked) is counted as it arrives: the message that crosses the cap
 is never handed to the app; its read fails instead, and whatever the app then answers is
 replaced by the same 413, so a partial body is never parsed.
 """
@@ -41,9 +42,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        refusal = body_too_large(self.max_bytes)
-        if declared is not None and declared > self.max_bytes:
-            await refusal(scope, receive, send)
+        if declared is not None:
+            if declared > self.max_bytes:
+                await body_too_large(self.max_bytes)(scope, receive, send)
+            else:  # the server delivers no more than the declared length
+                await self.app(scope, receive, send)
             return
 
         received = 0
@@ -76,7 +79,7 @@ class BodyLimit:
             # The failed read surfaced as an error (BodyTooLarge, or whatever the app made
             # of it): the answer is the 413.
         if crossed and not started:
-            await refusal(scope, receive, send)
+            await body_too_large(self.max_bytes)(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
