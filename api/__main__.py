@@ -18,6 +18,7 @@ from api.app import create_app
 from api.auth import LocalAuthenticator, load_or_create_secret, new_guest_id
 from api.keyfiles import export_signer
 from api.observability import configure_logging
+from api.server import server_options
 from api.settings import Settings
 from projections.export import ExportInvalid, KeyInvalid, public_key_from_text, verify_export
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port or settings.port,
             log_level=settings.log_level.lower(),
             log_config=None,  # configure_logging's JSON lines, uvicorn's records included
-            timeout_graceful_shutdown=8,
+            **server_options(settings),
         )
         _AnnouncingServer(config).run()
         return 0

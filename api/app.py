@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, operations, pages
 from api.auth import Authenticator, LocalAuthenticator, OidcAuthenticator, load_or_create_secret
+from api.bodylimit import BodyLimit
 from api.keyfiles import export_signer
 from api.live import start_live
 from api.locks import NarrationLocks
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # inside the log context
     operations.install(app)
     if cors_origins:
         app.add_middleware(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
+from anyio import to_thread
 from fastapi import Depends, Header, Path, Query, Request
 
 from api.auth import AuthError, JwksUnavailable, Principal
@@ -69,6 +70,27 @@ async def current_principal(
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+async def _min_position(
+    state: State,
+    min_position: Annotated[
+        int | None, Query(ge=0, description="wait until views include this position")
+    ] = None,
+) -> int | None:
+    """A read's ``min_position``; past the store's head it is refused 409 ``position_ahead`` at
+    once: no write has that position yet, so waiting for it would only hold the request."""
+    if min_position is None or min_position <= state.my_sessions.position:
+        return min_position  # the views already include it, so the store does too
+    head = await to_thread.run_sync(state.sessions.max_position)
+    if min_position > head:
+        raise ApiError(
+            409, "position_ahead", "min_position is past the store's last position", head=head
+        )
+    return min_position
+
+
+MinPosition = Annotated[int | None, Depends(_min_position)]
 
 
 def parse_id(value: str) -> UUID:

@@ -7,6 +7,9 @@ answer tells what exists; only invite tokens keep their own ``invite_invalid`` (
 §6.1). A database out of reach answers 503 with
 Retry-After wherever it surfaces (the store, the view tables, the locks), and makes the store
 circuit (api/circuit.py) probe it.
+
+A failure on our side (5xx) answers its code and a fixed message only: what went wrong (a
+driver's message, a file name, a host) goes to the log, never to the caller.
 """
 
 from __future__ import annotations
@@ -106,6 +109,18 @@ def store_unavailable(method: str, path: str, message: str) -> Response:
     return _json(503, "store_unavailable", message, None, STORE_RETRY_AFTER)
 
 
+def body_too_large(limit: int) -> Response:
+    """413 for a body over GAIA_MAX_BODY_BYTES; the connection closes, since the rest of the
+    body is never read (api/bodylimit.py)."""
+    return _json(
+        413,
+        "body_too_large",
+        f"the request body is larger than {limit} bytes",
+        {"limit_bytes": limit},
+        {"Connection": "close"},
+    )
+
+
 def _json(
     status: int,
     code: str,
@@ -130,6 +145,11 @@ def install(app: FastAPI) -> None:
             headers = STORE_RETRY_AFTER
         elif isinstance(error, Throttled):
             headers = {"Retry-After": str(error.retry_after_s)}
+        elif status >= 500:  # noqa: PLR2004
+            log.error("%s on %s %s: %r", error.code, request.method, request.url.path, error)
+        if status >= 500:  # noqa: PLR2004
+            # Raisers give fixed messages; details (an exception's text) were logged above.
+            return _json(status, error.code, error.message, None, headers)
         return _json(status, error.code, error.message, _jsonable(error.details), headers)
 
     async def store_unreachable(request: Request, error: Exception) -> Response:
@@ -192,7 +212,14 @@ def install(app: FastAPI) -> None:
 
 
 def _store_trouble(request: Request, error: Exception) -> None:
-    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, error)
+    # The driver's own words (a GaiaError keeps them in its details and cause) stay here.
+    log.warning(
+        "store unavailable on %s %s: %r (%s)",
+        request.method,
+        request.url.path,
+        error.__cause__ or error,
+        getattr(error, "details", None) or "",
+    )
     # Looked up by name: api.circuit builds its responses with this module.
     circuit = getattr(getattr(request.app.state, "gaia", None), "circuit", None)
     if circuit is not None:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     cors_origins: str = ""  # comma-separated exact origins
     trust_proxy_headers: bool = False
     max_turn_chars: int = Field(8000, ge=1)
+    # Largest request body but a media upload's (which has GAIA_MAX_UPLOAD_BYTES): 413 beyond,
+    # from Content-Length before reading, else as soon as the streamed body crosses it.
+    max_body_bytes: int = Field(1024 * 1024, ge=1)
     snapshot_interval: int = Field(100, ge=0)
     session_idle_ttl_minutes: float = Field(30.0, gt=0)
     prune_interval_seconds: float = Field(60.0, gt=0)
@@ -75,7 +78,7 @@ class Settings(BaseSettings):
     invite_default_expiry_seconds: int = Field(7 * 24 * 3600, ge=1)
     # Live streams: heartbeat comment interval; backup poll for other instances' writes (a lost
     # NOTIFY delays an event by at most this); how long streams get on shutdown to send their
-    # retry hint, which must stay below uvicorn's 8 s graceful timeout (api/__main__.py).
+    # retry hint, which must stay below uvicorn's 8 s graceful timeout (api/server.py).
     stream_heartbeat_seconds: float = Field(15.0, gt=0)
     stream_poll_seconds: float = Field(5.0, gt=0)
     stream_shutdown_grace_seconds: float = Field(3.0, ge=0, lt=8)

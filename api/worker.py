@@ -17,7 +17,14 @@ from uuid import UUID
 from anyio import to_thread
 
 from api.locks import NarrationLocks
-from api.narration import HistoryEntry, Narration, NarrationFailed, NarrationRequest, Narrator
+from api.narration import (
+    INTERNAL_FAILURE,
+    HistoryEntry,
+    Narration,
+    NarrationFailed,
+    NarrationRequest,
+    Narrator,
+)
 from domain.application import Sessions
 from domain.errors import GaiaError
 from projections.session_views import SessionViews
@@ -153,14 +160,14 @@ class TurnWorker:
                 failure.attempts,
             )
             return
-        except Exception as error:
+        except Exception:
             log.exception("narrator crashed", extra={"session_id": str(session_id)})
             await to_thread.run_sync(
                 self._record_failure,
                 session_id,
                 turn_id,
                 "internal",
-                f"{type(error).__name__}: {error}",
+                INTERNAL_FAILURE,  # members read it; the crash itself is in the log
                 1,
             )
             return

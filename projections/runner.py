@@ -2,14 +2,19 @@
 applies each event with the new position in one transaction (exactly once, resumable).
 
 It wakes when this process writes and polls for writes made by other processes; an error in a
-view is logged and retried with backoff rather than stopping the view for good.
+view is logged and retried with backoff rather than stopping the view for good. Requests wait
+for a position with ``wait_until``, on the event loop: a thousand waiting requests hold no
+worker thread, so they cannot starve the rest of the service.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.application import Sessions
@@ -28,6 +33,23 @@ class Projection(Protocol):
     def clear(self, cur: Cursor) -> None: ...
 
     def apply(self, cur: Cursor, event: Any, position: int) -> None: ...
+
+
+@dataclass(frozen=True, eq=False)  # each waiter is itself, whatever it waits for
+class _Waiter:
+    """A coroutine waiting, on its own event loop, for the view to reach ``position``."""
+
+    position: int
+    loop: asyncio.AbstractEventLoop
+    reached: asyncio.Future[None]
+
+    def wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits any more
+            self.loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:
+        if not self.reached.done():
+            self.reached.set_result(None)
 
 
 class ProjectionRunner:
@@ -49,6 +71,7 @@ class ProjectionRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
+        self._waiters: list[_Waiter] = []  # guarded by _progress
         self._thread: threading.Thread | None = None
         with database.ddl() as cur:
             projection.create_tables(cur)
@@ -57,6 +80,12 @@ class ProjectionRunner:
     @property
     def position(self) -> int:
         return self._position
+
+    @property
+    def waiting(self) -> int:
+        """How many coroutines wait in ``wait_until`` right now."""
+        with self._progress:
+            return len(self._waiters)
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -73,8 +102,31 @@ class ProjectionRunner:
     def wake(self, _position: int | None = None) -> None:
         self._wake.set()
 
+    async def wait_until(self, position: int, timeout: float) -> bool:
+        """Wait, without holding a thread, until the view has applied ``position`` (or timeout);
+        True if it has."""
+        if self._position >= position:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(position, loop, loop.create_future())
+        with self._progress:
+            if self._position >= position:
+                return True
+            self._waiters.append(waiter)
+        self.wake()
+        try:
+            await asyncio.wait_for(waiter.reached, timeout)
+        except TimeoutError:
+            return self._position >= position
+        finally:
+            with self._progress:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        return True
+
     def wait_for(self, position: int, timeout: float) -> bool:
-        """Block until the view has applied ``position`` (or timeout); True if it has."""
+        """Block until the view has applied ``position`` (or timeout); True if it has. For
+        threads of our own; a request waits with ``wait_until``."""
         self.wake()
         deadline = time.monotonic() + timeout
         with self._progress:
@@ -115,19 +167,25 @@ class ProjectionRunner:
             stored = self.database.position(cur, self.projection.name, lock=True)
             if stored != self._position:
                 # Another runner (another instance, or a rebuild) moved the view: follow it.
-                with self._progress:
-                    self._position = stored
-                    self._progress.notify_all()
+                self._moved_to(stored)
                 return 1  # read again from there
             for notification in notifications:
                 event = self.sessions.mapper.to_domain_event(notification)
                 self.projection.apply(cur, event, notification.id)
             last = notifications[-1].id
             self.database.set_position(cur, self.projection.name, last)
-        with self._progress:
-            self._position = last
-            self._progress.notify_all()
+        self._moved_to(last)
         return len(notifications)
+
+    def _moved_to(self, position: int) -> None:
+        """The view now stands at ``position``: wake whoever waits for it."""
+        with self._progress:
+            self._position = position
+            self._progress.notify_all()
+            reached = [w for w in self._waiters if w.position <= position]
+            self._waiters = [w for w in self._waiters if w.position > position]
+        for waiter in reached:
+            waiter.wake()
 
     def rebuild(self) -> int:
         """Drop the view's rows and replay every event from the start; returns the position."""

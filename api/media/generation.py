@@ -22,7 +22,7 @@ from uuid import UUID
 import httpx
 from anyio import to_thread
 
-from api.narration import Narration
+from api.narration import INTERNAL_FAILURE, Narration
 from api.narration.wire import error_detail
 from api.settings import Settings
 from domain.application import Sessions
@@ -242,9 +242,9 @@ class MediaGenerator:
             await self._failed(
                 session_id, turn_id, provider.kind, MediaProviderFailed("storage", error.message)
             )
-        except Exception as error:
+        except Exception:
             log.exception("%s generation crashed", provider.kind, extra=context)
-            crash = MediaProviderFailed("internal", f"{type(error).__name__}: {error}")
+            crash = MediaProviderFailed("internal", INTERNAL_FAILURE)  # the log has the rest
             await self._failed(session_id, turn_id, provider.kind, crash)
 
     def _store(self, session_id: UUID, turn_id: UUID, data: bytes, media_type: MediaType) -> None:

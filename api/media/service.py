@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID, uuid4
 
+from anyio import to_thread
+
 from api.media.generation import MediaGenerator, build_generator
 from api.media.store import MediaStore, open_store
 from api.settings import Settings
@@ -122,19 +124,27 @@ class Media:
         )
         return Saved(media_id, filename, key, written)
 
-    def named(self, filename: str, kind: str, *, wait_s: float) -> list[IndexedMedia]:
-        """Index rows for ``filename``; on a miss, wait (bounded) for the index to catch up."""
+    async def named(self, filename: str, kind: str, *, wait_s: float) -> list[IndexedMedia]:
+        """Index rows for ``filename``; on a miss, wait (bounded, holding no thread while it
+        waits) for the index to catch up with the store."""
+        rows, behind_head = await to_thread.run_sync(self._look_up, filename, kind)
+        if rows or behind_head is None:
+            return rows
+        await self.index.wait_until(behind_head, wait_s)
+        return await to_thread.run_sync(self._rows, filename, kind)
+
+    def _look_up(self, filename: str, kind: str) -> tuple[list[IndexedMedia], int | None]:
+        """The rows, and on a miss the store's head if the index had not reached it yet."""
         # The position first: the index commits its rows before it moves the position, so a
         # miss read after it is a real miss up to that position, never a row not yet committed.
         applied = self.index.position
-        with self.database.transaction() as cur:
-            rows = media_named(cur, filename, kind)
+        rows = self._rows(filename, kind)
         if rows:
-            return rows
+            return rows, None
         head = self.sessions.max_position()
-        if applied >= head:
-            return rows
-        self.index.wait_for(head, wait_s)
+        return rows, (head if applied < head else None)
+
+    def _rows(self, filename: str, kind: str) -> list[IndexedMedia]:
         with self.database.transaction() as cur:
             return media_named(cur, filename, kind)
 

@@ -7,6 +7,7 @@ once retrying is over.
 """
 
 from api.narration.base import (
+    INTERNAL_FAILURE,
     DeltaSink,
     ErrorKind,
     HistoryEntry,
@@ -20,6 +21,7 @@ from api.narration.openai_compat import OpenAICompatNarrator
 from api.narration.prompt import build_messages
 
 __all__ = [
+    "INTERNAL_FAILURE",
     "DeltaSink",
     "DemoNarrator",
     "ErrorKind",

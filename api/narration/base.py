@@ -13,6 +13,9 @@ from typing import Any, Final, Literal, Protocol
 HISTORY_ROLES: Final = frozenset({"player", "narrator", "system"})
 TURN_KINDS: Final = frozenset({"action", "context", "ooc"})
 
+# What a failure record says of a crash on our side; members read it, the log has the crash.
+INTERNAL_FAILURE: Final = "an internal error (see the service log)"
+
 ErrorKind = Literal[
     "timeout", "rate_limited", "server_error", "bad_response", "connection", "rejected"
 ]

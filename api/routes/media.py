@@ -273,9 +273,7 @@ async def get_image(
     with ``?ticket=`` (for ``<img>``), to members of the ticket's session."""
     if not _FILENAME.fullmatch(filename) or ".." in filename:
         raise not_found()
-    rows = await to_thread.run_sync(
-        lambda: media.named(filename, "image", wait_s=state.settings.read_barrier_seconds)
-    )
+    rows = await media.named(filename, "image", wait_s=state.settings.read_barrier_seconds)
     for row in rows:
         if caller.may_open(row.session_id) and await to_thread.run_sync(
             _is_member, state, caller.principal, row.session_id

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
-from api.deps import Caller, Member, Owner, State
+from api.deps import Caller, Member, MinPosition, Owner, State
 from api.schemas import NewCampaignIn, RenameIn
 from api.state import AppState
 from domain.application import DEFAULT_TITLE
@@ -15,10 +15,6 @@ from projections.history import SessionView
 from projections.my_sessions import sessions_of
 
 router = APIRouter(tags=["sessions"])
-
-MinPosition = Annotated[
-    int | None, Query(ge=0, description="wait until views include this position")
-]
 
 
 def members_of(view: SessionView) -> list[dict[str, str]]:
@@ -82,10 +78,8 @@ def create_campaign(
 async def my_sessions(
     caller: Caller, state: State, min_position: MinPosition = None
 ) -> dict[str, Any]:
-    if min_position is not None:
-        await to_thread.run_sync(
-            state.my_sessions.wait_for, min_position, state.settings.read_barrier_seconds
-        )
+    if min_position is not None:  # on the event loop: waiting requests hold no thread
+        await state.my_sessions.wait_until(min_position, state.settings.read_barrier_seconds)
 
     def read() -> dict[str, Any]:
         # The position first: the view commits rows before it moves its position, so the

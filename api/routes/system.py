@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -16,6 +17,7 @@ from api.operations import refresh_gauges
 from api.schemas import GuestIn
 from domain.errors import StoreUnavailable
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 READY_LAG = 1000  # events the "my sessions" view may trail the store by and still be ready
@@ -29,7 +31,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["operations"])
 def readyz(state: State) -> JSONResponse:
-    """Readiness: the store answers and the checkpointed views are caught up."""
+    """Readiness: the store answers and the checkpointed views are caught up. Public, so it
+    answers states only: the reasons are in the log."""
     if state.circuit is not None and state.circuit.is_open:  # known down: answer at once
         return JSONResponse(
             {"status": "unavailable", "store": "circuit_open"},
@@ -39,17 +42,19 @@ def readyz(state: State) -> JSONResponse:
     try:
         head = state.sessions.max_position()
     except StoreUnavailable as error:
+        log.warning("readiness: the store is unavailable: %r", error.__cause__ or error)
         if state.circuit is not None:
             state.circuit.suspect()
         return JSONResponse(
-            {"status": "unavailable", "store": f"{type(error).__name__}"},
+            {"status": "unavailable", "store": "unavailable"},
             status_code=503,
             headers=STORE_RETRY_AFTER,
         )
     lag = head - state.my_sessions.position
     body: dict[str, Any] = {"status": "ok", "position": head, "projection_lag": lag}
-    if lag > READY_LAG or state.my_sessions.last_error:
-        body |= {"status": "catching_up", "projection_error": state.my_sessions.last_error}
+    failing = state.my_sessions.last_error is not None  # its text is in the log, not here
+    if lag > READY_LAG or failing:
+        body |= {"status": "catching_up", "projection_error": "failing" if failing else None}
         return JSONResponse(body, status_code=503, headers=STORE_RETRY_AFTER)
     return JSONResponse(body)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, status
 from fastapi.responses import JSONResponse
 
-from api.deps import Member, Player, State, parse_id
+from api.deps import Member, MinPosition, Player, State, parse_id
 from api.errors import ApiError
 from api.schemas import TurnIn
 
@@ -101,9 +101,10 @@ def history(
         Query(ge=-(2**62), le=2**62, description="only messages with a greater version"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: MinPosition = None,
 ) -> dict[str, Any]:
     # The per-session view caught up to the stream's head when access was checked, so any
-    # write acknowledged before this request is already in it: min_position needs no wait.
+    # write acknowledged before this request is already in it: min_position needs no wait
+    # (one past the store's head was refused 409).
     page, next_after = access.view.history_page(after, limit)
     return {"messages": page, "next_after": next_after, "version": access.view.version}

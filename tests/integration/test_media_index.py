@@ -3,6 +3,7 @@ rebuild from zero equal to the view kept live."""
 
 from __future__ import annotations
 
+import asyncio
 from uuid import UUID
 
 from api.media.service import Media
@@ -145,7 +146,7 @@ def test_a_row_committed_during_a_lookup_is_found_not_missed(
     )
     sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
     media_id = store_media(sessions, sid, "late.png")
-    rows = media.named("late.png", "image", wait_s=0)
+    rows = asyncio.run(media.named("late.png", "image", wait_s=0))
     assert [r.media_id for r in rows] == [media_id]
     database.close()
 

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import app_state, create_app
+from api.server import server_options
 from api.settings import Settings
 from api.state import AppState
 from tests.support.stores import StoreConfig
@@ -75,10 +76,18 @@ def settings_for(store: StoreConfig, **overrides: Any) -> Settings:
 @contextmanager
 def running(store: StoreConfig, **overrides: Any) -> Iterator[Service]:
     """The service on a real uvicorn, started and stopped around the block."""
-    app = create_app(settings_for(store, **overrides))
+    settings = settings_for(store, **overrides)
+    app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            **server_options(settings),  # as `python -m api serve` runs it
+        )
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
