@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Query, status
 
 from api.deps import Caller, Member, Owner, State
+from api.errors import ApiError
+from api.json_body import StrictJsonRoute
 from api.schemas import NewCampaignIn, RenameIn
+from api.settings import Settings
 from domain.application import DEFAULT_TITLE
+from domain.inputs import json_problem
 from projections.history import SessionView
 from projections.my_sessions import sessions_of
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], route_class=StrictJsonRoute)
 
 MinPosition = Annotated[
     int | None, Query(ge=0, description="wait until views include this position")
@@ -51,11 +56,32 @@ def session_doc(view: SessionView, my_role: str, position: int) -> dict[str, Any
     }
 
 
+def check_settings(settings: dict[str, Any] | None, limits: Settings) -> None:
+    """Campaign settings within GAIA_MAX_JSON_DEPTH and GAIA_MAX_SETTINGS_BYTES, else 422."""
+    if settings is None:
+        return
+    depth = limits.max_json_depth
+    if json_problem(settings, max_depth=depth):
+        raise ApiError(
+            422, "settings_too_deep", f"settings may nest at most {depth} levels", limit=depth
+        )
+    size = len(json.dumps(settings, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > limits.max_settings_bytes:
+        raise ApiError(
+            422,
+            "settings_too_large",
+            f"settings may take at most {limits.max_settings_bytes} bytes as JSON",
+            limit=limits.max_settings_bytes,
+            size=size,
+        )
+
+
 @router.post("/api/campaigns/new", status_code=status.HTTP_201_CREATED)
 def create_campaign(
     caller: Caller, state: State, body: NewCampaignIn | None = None
 ) -> dict[str, Any]:
     body = body or NewCampaignIn()
+    check_settings(body.settings, state.settings)
     written = state.sessions.start_session(
         owner=caller.user_id,
         owner_name=caller.display_name,

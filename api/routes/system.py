@@ -11,12 +11,13 @@ from fastapi.responses import JSONResponse, Response
 from api.auth import new_guest_id
 from api.deps import State, unauthorized
 from api.errors import STORE_RETRY_AFTER, not_found
+from api.json_body import StrictJsonRoute
 from api.metrics import CONTENT_TYPE
 from api.operations import refresh_gauges
 from api.schemas import GuestIn
 from domain.errors import StoreUnavailable
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 
 READY_LAG = 1000  # events the "my sessions" view may trail the store by and still be ready
 
@@ -48,6 +49,12 @@ def readyz(state: State) -> JSONResponse:
         )
     lag = head - state.my_sessions.position
     body: dict[str, Any] = {"status": "ok", "position": head, "projection_lag": lag}
+    if state.my_sessions.skipped:
+        # Events the view went past: worth an operator's look, never a reason to go unready.
+        body["projection_skipped"] = {
+            "count": state.my_sessions.skipped,
+            "last": state.my_sessions.last_skipped,
+        }
     if lag > READY_LAG or state.my_sessions.last_error:
         body |= {"status": "catching_up", "projection_error": state.my_sessions.last_error}
         return JSONResponse(body, status_code=503, headers=STORE_RETRY_AFTER)
