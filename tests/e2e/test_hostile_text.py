@@ -38,9 +38,7 @@ BAD_TITLES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_TITLES))
-def test_a_campaign_title_with_a_control_character_is_refused(
-    service: Service, case: str
-) -> None:
+def test_a_campaign_title_with_a_control_character_is_refused(service: Service, case: str) -> None:
     response = service.call("POST", "/api/campaigns/new", OWNER, **BAD_TITLES[case])
     assert "title" in refused_field(response)
     listed = service.call("GET", "/api/sessions", OWNER).json()["sessions"]
@@ -124,9 +122,7 @@ def test_a_token_name_with_a_nul_is_cleaned_and_every_view_keeps_going(
     created = service.client.post("/api/campaigns/new", json={"title": "T"}, headers=headers)
     assert created.status_code == 201, created.text
     position = created.json()["position"]
-    listed = service.client.get(
-        f"/api/sessions?min_position={position}", headers=headers
-    ).json()
+    listed = service.client.get(f"/api/sessions?min_position={position}", headers=headers).json()
     [entry] = listed["sessions"]
     assert entry["owner"]["display_name"] == "Odd"
     assert listed["position"] >= position
