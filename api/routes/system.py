@@ -49,12 +49,15 @@ def readyz(state: State) -> JSONResponse:
         )
     lag = head - state.my_sessions.position
     body: dict[str, Any] = {"status": "ok", "position": head, "projection_lag": lag}
-    if state.my_sessions.skipped:
-        # Events the view went past: worth an operator's look, never a reason to go unready.
-        body["projection_skipped"] = {
-            "count": state.my_sessions.skipped,
-            "last": state.my_sessions.last_skipped,
-        }
+    # Events a view went past: worth an operator's look, never a reason to go unready.
+    views = (state.my_sessions, state.media.index if state.media else None)
+    skipped = {
+        view.projection.name: {"count": view.skipped, "last": view.last_skipped}
+        for view in views
+        if view is not None and view.skipped
+    }
+    if skipped:
+        body["projection_skipped"] = skipped
     if lag > READY_LAG or state.my_sessions.last_error:
         body |= {"status": "catching_up", "projection_error": state.my_sessions.last_error}
         return JSONResponse(body, status_code=503, headers=STORE_RETRY_AFTER)

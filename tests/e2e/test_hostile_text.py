@@ -173,7 +173,7 @@ def test_an_event_a_view_cannot_apply_is_skipped_and_recorded_not_a_halt(
     assert listed["position"] >= position
     ready = service.client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    skipped = ready.json()["projection_skipped"]
+    skipped = ready.json()["projection_skipped"]["my_sessions"]
     assert skipped["count"] == 1
     assert skipped["last"]["position"] == poisoned_at
     assert skipped["last"]["error"] == "ValueError"
