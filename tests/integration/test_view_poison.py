@@ -19,8 +19,9 @@ OWNER = "ann"
 
 
 def store_poison(sessions: Sessions) -> list[int]:
-    """Events older code could write past every check: a fork start a view cannot apply, and
-    media whose name holds a NUL (which PostgreSQL text refuses). Their positions."""
+    """Events older code could write past every check: a fork start no view can apply, media
+    whose name holds a NUL (which PostgreSQL text refuses), and media too large for a BIGINT
+    (the database refuses the row mid-transaction). Their positions."""
     fork = CampaignSession._create(
         CampaignSession.SessionStarted,
         id=uuid4(),
@@ -34,22 +35,23 @@ def store_poison(sessions: Sessions) -> list[int]:
     )
     positions = [sessions.save_new(fork).position]
     sid = sessions.start_session(owner=OWNER, owner_name="Ann").session_id
-    session = sessions.get(sid)
-    session._media_stored(
-        media_id=uuid4(),
-        kind="image",
-        content_type="image/png",
-        size=1,
-        sha256="0" * 64,
-        storage_key="k",
-        filename="bad\u0000.png",
-        turn_id=None,
-        source="upload",
-        legacy=None,
-        actor=OWNER,
-        occurred_at=None,
-    )
-    positions.append(sessions.save(session)[-1].notification.id)
+    for filename, size in (("bad\u0000.png", 1), ("huge.png", 2**70)):
+        session = sessions.get(sid)
+        session._media_stored(
+            media_id=uuid4(),
+            kind="image",
+            content_type="image/png",
+            size=size,
+            sha256="0" * 64,
+            storage_key="k",
+            filename=filename,
+            turn_id=None,
+            source="upload",
+            legacy=None,
+            actor=OWNER,
+            occurred_at=None,
+        )
+        positions.append(sessions.save(session)[-1].notification.id)
     return positions
 
 
@@ -81,7 +83,10 @@ def test_views_skip_what_they_cannot_apply_and_store_what_they_can(
         assert runner.position == sessions.max_position()
     assert "Later" in listed_titles(database)
     assert skipped == ["my_sessions"]
-    assert my_sessions.skipped == media.skipped == 1  # both copy a fork's parent rows
+    assert my_sessions.skipped == 1
+    assert media.skipped == 2  # the fork (it copies a parent's rows too) and the huge size
+    assert media.last_skipped is not None
+    assert media.last_skipped["position"] == sessions.max_position() - 1
     with database.transaction() as cur:
         [row] = media_named(cur, "bad\ufffd.png")
     assert row.kind == "image"
