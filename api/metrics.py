@@ -1,5 +1,6 @@
 """What one instance counts, for Prometheus at ``GET /metrics``: turns, narrations (latency and
-failures by kind), narration lock waits, open live streams, projection lag, events appended.
+failures by kind), narration lock waits, open live streams, projection lag, events a view
+skipped, events appended.
 
 Each app has a registry of its own, so several apps in one process (the tests) never collide.
 """
@@ -94,6 +95,12 @@ class Metrics:
             registry=registry,
         )
         self.store_up.set(1)
+        self.projection_skipped = Counter(
+            "gaia_projection_events_skipped",
+            "Events a checkpointed view could not apply and went past, by view",
+            ["view"],
+            registry=registry,
+        )
         self.views_cached = Gauge(
             "gaia_session_views_cached", "Per-session views held in memory", registry=registry
         )

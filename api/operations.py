@@ -33,6 +33,11 @@ class Operations:
         worker.narrator = MeteredNarrator(worker.narrator, metrics)
         worker.locks.on_wait = metrics.observe_lock_wait
         state.sessions.on_saved.append(lambda _sid, _v, _p: metrics.events_appended.inc())
+        skipped = metrics.projection_skipped
+        for runner in (state.my_sessions, state.media.index if state.media else None):
+            if runner is not None:
+                skipped.labels(runner.projection.name)
+                runner.on_skip.append(lambda view: skipped.labels(view).inc())
         if state.settings.database_url:
             state.circuit = StoreCircuit(
                 state.settings.database_url,

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-ShortText = Annotated[str, StringConstraints(max_length=200)]
+from domain.inputs import json_problem, line_problem, text_problem
+
+
+def _line(value: str) -> str:
+    """Titles, names, ids and tokens: no control character at all (domain/inputs.py)."""
+    if problem := line_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _text(value: str) -> str:
+    """Free text: tabs and line breaks, but no other control character."""
+    if problem := text_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _json(value: Any) -> Any:
+    """Free JSON: finite numbers, bounded nesting (the configured limits are the route's)."""
+    if problem := json_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+Line = AfterValidator(_line)
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Line]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), Line]
+ShortText = Annotated[str, StringConstraints(max_length=200), Line]
+Token = Annotated[str, Field(min_length=1, max_length=200), Line]
 
 
 class Body(BaseModel):
@@ -22,7 +48,11 @@ class GuestIn(Body):
 
 class NewCampaignIn(Body):
     title: Title | None = None
-    settings: dict[str, Any] | None = Field(default=None, max_length=100)
+    # Size and depth limits are settings (GAIA_MAX_SETTINGS_BYTES, GAIA_MAX_JSON_DEPTH),
+    # checked by the route.
+    settings: Annotated[dict[str, Any], AfterValidator(_json)] | None = Field(
+        default=None, max_length=100
+    )
 
 
 class RenameIn(Body):
@@ -31,7 +61,7 @@ class RenameIn(Body):
 
 class TurnIn(Body):
     # The length limit is a setting (GAIA_MAX_TURN_CHARS), checked by the route.
-    text: str = Field(min_length=1)
+    text: Annotated[str, Field(min_length=1), AfterValidator(_text)]
     kind: Literal["action", "context", "ooc"] = "action"
     character_id: ShortText | None = None
     character_name: ShortText | None = None
@@ -44,15 +74,15 @@ class InviteIn(Body):
 
 
 class AcceptIn(Body):
-    token: str = Field(min_length=1, max_length=200)
+    token: Token
 
 
 class ShareIn(InviteIn):
-    session_id: str = Field(min_length=1, max_length=64)
+    session_id: Annotated[str, Field(min_length=1, max_length=64), Line]
 
 
 class JoinIn(Body):
-    invite_token: str = Field(min_length=1, max_length=200)
+    invite_token: Token
 
 
 class RoleIn(Body):

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.inputs import MAX_JSON_DEPTH
 from domain.store import is_postgres
 
 
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
     # Largest request body but a media upload's (which has GAIA_MAX_UPLOAD_BYTES): 413 beyond,
     # from Content-Length before reading, else as soon as the streamed body crosses it.
     max_body_bytes: int = Field(1024 * 1024, ge=1)
+    # Campaign settings: their size as compact UTF-8 JSON, and how deep they may nest (at most
+    # the domain's own limit); every read of the session carries them.
+    max_settings_bytes: int = Field(64 * 1024, ge=2)
+    max_json_depth: int = Field(32, ge=1, le=MAX_JSON_DEPTH)
     snapshot_interval: int = Field(100, ge=0)
     session_idle_ttl_minutes: float = Field(30.0, gt=0)
     prune_interval_seconds: float = Field(60.0, gt=0)

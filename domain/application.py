@@ -19,13 +19,20 @@ from typing import Any, Final, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    JSONTranscoder,
+    OperationalError,
+    Transcoder,
+)
 
 from domain import roles, tokens
 from domain.errors import NotFound, RuleViolation, StoreUnavailable, Throttled, VersionConflict
 from domain.ids import legacy_session_id
 from domain.session import CampaignSession, InviteInvalid
 from domain.store import StreamLocks, drop_broken_connections, position_of
+from domain.transcoding import ReadSafeTranscoder
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +154,12 @@ class Sessions(Application[UUID]):
         # Called after every committed write with (session id, version, position): views,
         # the turn worker and live streams wake up on it. They must be quick and not raise.
         self.on_saved: list[Callable[[UUID, int, int], None]] = []
+
+    def construct_transcoder(self) -> Transcoder:
+        # Decoding that no stored event can break (domain/transcoding.py).
+        transcoder: JSONTranscoder = ReadSafeTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def _saved(self, written: Written) -> Written:
         for listener in self.on_saved:

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import roles
 from domain.errors import Conflict, Forbidden, NotFound, RuleViolation
+from domain.inputs import check_json, check_line, check_text
 
 TURN_KINDS: Final = frozenset({"action", "context", "ooc"})
 MEDIA_KINDS: Final = frozenset({"image", "audio"})
@@ -341,6 +342,10 @@ class CampaignSession(Aggregate):
         title = title.strip()
         if not title:
             raise InvalidValue("title must not be blank", field="title")
+        check_line(title, "title")
+        check_line(owner, "owner")
+        check_line(owner_name, "owner_name")
+        check_json(settings, "settings")
         return cls._create(
             cls.SessionStarted,
             id=session_id,
@@ -447,6 +452,7 @@ class CampaignSession(Aggregate):
         title = title.strip()
         if not title:
             raise InvalidValue("title must not be blank", field="title")
+        check_line(title, "title")
         if title != self.title:
             self._renamed(title=title, actor=actor, occurred_at=at)
 
@@ -472,6 +478,9 @@ class CampaignSession(Aggregate):
         A repeated idempotency key returns the first turn and appends nothing.
         """
         self.require(actor, roles.PLAYER)
+        check_line(idempotency_key, "idempotency_key")
+        check_text(text, "text")
+        _check_character(character)
         fingerprint = _fingerprint(text, kind, character)
         if idempotency_key is not None:
             remembered = self.idempotency.get(_idempotency_slot(actor, idempotency_key))
@@ -732,6 +741,8 @@ class CampaignSession(Aggregate):
         invite_id = self._invite_by_hash(token_sha256)
         if invite_id is None:
             raise InviteInvalid("this invite link is not valid")
+        check_line(user_id, "user_id")
+        check_line(display_name, "display_name")
         role = self.role_of(user_id)
         if role is not None:
             return role, False
@@ -758,6 +769,8 @@ class CampaignSession(Aggregate):
         Adding an ``owner`` is only possible while the session has none.
         """
         _require_in(role, frozenset(roles.RANK), "role")
+        check_line(user_id, "user_id")
+        check_line(display_name, "display_name")
         if role == roles.OWNER and self.owner is not None:
             raise OwnerIsPermanent("the session already has an owner")
         if user_id in self.members:
@@ -795,6 +808,7 @@ class CampaignSession(Aggregate):
     def change_role(self, *, actor: str, user_id: str, role: str, at: datetime | None) -> None:
         self.require(actor, roles.OWNER)
         _require_in(role, roles.GRANTABLE, "role")
+        check_line(user_id, "user_id")
         current = self.role_of(user_id)
         if current is None:
             raise MemberNotFound("member not found", user_id=user_id)
@@ -815,6 +829,7 @@ class CampaignSession(Aggregate):
         """The owner removes (and may block) anyone but themself; any other member may leave."""
         leaving = actor == user_id and not block
         self.require(actor, roles.SPECTATOR if leaving else roles.OWNER)
+        check_line(user_id, "user_id")
         if user_id == self.owner:
             raise OwnerIsPermanent("the owner cannot be removed")
         if user_id not in self.members and not block:
@@ -853,6 +868,13 @@ class CampaignSession(Aggregate):
             self.require(actor, roles.PLAYER)
         _require_in(kind, MEDIA_KINDS, "kind")
         _require_in(source, MEDIA_SOURCES, "source")
+        for name, value in (
+            ("filename", filename),
+            ("content_type", content_type),
+            ("sha256", sha256),
+            ("storage_key", storage_key),
+        ):
+            check_line(value, name)
         if legacy is not None:
             self._require_legacy()
         if size < 0:
@@ -926,6 +948,8 @@ class CampaignSession(Aggregate):
         _require_in(kind, GAME_STATE_KINDS, "kind")
         if not key:
             raise InvalidValue("key must not be empty", field="key")
+        check_line(key, "key")
+        check_json(data, "data")
         self._game_state_recorded(kind=kind, key=key, data=data, actor=actor, occurred_at=at)
 
     @event(GameStateRecorded)
@@ -970,6 +994,7 @@ class CampaignSession(Aggregate):
         """Import a legacy player message as a held turn: only an explicit retry narrates it."""
         self._require_legacy()
         _require_in(kind, TURN_KINDS, "kind")
+        _check_character(character)
         if str(turn_id) in self.turns:
             raise InvalidTurn("turn id already used", turn_id=str(turn_id))
         self._turn_submitted(
@@ -1044,6 +1069,12 @@ class CampaignSession(Aggregate):
         occurred_at: datetime | None,
     ) -> None:
         """Messages live in projections; the aggregate has no rule that needs them."""
+
+
+def _check_character(character: dict[str, str] | None) -> None:
+    if character is not None:
+        check_line(character.get("id"), "character_id")
+        check_line(character.get("name"), "character_name")
 
 
 def _entry(version: int, state: str) -> str:

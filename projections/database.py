@@ -1,8 +1,13 @@
 """Where checkpointed views keep their rows: the same PostgreSQL database as the events, or a
-SQLite file beside the embedded store. Rows and their position commit in one transaction."""
+SQLite file beside the embedded store. Rows and their position commit in one transaction.
+
+Text goes in as it can be stored: a NUL (which PostgreSQL text refuses) becomes U+FFFD and a
+lone surrogate (which UTF-8 cannot encode) is dropped, so no text an event holds stops a view.
+"""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -11,11 +16,34 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg_pool import ConnectionPool
 
 from domain.store import DDL_LOCK_KEY, RECONNECT_TIMEOUT_S, is_postgres
 
 _WAL_SWITCH = threading.Lock()
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+# The database out of reach (or busy): worth retrying as it is, unlike an event a view cannot
+# apply, which fails the same way every time.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+    OperationalError,
+    InterfaceError,
+)
+
+
+def storable(value: Any) -> Any:
+    """``value`` as a view table can hold it (see the module docstring)."""
+    if isinstance(value, str) and _UNSTORABLE.search(value):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "ignore").decode("utf-8")
+    return value
+
+
+def _storable_params(params: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(storable(value) for value in params)
 
 
 class Cursor(Protocol):
@@ -83,7 +111,7 @@ class ViewDatabase:
         """One transaction on this thread's connection, committed on success."""
         if self._pool is not None:
             with self._pool.connection() as pg, pg.transaction(), pg.cursor() as pg_cursor:
-                yield pg_cursor
+                yield _PostgresCursor(pg_cursor)
             return
         lite = self._sqlite()
         with self._write_lock:
@@ -134,14 +162,30 @@ class ViewDatabase:
             self._local.conn = None
 
 
+class _PostgresCursor:
+    """Stores text as it can be stored (see the module docstring)."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(sql, _storable_params(params))
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+
 class _SQLiteCursor:
-    """Lets SQLite run the same ``%s`` SQL as PostgreSQL."""
+    """Lets SQLite run the same ``%s`` SQL as PostgreSQL, storing text as PostgreSQL would."""
 
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._cursor.execute(sql.replace("%s", "?"), tuple(params))
+        return self._cursor.execute(sql.replace("%s", "?"), _storable_params(params))
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()

@@ -1,17 +1,21 @@
 """The per-session view: one session's history, members, invites and media folded from its stream.
 
 ``SessionView.apply`` takes each stored event in version order; ``visible_messages`` answers
-the history a player sees (rewinds applied, each turn showing only its latest reply).
+the history a player sees (rewinds applied, each turn showing only its latest reply). An
+event the view cannot apply is logged and gone past: no stored event makes a read fail.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
 from domain.session import CampaignSession as S
+
+log = logging.getLogger(__name__)
 
 REPLY_KINDS = frozenset({"narration", "narration_failed"})
 
@@ -64,7 +68,15 @@ class SessionView:
         recorded_at = event.timestamp.isoformat()
         handler = getattr(self, "_on_" + type(event).__name__, None)
         if handler is not None:
-            handler(event, version, recorded_at)
+            try:
+                handler(event, version, recorded_at)
+            except Exception:
+                log.exception(
+                    "session view skipped the event at version %d of session %s",
+                    version,
+                    self.session_id,
+                    extra={"session_id": str(self.session_id), "version": version},
+                )
         self.version = version
         self.last_activity_at = recorded_at
         self._visible_cache = None

@@ -5,6 +5,11 @@ It wakes when this process writes and polls for writes made by other processes; 
 view is logged and retried with backoff rather than stopping the view for good. Requests wait
 for a position with ``wait_until``, on the event loop: a thousand waiting requests hold no
 worker thread, so they cannot starve the rest of the service.
+
+An event the view cannot apply (it fails the same way on every try, unlike a database out of
+reach) is skipped and recorded: logged with its session and position, counted for
+``on_skip`` listeners (a metric), and kept as ``last_skipped`` for ``/readyz`` to show. One
+bad event never halts the view for every later one, nor does a rebuild stop on it.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.application import Sessions
-from projections.database import Cursor, ViewDatabase
+from projections.database import UNREACHABLE, Cursor, ViewDatabase
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,10 @@ class ProjectionRunner:
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
         self.last_error: str | None = None
+        self.skipped = 0  # events this runner could not apply and went past
+        self.last_skipped: dict[str, Any] | None = None
+        # Called with the view's name for every skipped event (a metric); must not raise.
+        self.on_skip: list[Callable[[str], None]] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
@@ -163,6 +173,16 @@ class ProjectionRunner:
         )
         if not notifications:
             return 0
+        try:
+            return self._apply(notifications, skip_failures=False)
+        except UNREACHABLE:
+            raise
+        except Exception:  # noqa: BLE001 - any error of a projection: retried event by event
+            # Some event of the batch cannot be applied: apply the batch again one event at a
+            # time, each in a savepoint, skipping those that fail. Only this rare path pays.
+            return self._apply(notifications, skip_failures=True)
+
+    def _apply(self, notifications: Sequence[Any], *, skip_failures: bool) -> int:
         with self.database.transaction() as cur:
             stored = self.database.position(cur, self.projection.name, lock=True)
             if stored != self._position:
@@ -170,8 +190,11 @@ class ProjectionRunner:
                 self._moved_to(stored)
                 return 1  # read again from there
             for notification in notifications:
-                event = self.sessions.mapper.to_domain_event(notification)
-                self.projection.apply(cur, event, notification.id)
+                if skip_failures:
+                    self._apply_or_skip(cur, notification)
+                else:
+                    event = self.sessions.mapper.to_domain_event(notification)
+                    self.projection.apply(cur, event, notification.id)
             last = notifications[-1].id
             self.database.set_position(cur, self.projection.name, last)
         self._moved_to(last)
@@ -186,6 +209,42 @@ class ProjectionRunner:
             self._waiters = [w for w in self._waiters if w.position > position]
         for waiter in reached:
             waiter.wake()
+
+    def _apply_or_skip(self, cur: Cursor, notification: Any) -> None:
+        cur.execute("SAVEPOINT gaia_view_event")
+        try:
+            event = self.sessions.mapper.to_domain_event(notification)
+            self.projection.apply(cur, event, notification.id)
+        except UNREACHABLE:
+            raise
+        except Exception as error:  # noqa: BLE001 - whatever an event makes a view raise
+            cur.execute("ROLLBACK TO SAVEPOINT gaia_view_event")
+            self._skip(notification, error)
+        cur.execute("RELEASE SAVEPOINT gaia_view_event")
+
+    def _skip(self, notification: Any, error: Exception) -> None:
+        skipped = {
+            "position": notification.id,
+            "session_id": str(notification.originator_id),
+            "version": notification.originator_version,
+            "error": type(error).__name__,
+        }
+        log.error(
+            "view %s skipped the event at position %d (session %s, version %d): %s",
+            self.projection.name,
+            notification.id,
+            skipped["session_id"],
+            notification.originator_version,
+            error,
+            extra={"view": self.projection.name} | skipped,
+        )
+        self.skipped += 1
+        self.last_skipped = skipped
+        for listener in self.on_skip:
+            try:
+                listener(self.projection.name)
+            except Exception:
+                log.exception("on_skip listener failed")
 
     def rebuild(self) -> int:
         """Drop the view's rows and replay every event from the start; returns the position."""

@@ -7,6 +7,7 @@ is never behind a write that completed before the read began, on this instance o
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +17,8 @@ from uuid import UUID
 
 from domain.application import SessionNotFound, Sessions
 from projections.history import SessionView
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,7 +79,11 @@ class SessionViews:
         if first and not applied:
             raise SessionNotFound("session not found", session_id=str(view.session_id))
         if first and view.origin.get("kind") == "fork":
-            self._inherit(view)
+            try:
+                self._inherit(view)
+            except Exception:  # a fork start older code stored badly, or a parent now gone
+                # The fork's own history still reads; only what it inherits is missing.
+                log.exception("could not inherit the parent history of fork %s", view.session_id)
 
     @staticmethod
     def _fold(view: SessionView, events: Iterable[Any]) -> int:

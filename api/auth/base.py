@@ -10,6 +10,8 @@ from typing import Any, Literal, Protocol
 
 import jwt
 
+from domain.inputs import clean_line, line_problem
+
 Reason = Literal[
     "malformed",  # not a JWT at all, or a claim of the wrong type
     "disallowed_alg",  # `alg` outside the configured allow-list (including `none`)
@@ -25,6 +27,8 @@ Reason = Literal[
 # The largest token we even try to parse: real ones are a few hundred bytes to a few KiB, and
 # refusing early keeps base64 and JSON decoding of hostile input cheap.
 MAX_TOKEN_CHARS = 16 * 1024
+# A display name taken from a token is cut to what a guest may choose (api/schemas.py Name).
+MAX_DISPLAY_NAME_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -145,10 +149,18 @@ def check_times(claims: Mapping[str, Any], *, now: float, leeway_s: float) -> No
 
 def principal_from(claims: Mapping[str, Any]) -> Principal:
     """Build the Principal: display name from ``name``, else ``email``, else ``nickname``, else
-    the ``sub`` itself, so a user always has something to show."""
+    the ``sub`` itself, so a user always has something to show.
+
+    The identity provider, not the player, wrote these claims, so an odd name is cleaned
+    rather than refused (control characters and lone surrogates dropped, cut to 80
+    characters); a ``sub`` holding such characters is refused, since cleaning it would name
+    another user.
+    """
     user_id = claims.get("sub")
     if not isinstance(user_id, str) or not user_id:
         raise AuthError("invalid_claims", "sub must be a non-empty string")
+    if problem := line_problem(user_id):
+        raise AuthError("invalid_claims", f"sub {problem}")
     email = _text(claims, "email")
     display_name = _text(claims, "name") or email or _text(claims, "nickname") or user_id
     return Principal(user_id=user_id, display_name=display_name, email=email)
@@ -172,4 +184,6 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
 
 def _text(claims: Mapping[str, Any], name: str) -> str | None:
     value = claims.get(name)
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str):
+        return None
+    return clean_line(value)[:MAX_DISPLAY_NAME_CHARS].strip() or None

@@ -57,8 +57,9 @@ def _json_object(text: str) -> dict[str, Any] | None:
     for candidate in candidates:
         try:
             # strict=False: models put raw newlines inside JSON strings more often than not.
-            value = json.loads(candidate, strict=False)
-        except ValueError:
+            # NaN and Infinity are not JSON: kept as null, as a browser could not read them.
+            value = json.loads(candidate, strict=False, parse_constant=lambda _name: None)
+        except (ValueError, RecursionError):  # not JSON, or nested beyond what we read
             continue
         return value if isinstance(value, dict) else None
     return None

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, status
 
 from api.deps import Caller, Member, MinPosition, Owner, State
+from api.errors import ApiError
+from api.json_body import StrictJsonRoute
 from api.schemas import NewCampaignIn, RenameIn
+from api.settings import Settings
 from api.state import AppState
 from domain.application import DEFAULT_TITLE
+from domain.inputs import json_problem
 from projections.history import SessionView
 from projections.my_sessions import sessions_of
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], route_class=StrictJsonRoute)
 
 
 def members_of(view: SessionView) -> list[dict[str, str]]:
@@ -54,11 +59,32 @@ def count_new_session(state: AppState, user_id: str) -> None:
     rates.take("too many new sessions; try again later", (rates.sessions_per_user, user_id))
 
 
+def check_settings(settings: dict[str, Any] | None, limits: Settings) -> None:
+    """Campaign settings within GAIA_MAX_JSON_DEPTH and GAIA_MAX_SETTINGS_BYTES, else 422."""
+    if settings is None:
+        return
+    depth = limits.max_json_depth
+    if json_problem(settings, max_depth=depth):
+        raise ApiError(
+            422, "settings_too_deep", f"settings may nest at most {depth} levels", limit=depth
+        )
+    size = len(json.dumps(settings, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > limits.max_settings_bytes:
+        raise ApiError(
+            422,
+            "settings_too_large",
+            f"settings may take at most {limits.max_settings_bytes} bytes as JSON",
+            limit=limits.max_settings_bytes,
+            size=size,
+        )
+
+
 @router.post("/api/campaigns/new", status_code=status.HTTP_201_CREATED)
 def create_campaign(
     caller: Caller, state: State, body: NewCampaignIn | None = None
 ) -> dict[str, Any]:
     body = body or NewCampaignIn()
+    check_settings(body.settings, state.settings)
     count_new_session(state, caller.user_id)
     written = state.sessions.start_session(
         owner=caller.user_id,

@@ -19,11 +19,12 @@ from api.deps import (
     parse_id,
 )
 from api.errors import ApiError
+from api.json_body import StrictJsonRoute
 from api.schemas import AcceptIn, InviteIn, JoinIn, RoleIn, ShareIn
 from api.settings import Settings
 from domain import roles
 
-router = APIRouter(tags=["sharing"])
+router = APIRouter(tags=["sharing"], route_class=StrictJsonRoute)
 
 UserId = Annotated[str, Path(min_length=1, max_length=200)]
 

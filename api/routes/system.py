@@ -12,13 +12,14 @@ from fastapi.responses import JSONResponse, Response
 from api.auth import new_guest_id
 from api.deps import State, client_address, unauthorized
 from api.errors import STORE_RETRY_AFTER, not_found
+from api.json_body import StrictJsonRoute
 from api.metrics import CONTENT_TYPE
 from api.operations import refresh_gauges
 from api.schemas import GuestIn
 from domain.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 
 READY_LAG = 1000  # events the "my sessions" view may trail the store by and still be ready
 
@@ -52,6 +53,15 @@ def readyz(state: State) -> JSONResponse:
         )
     lag = head - state.my_sessions.position
     body: dict[str, Any] = {"status": "ok", "position": head, "projection_lag": lag}
+    # Events a view went past: worth an operator's look, never a reason to go unready.
+    views = (state.my_sessions, state.media.index if state.media else None)
+    skipped = {
+        view.projection.name: {"count": view.skipped, "last": view.last_skipped}
+        for view in views
+        if view is not None and view.skipped
+    }
+    if skipped:
+        body["projection_skipped"] = skipped
     failing = state.my_sessions.last_error is not None  # its text is in the log, not here
     if lag > READY_LAG or failing:
         body |= {"status": "catching_up", "projection_error": "failing" if failing else None}

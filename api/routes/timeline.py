@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import Member, Owner, State
 from api.errors import ApiError
+from api.json_body import StrictJsonRoute
 from api.routes.sessions import count_new_session, session_doc
 from api.schemas import ForkIn, RewindIn
 from domain.store import position_of
@@ -18,7 +19,7 @@ from projections.export import FORMAT, export_ndjson
 from projections.records import shown_to
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
 
-router = APIRouter(tags=["timeline"])
+router = APIRouter(tags=["timeline"], route_class=StrictJsonRoute)
 
 NDJSON: Final = "application/x-ndjson"
 

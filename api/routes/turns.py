@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Member, MinPosition, Player, State, parse_id
 from api.errors import ApiError
+from api.json_body import StrictJsonRoute
 from api.schemas import TurnIn
 
-router = APIRouter(tags=["turns"])
+router = APIRouter(tags=["turns"], route_class=StrictJsonRoute)
 
 IdempotencyKey = Annotated[
     str | None,

@@ -35,6 +35,21 @@ def test_json_reply_with_raw_newlines_inside_strings_is_read() -> None:
     assert reply.narrative == "line one\nline two"
 
 
+def test_a_number_json_does_not_have_in_a_reply_is_kept_as_null() -> None:
+    reply = parse_reply('{"narrative": "Dice roll", "roll": NaN, "odds": -Infinity}')
+
+    assert reply.narrative == "Dice roll"
+    assert reply.structured == {"narrative": "Dice roll", "roll": None, "odds": None}
+
+
+def test_a_reply_nested_too_deeply_to_read_becomes_plain_text() -> None:
+    deep = '{"narrative": "x", "a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+    reply = parse_reply(deep)
+
+    assert reply.structured == {}
+
+
 def test_plain_text_reply_becomes_the_narrative_with_no_options() -> None:
     reply = parse_reply("  The rain stops.  \n")
 
