@@ -32,3 +32,11 @@ export function ago(iso) {
   if (Math.abs(seconds) < 86400) return words.format(-Math.round(seconds / 3600), "hour");
   return words.format(-Math.round(seconds / 86400), "day");
 }
+
+// One panel (share or timeline) open at a time, so the story keeps its room.
+export function closePanels() {
+  for (const panel of document.querySelectorAll(".panel")) panel.hidden = true;
+  for (const button of document.querySelectorAll("[aria-controls$='-panel']")) {
+    button.setAttribute("aria-expanded", "false");
+  }
+}

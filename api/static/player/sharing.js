@@ -3,7 +3,7 @@
 // removes or blocks.
 
 import { call } from "./api.js";
-import { $, el, formatTime } from "./dom.js";
+import { $, closePanels, el, formatTime } from "./dom.js";
 
 export class Sharing {
   constructor(sessionId, { onError, onChanged }) {
@@ -38,6 +38,7 @@ export class Sharing {
 
   async toggle() {
     const open = this.panel.hidden;
+    if (open) closePanels();
     this.panel.hidden = !open;
     this.button.setAttribute("aria-expanded", String(open));
     if (!open) return;

@@ -6,7 +6,7 @@ import { call } from "./api.js";
 import { el, formatTime } from "./dom.js";
 
 const PAGE = 50;
-const TOP = 2 ** 62; // "before" the end of any stream
+const TOP = Number.MAX_SAFE_INTEGER; // "before" the end of any stream
 const KIND_WORDS = { action: "", context: "context", ooc: "out of character" };
 
 export class Story {

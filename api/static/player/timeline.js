@@ -3,7 +3,7 @@
 // the audit export.
 
 import { call } from "./api.js";
-import { $, el, formatTime } from "./dom.js";
+import { $, closePanels, el, formatTime } from "./dom.js";
 
 const SHOWN_AT_VERSION = 30; // the last messages of the story at the chosen version
 
@@ -67,6 +67,7 @@ export class Timeline {
 
   async toggle() {
     const open = this.panel.hidden;
+    if (open) closePanels();
     this.panel.hidden = !open;
     this.button.setAttribute("aria-expanded", String(open));
     if (open) await this.load(true);

