@@ -174,3 +174,108 @@ def _body(response: Response) -> str:
         return response.text()
     except PlaywrightError:  # a 204, or a redirect: nothing to read
         return ""
+
+
+def test_both_pages_recover_by_themselves_after_a_server_restart_and_show_every_message_once(
+    store: StoreConfig, browser: Browser, tmp_path: Path
+) -> None:
+    env, port = store_env(store), free_port()
+    with ExitStack() as stack:
+        first = start(env, port, tmp_path / "first.log")
+        stack.enter_context(serve(first))
+        ada, bob = (_context(browser).new_page() for _ in range(2))
+        _sign_in(ada, first.base_url, "Ada")
+        _new_campaign(ada, "Night Train")
+        _send(ada, "I check the tickets")
+        _narrated(ada, "I check the tickets")
+        _sign_in(bob, _share(ada), "Bob")
+        _narrated(bob, "I check the tickets")
+        expect(bob.get_by_text("Live", exact=True)).to_be_visible()
+
+        first.process.kill()  # no goodbye: the pages find out by themselves
+        first.process.wait(10)
+        for page in (ada, bob):
+            expect(page.get_by_text("Reconnecting…")).to_be_visible()
+        _send(bob, "I pull the emergency brake")  # sent while the server is down: kept trying
+
+        second = start(env, port, tmp_path / "second.log")  # the same address comes back
+        stack.enter_context(serve(second))
+        for page in (ada, bob):
+            expect(page.get_by_text("Live", exact=True)).to_be_visible()
+            _narrated(page, "I pull the emergency brake")
+        _send(ada, "I climb onto the roof")
+        for page in (ada, bob):
+            _narrated(page, "I climb onto the roof")
+            versions = _shown_versions(page)
+            assert versions == _history_versions(second, page)
+            assert len(versions) == len(set(versions)) == 6  # three turns, three narrations
+
+
+def test_a_reload_keeps_the_session_and_lists_show_titles_and_names_not_ids(
+    server: Server, browser: Browser
+) -> None:
+    context = _context(browser)
+    ada = context.new_page()
+    _sign_in(ada, server.base_url, "Ada")
+    _new_campaign(ada, "First Campaign")
+    _new_campaign(ada, "Second Campaign")
+    _send(ada, "I open the map")
+    _narrated(ada, "I open the map")
+    sid = _session_id(ada)
+
+    ada.reload()
+    expect(ada.get_by_role("heading", name="Second Campaign")).to_be_visible()
+    _narrated(ada, "I open the map")
+    again = context.new_page()  # a new tab on / resumes the session too
+    again.goto(server.base_url)
+    expect(again.get_by_role("heading", name="Second Campaign")).to_be_visible()
+    assert _session_id(again) == sid
+
+    sessions = again.get_by_role("navigation", name="My sessions")
+    expect(sessions.get_by_role("link", name="First Campaign")).to_be_visible()
+    expect(sessions.get_by_role("link", name="Second Campaign")).to_be_visible()
+    members = again.get_by_role("list", name="Members")
+    expect(members.get_by_role("listitem")).to_have_text([re.compile(r"^Ada \(you\)\s+owner$")])
+    for text in (sessions.inner_text(), members.inner_text()):
+        assert not UUID_TEXT.search(text)
+        assert "guest" not in text.lower()  # guest user ids never show, only display names
+
+    sessions.get_by_role("link", name="First Campaign").click()
+    expect(again.get_by_role("heading", name="First Campaign")).to_be_visible()
+    again.reload()
+    expect(again.get_by_role("heading", name="First Campaign")).to_be_visible()
+
+
+def test_the_playing_page_works_at_desktop_and_phone_widths_and_passes_an_accessibility_check(
+    server: Server, browser: Browser, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    page = _context(browser).new_page()
+    _sign_in(page, server.base_url, "Ada")
+    _new_campaign(page, "The Salt Road")
+    for action in ("I light a torch", "I follow the old road north"):
+        _send(page, action)
+        _narrated(page, action)
+    _share(page)
+    page.get_by_role("button", name="Share").click()  # closed again: the playing view
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    store = request.node.callspec.id
+    for width, height in ((1280, 800), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        # The first screen is for playing: the story, the action box and Send.
+        expect(page.get_by_role("textbox", name="Your action")).to_be_in_viewport()
+        expect(page.get_by_role("button", name="Send")).to_be_in_viewport()
+        expect(page.get_by_role("log", name="Story")).to_be_in_viewport()
+        overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not overflow, f"the page scrolls sideways at {width} px"
+        shot = tmp_path / f"player-{width}x{height}.png"
+        page.screenshot(path=str(shot))
+        shutil.copy(shot, SCREENSHOTS / f"player-{width}x{height}-{store}.png")
+
+        results = Axe().run(page)
+        grave = [
+            f"{violation['id']}: {violation['help']}"
+            for violation in results.response["violations"]
+            if violation["impact"] in ("serious", "critical")
+        ]
+        assert grave == [], grave
