@@ -19,7 +19,8 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.support.api import free_port
+from api.pages import PAGE_CSP
+from tests.support.api import Service, free_port
 from tests.support.browser import chromium
 from tests.support.live_server import Server, serve, start, store_env
 from tests.support.stores import StoreConfig
@@ -197,6 +198,7 @@ def test_both_pages_recover_by_themselves_after_a_server_restart_and_show_every_
         for page in (ada, bob):
             expect(page.get_by_text("Reconnecting…")).to_be_visible()
         _send(bob, "I pull the emergency brake")  # sent while the server is down: kept trying
+        expect(bob.get_by_role("alert")).to_have_text("The service cannot be reached. Retrying…")
 
         second = start(env, port, tmp_path / "second.log")  # the same address comes back
         stack.enter_context(serve(second))
@@ -279,3 +281,51 @@ def test_the_playing_page_works_at_desktop_and_phone_widths_and_passes_an_access
             if violation["impact"] in ("serious", "critical")
         ]
         assert grave == [], grave
+
+
+def test_errors_a_player_can_act_on_are_shown_in_words(
+    store: StoreConfig, browser: Browser, tmp_path: Path
+) -> None:
+    env = store_env(store, GAIA_INVITE_ACCEPTS_PER_USER_PER_MINUTE="2")
+    server = start(env, free_port(), tmp_path / "server.log")
+    with serve(server):
+        ada, bob = (_context(browser).new_page() for _ in range(2))
+        _sign_in(ada, server.base_url, "Ada")
+        _new_campaign(ada, "Lantern Hill")
+        _sign_in(bob, _share(ada), "Bob")
+        expect(bob.get_by_role("heading", name="Lantern Hill")).to_be_visible()
+        expect(bob.get_by_text("Live", exact=True)).to_be_visible()
+
+        ada.get_by_role("button", name="Remove Bob").click()
+        expect(bob.get_by_role("alert")).to_have_text(
+            "This session is not open to you: it does not exist, or you were removed from it."
+        )
+        expect(bob.get_by_role("link", name="Lantern Hill")).to_have_count(0)
+
+        stale = f"{server.base_url}/join/gaia_inv_{'0' * 32}_{'x' * 32}"
+        bob.goto(stale)
+        expect(bob.get_by_role("alert")).to_have_text(
+            "This invite link has expired, was revoked or has been used up. Ask for a new one."
+        )
+        bob.goto(stale)  # the per-user quota of accepts (two a minute here) is spent
+        expect(bob.get_by_role("alert")).to_have_text(
+            re.compile(r"^Too many requests\. Try again in \d+ seconds?\.$")
+        )
+        body = bob.locator("body").inner_text()
+        assert "{" not in body and "rate_limited" not in body  # words, never raw JSON
+
+
+def test_the_page_is_served_at_its_routes_under_the_strict_policy(service: Service) -> None:
+    for path in ("/", "/s/7c0e7f46-3f7e-4a43-9d2f-2f0f0f0f0f0f", "/join/gaia_inv_abc", "/s/x"):
+        answer = service.client.get(path)
+        assert answer.status_code == 200, path
+        assert answer.headers["content-type"] == "text/html; charset=utf-8"
+        assert answer.headers["content-security-policy"] == PAGE_CSP
+        assert "unsafe-inline" not in PAGE_CSP
+        assert '<meta name="gaia-auth-mode" content="local">' in answer.text
+    script = service.client.get("/assets/main.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert script.headers["content-security-policy"] == PAGE_CSP
+    for missing in ("/assets/nothing.js", "/assets/index.html", "/assets/..%2F..%2Fsettings.py"):
+        assert service.client.get(missing).status_code == 404, missing
