@@ -12,7 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Path as PathParam
+from fastapi import APIRouter
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import State

@@ -123,7 +123,8 @@ def open_page(
             context.add_init_script(init_script)
         finished: list[Request] = []
         page = context.new_page()
-        page.on("requestfinished", lambda request: finished.append(request))
+        # A lambda, not the bound method: Playwright tags each handler with an attribute.
+        page.on("requestfinished", lambda request: finished.append(request))  # noqa: PLW0108
         page.goto(url, wait_until="commit")
         page.wait_for_function(SHOWN, arg=selector, polling="raf", timeout=SHOWN_TIMEOUT_MS)
         if live:  # every answer the opening needs has arrived once the stream is open
@@ -191,7 +192,7 @@ def serving(store: Store, log: Path) -> Iterator[str]:
     """``python -m api serve`` on ``store``, until the block ends; yields its base URL."""
     port = free_port()
     with log.open("ab") as sink:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        process = subprocess.Popen(
             [sys.executable, "-m", "api", "serve"],
             cwd=ROOT,
             env=os.environ | service_env(store) | {"PORT": str(port), "HOST": "127.0.0.1"},
