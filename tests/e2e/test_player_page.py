@@ -7,8 +7,11 @@ Everything is found by role and accessible name, the names the issue fixes for s
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -142,6 +145,13 @@ def test_a_shared_campaign_plays_live_in_two_browsers_and_a_third_player_sees_no
 
     _send(bob, "I follow the smoke")
     _narrated(ada, "I follow the smoke")  # live in Ada's page, no reload
+    ada.get_by_label("Upload image").set_input_files(
+        files=[{"name": "map.png", "mimeType": "image/png", "buffer": _png()}]
+    )
+    for page in (ada, bob):  # shown to both, through a media ticket
+        picture = _story(page).get_by_role("img", name="An image shared by Ada")
+        expect(picture).to_have_js_property("naturalWidth", 8)
+    media_path = str(_story(ada).get_by_role("img").get_attribute("data-media"))
     _send(ada, "I draw my sword")
     _narrated(bob, "I draw my sword")
     _send(cleo, "I ring the harbour bell")
@@ -159,7 +169,7 @@ def test_a_shared_campaign_plays_live_in_two_browsers_and_a_third_player_sees_no
     cleo_text = cleo.locator("body").inner_text()
     cleo_bodies = [_body(answer) for answer in cleo_answers if "/api/" in answer.url]
     assert any("harbour bell" in body for body in cleo_bodies)  # the bodies were read
-    for text in (*theirs, "Ada", salt_road):
+    for text in (*theirs, "Ada", salt_road, media_path.rsplit("/", 1)[1]):
         assert text not in cleo_text
         assert not any(text in body for body in cleo_bodies), text
     for page in (ada, bob):
@@ -168,6 +178,23 @@ def test_a_shared_campaign_plays_live_in_two_browsers_and_a_third_player_sees_no
             assert text not in page_text
     assert _shown_versions(ada) == _history_versions(server, ada)
     assert _shown_versions(bob) == _history_versions(server, bob)
+
+
+def _png(width: int = 8, height: int = 8) -> bytes:
+    """A real (decodable) PNG of one colour, so that the browser can show it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    rows = b"".join(b"\x00" + b"\x1f\x4e\x5f" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _body(response: Response) -> str:
@@ -333,3 +360,44 @@ def test_the_page_is_served_at_its_routes_under_the_strict_policy(service: Servi
     assert script.headers["content-security-policy"] == PAGE_CSP
     for missing in ("/assets/nothing.js", "/assets/index.html", "/assets/..%2F..%2Fsettings.py"):
         assert service.client.get(missing).status_code == 404, missing
+
+
+def test_the_timeline_steps_through_versions_and_the_owner_rewinds_forks_and_exports(
+    server: Server, browser: Browser
+) -> None:
+    ada = _context(browser).new_page()
+    _sign_in(ada, server.base_url, "Ada")
+    _new_campaign(ada, "Old Mill")
+    for action in ("I knock on the door", "I climb through the window"):
+        _send(ada, action)
+        _narrated(ada, action)
+
+    ada.get_by_role("button", name="Timeline").click()
+    at_version = ada.get_by_role("list", name="Story at this version")
+    expect(at_version).to_contain_text("I climb through the window")
+    ada.get_by_role("slider", name="Version").fill("3")  # the first turn and its narration
+    expect(ada.get_by_text("version 3 of 5")).to_be_visible()
+    expect(at_version).to_contain_text("I knock on the door")
+    expect(at_version).not_to_contain_text("I climb through the window")
+
+    ada.get_by_role("button", name="Rewind to this version").click()
+    story = _story(ada)
+    expect(story.get_by_text("I climb through the window")).to_have_count(0)
+    expect(story.locator(".message")).to_have_count(2)
+    events = ada.get_by_role("list", name="Events")
+    rewound = events.get_by_role("listitem").filter(has=ada.locator(".tag", has_text="rewound"))
+    expect(rewound).to_have_text([re.compile(r"^v4 Turn played"), re.compile(r"^v5 Narrated")])
+
+    with ada.expect_download() as download:
+        ada.get_by_role("button", name="Download audit export").click()
+    lines = Path(download.value.path()).read_text("utf-8").splitlines()
+    assert json.loads(lines[0])["title"] == "Old Mill"
+    assert json.loads(lines[-1])["type"] == "trailer"
+
+    ada.get_by_role("slider", name="Version").fill("3")
+    ada.get_by_role("button", name="Fork from this version").click()
+    expect(ada.get_by_role("heading", name="Old Mill (fork)")).to_be_visible()
+    _narrated(ada, "I knock on the door")
+    sessions = ada.get_by_role("navigation", name="My sessions")
+    expect(sessions.get_by_role("link", name="Old Mill (fork)")).to_be_visible()
+    expect(sessions.get_by_role("link", name="Old Mill", exact=True)).to_be_visible()

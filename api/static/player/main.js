@@ -381,20 +381,23 @@ async function retryTurn(session, turnId) {
   }
 }
 
-async function upload(event) {
-  event.preventDefault();
+// Choosing a file uploads it: one step, the story shows it to everyone.
+async function upload() {
   const session = current;
   const file = $("#upload-file").files[0];
   if (!session || !file) return;
   const body = new FormData();
   body.append("file", file);
   body.append("kind", "image");
+  $("#upload-status").textContent = "Uploading…";
   try {
     await call("POST", `/api/sessions/${session.id}/media`, { body });
     $("#upload-file").value = "";
+    $("#upload-status").textContent = "";
     notify("");
     session.story.reread(session.story.newestVersion());
   } catch (error) {
+    $("#upload-status").textContent = "";
     showError(error);
   }
 }
@@ -422,7 +425,8 @@ function wire() {
       $("#turn-form").requestSubmit();
     }
   });
-  $("#upload-form").addEventListener("submit", upload);
+  $("#upload-file").addEventListener("change", upload);
+  $("#upload-form").addEventListener("submit", (event) => event.preventDefault());
   window.addEventListener("popstate", () => {
     const where = route();
     if (!auth.token) return;

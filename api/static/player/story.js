@@ -225,7 +225,7 @@ export class Story {
     const item = el("li", { class: classes.join(" "), "data-version": String(message.version) }, meta);
     const text = message.text || message.answer || "";
     if (message.kind !== "media" && text) item.append(el("div", { class: "text" }, text));
-    for (const media of message.media || []) item.append(this.renderMedia(media));
+    for (const media of message.media || []) item.append(this.renderMedia(media, who));
     if (message.pending) item.append(el("p", { class: "status" }, "Waiting for the narrator…"));
     if (message.degraded) item.append(el("p", { class: "status" }, "Told without its pictures or voice."));
     if (message.kind === "narration_failed" && message.turn_id && this.canPlay()) {
@@ -240,13 +240,15 @@ export class Story {
     return item;
   }
 
-  renderMedia(media) {
+  // An image or a sound; described by who shared it, never by its file name (an id).
+  renderMedia(media, who) {
     const path = `/api/media/${this.sessionId}/${media.kind}/${media.media_id}`;
     const attributes = { "data-media": path, src: this.mediaSrc(path) };
     if (media.kind === "audio") {
       return el("audio", { ...attributes, controls: "", preload: "none", "aria-label": "Narration audio" });
     }
-    return el("img", { ...attributes, class: "picture", alt: `Image ${media.filename || ""}`.trim(), loading: "lazy" });
+    const alt = media.source === "generated" ? "An illustration of the scene" : `An image shared by ${who}`;
+    return el("img", { ...attributes, class: "picture", alt, loading: "lazy" });
   }
 
   mediaSrc(path) {
