@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -25,6 +26,7 @@ from playwright.sync_api import Error as PlaywrightError
 from api.pages import PAGE_CSP
 from tests.support.api import Service, free_port
 from tests.support.browser import chromium
+from tests.support.fake_llm import Answer, FakeLLM, Status
 from tests.support.live_server import Server, serve, start, store_env
 from tests.support.stores import StoreConfig
 
@@ -326,6 +328,9 @@ def test_errors_a_player_can_act_on_are_shown_in_words(
         expect(bob.get_by_role("heading", name="Lantern Hill")).to_be_visible()
         expect(bob.get_by_text("Live", exact=True)).to_be_visible()
 
+        ada.get_by_role("combobox", name="Role of Bob").select_option("spectator")
+        expect(bob.get_by_text("You are watching as a spectator.")).to_be_visible()
+        expect(bob.get_by_role("textbox", name="Your action")).to_be_hidden()
         ada.get_by_role("button", name="Remove Bob").click()
         expect(bob.get_by_role("alert")).to_have_text(
             "This session is not open to you: it does not exist, or you were removed from it."
@@ -401,3 +406,43 @@ def test_the_timeline_steps_through_versions_and_the_owner_rewinds_forks_and_exp
     sessions = ada.get_by_role("navigation", name="My sessions")
     expect(sessions.get_by_role("link", name="Old Mill (fork)")).to_be_visible()
     expect(sessions.get_by_role("link", name="Old Mill", exact=True)).to_be_visible()
+
+
+def test_a_narration_shows_while_it_streams_and_a_failed_one_offers_retry(
+    store: StoreConfig, browser: Browser, tmp_path: Path
+) -> None:
+    release = threading.Event()
+    with FakeLLM() as llm:
+        llm.queue(
+            Answer(
+                text="The bridge creaks under your weight.",
+                pieces=["The bridge ", "creaks under ", "your weight."],
+                stream=True,
+                release=release,  # the rest of the narration waits for the test
+            ),
+            Status(500, "the model is down"),
+        )
+        llm.always(Answer(text="The ferryman nods."))
+        env = store_env(store, GAIA_LLM_BASE_URL=llm.base_url, GAIA_LLM_MAX_ATTEMPTS="1")
+        server = start(env, free_port(), tmp_path / "server.log")
+        with serve(server):
+            page = _context(browser).new_page()
+            _sign_in(page, server.base_url, "Ada")
+            _new_campaign(page, "River Crossing")
+            story = _story(page)
+            _send(page, "I cross the bridge")
+            preview = story.locator(".message.streaming")
+            expect(preview).to_contain_text("The bridge")  # live, before it is stored
+            expect(preview).to_have_attribute("aria-busy", "true")
+            expect(story.get_by_text("Waiting for the narrator…")).to_be_visible()
+            release.set()
+            stored = story.locator(".message.narrator:not(.streaming)")
+            expect(stored).to_have_text(re.compile(r"The bridge creaks under your weight\.$"))
+            expect(preview).to_have_count(0)
+
+            _send(page, "I jump into the river")
+            expect(story).to_contain_text("The narrator could not answer")
+            story.get_by_role("button", name="Retry").click()
+            expect(stored.filter(has_text="The ferryman nods.")).to_have_count(1)
+            expect(story.get_by_role("button", name="Retry")).to_have_count(0)
+            expect(story).not_to_contain_text("could not answer")
