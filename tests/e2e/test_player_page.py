@@ -12,6 +12,7 @@ import re
 import shutil
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,9 +25,10 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response
 from playwright.sync_api import Error as PlaywrightError
 
 from api.pages import PAGE_CSP
-from tests.support.api import Service, free_port
+from tests.support.api import Service, free_port, running
 from tests.support.browser import chromium
 from tests.support.fake_llm import Answer, FakeLLM, Status
+from tests.support.jwks_server import JwksServer, RsaSigningKey
 from tests.support.live_server import Server, serve, start, store_env
 from tests.support.stores import StoreConfig
 
@@ -446,3 +448,29 @@ def test_a_narration_shows_while_it_streams_and_a_failed_one_offers_retry(
             expect(stored.filter(has_text="The ferryman nods.")).to_have_count(1)
             expect(story.get_by_role("button", name="Retry")).to_have_count(0)
             expect(story).not_to_contain_text("could not answer")
+
+
+def test_in_oidc_mode_the_page_takes_the_identity_providers_token_instead_of_a_guest_name(
+    sqlite_store: StoreConfig, browser: Browser
+) -> None:
+    key = RsaSigningKey.generate("key-1")
+    jwks = JwksServer(key)
+    jwks.start()
+    issuer, audience, now = "https://id.gaia.example/", "https://api.gaia.example", int(time.time())
+    claims = {"sub": "idp|ada", "name": "Ada Lovelace", "iss": issuer, "aud": audience}
+    token = key.sign(claims | {"iat": now, "nbf": now, "exp": now + 600}, kid="key-1")
+    settings = {"oidc_issuer": issuer, "oidc_audience": audience, "oidc_jwks_url": jwks.url}
+    try:
+        with running(sqlite_store, auth_mode="oidc", **settings) as service:
+            page = _context(browser).new_page()
+            page.goto(service.base_url)
+            expect(page.get_by_role("textbox", name="Access token")).to_be_visible()
+            expect(page.get_by_role("button", name="Play as guest")).to_be_hidden()
+
+            page.goto(f"{service.base_url}/#access_token={token}")  # as a provider redirects
+            expect(page.get_by_text("Ada Lovelace", exact=True)).to_be_visible()
+            assert "access_token" not in page.url  # taken out of the address bar
+            _new_campaign(page, "Signed In")
+            expect(page.get_by_role("list", name="Members")).to_contain_text("Ada Lovelace")
+    finally:
+        jwks.stop()

@@ -59,9 +59,10 @@ function go(path, replace = false) {
 function tokenFromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("access_token") || params.get("id_token");
-  if (!token) return;
+  if (!token) return false;
   auth.token = token;
   history.replaceState(null, "", location.pathname + location.search);
+  return true;
 }
 
 // -- signing in -------------------------------------------------------------------------------
@@ -427,6 +428,12 @@ function wire() {
   });
   $("#upload-file").addEventListener("change", upload);
   $("#upload-form").addEventListener("submit", (event) => event.preventDefault());
+  window.addEventListener("hashchange", () => {
+    if (tokenFromFragment()) {
+      notify("");
+      enter(route());
+    }
+  });
   window.addEventListener("popstate", () => {
     const where = route();
     if (!auth.token) return;
