@@ -16,7 +16,9 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -24,12 +26,16 @@ from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-unt
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response, expect
 from playwright.sync_api import Error as PlaywrightError
 
+from api.auth import LocalAuthenticator
 from api.pages import PAGE_CSP
+from domain.application import Sessions
+from domain.session import CampaignSession
+from domain.store import store_env as library_env
 from tests.support.api import Service, free_port, running
 from tests.support.browser import chromium
 from tests.support.fake_llm import Answer, FakeLLM, Status
 from tests.support.jwks_server import JwksServer, RsaSigningKey
-from tests.support.live_server import Server, serve, start, store_env
+from tests.support.live_server import SECRET, Server, serve, start, store_env
 from tests.support.stores import StoreConfig
 
 WAIT_MS = 20_000
@@ -474,3 +480,69 @@ def test_in_oidc_mode_the_page_takes_the_identity_providers_token_instead_of_a_g
             expect(page.get_by_role("list", name="Members")).to_contain_text("Ada Lovelace")
     finally:
         jwks.stop()
+
+
+def _long_story(store: StoreConfig, owner: str, turns: int) -> str:
+    """A session of ``turns`` narrated turns written straight to the store; its id."""
+    sessions = Sessions(library_env(store.database_url, store.data_dir, name="gaia"))
+    try:
+        at = datetime.now(UTC)
+        session = CampaignSession.start(
+            session_id=uuid4(),
+            title="The Long Road",
+            owner=owner,
+            owner_name="Ada",
+            settings={},
+            origin={"kind": "new"},
+            actor=owner,
+            at=at,
+        )
+        for n in range(turns):
+            turn_id = uuid4()
+            session.submit_turn(
+                actor=owner,
+                turn_id=turn_id,
+                text=f"Step {n} along the road",
+                kind="action",
+                character=None,
+                idempotency_key=None,
+                at=at,
+            )
+            session.complete_narration(
+                turn_id=turn_id,
+                narrative=f"The road goes on after step {n}.",
+                answer="",
+                player_options=[],
+                structured={},
+                provider="demo",
+                model="demo",
+                latency_ms=1,
+                degraded=False,
+                at=at,
+            )
+        sessions.save(session)
+        return str(session.id)
+    finally:
+        sessions.close()
+
+
+def test_a_long_story_opens_at_its_end_and_pages_backwards_as_it_is_scrolled_up(
+    store: StoreConfig, browser: Browser, tmp_path: Path
+) -> None:
+    sid = _long_story(store, "user-ada", turns=70)  # 140 messages: three pages of 50
+    server = start(store_env(store), free_port(), tmp_path / "server.log")
+    with serve(server):
+        context = _context(browser)
+        token = LocalAuthenticator(SECRET).issue("user-ada", "Ada")
+        context.add_init_script(f"localStorage.setItem('gaia.token', {json.dumps(token)})")
+        page = context.new_page()
+        page.goto(f"{server.base_url}/s/{sid}")
+        story = _story(page)
+        expect(story.get_by_text("The road goes on after step 69.")).to_be_in_viewport()
+        expect(story.locator(".message")).to_have_count(50)  # the newest page only
+        for shown in (100, 140):
+            story.evaluate("log => { log.scrollTop = 0; }")  # the reader scrolls up
+            expect(story.locator(".message")).to_have_count(shown)
+        expect(story.get_by_text("Step 0 along the road", exact=True)).to_have_count(1)
+        expect(page.get_by_role("button", name="Load earlier messages")).to_be_hidden()
+        assert _shown_versions(page) == _history_versions(server, page)
