@@ -18,7 +18,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import State
 from api.errors import not_found
-from api.pages import ASSET_HEADERS, PAGE_HEADERS, STATIC
+from api.pages import ASSET_HEADERS, PAGE_CSP, PAGE_HEADERS, STATIC
+from api.settings import Settings
 
 PLAYER: Final = STATIC / "player"
 MEDIA_TYPES: Final = {
@@ -35,6 +36,10 @@ ASSETS: Final = {
 DOCUMENT_HEADERS: Final = PAGE_HEADERS | {"Cache-Control": "no-cache"}
 SCRIPT_HEADERS: Final = PAGE_HEADERS | {"Cache-Control": "no-cache"}
 
+# Media on GCS may be answered with a redirect to a short-lived signed URL on Google's storage
+# host; the browser follows it for an <img> or <audio> only if the policy names that origin.
+SIGNED_MEDIA_ORIGIN: Final = "https://storage.googleapis.com"
+
 router = APIRouter(include_in_schema=False)
 
 Token = Annotated[str, PathParam(max_length=200)]
@@ -46,8 +51,19 @@ def _document(auth_mode: str) -> str:
     return (PLAYER / "index.html").read_text("utf-8").replace("{{auth_mode}}", auth_mode)
 
 
+def page_policy(settings: Settings) -> str:
+    """The pages' policy, with the signed-URL origin for pictures and sound when media is on
+    GCS (a file store serves them from this origin)."""
+    if not settings.media_url.startswith("gs://"):
+        return PAGE_CSP
+    return PAGE_CSP.replace(
+        "img-src 'self' data:", f"img-src 'self' data: {SIGNED_MEDIA_ORIGIN}"
+    ).replace("media-src 'self'", f"media-src 'self' {SIGNED_MEDIA_ORIGIN}")
+
+
 def _page(state: State) -> HTMLResponse:
-    return HTMLResponse(_document(state.settings.auth_mode), headers=DOCUMENT_HEADERS)
+    headers = DOCUMENT_HEADERS | {"Content-Security-Policy": page_policy(state.settings)}
+    return HTMLResponse(_document(state.settings.auth_mode), headers=headers)
 
 
 @router.get("/")

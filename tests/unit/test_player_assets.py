@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from api.live import DELTA_EVENT
-from api.player import ASSETS, PLAYER
+from api.pages import PAGE_CSP
+from api.player import ASSETS, PLAYER, SIGNED_MEDIA_ORIGIN, page_policy
+from api.settings import Settings
 from projections.timeline import EVENT_TOPICS
 
 
@@ -35,3 +38,19 @@ def test_the_page_has_no_inline_script_or_style_the_policy_would_block() -> None
     assert "<style" not in document
     assert " style=" not in document
     assert not re.search(r"\son[a-z]+=", document)  # no inline event handlers
+
+
+def test_pictures_and_sound_on_gcs_may_come_from_their_signed_urls_and_nothing_else_widens(
+    tmp_path: Path,
+) -> None:
+    on_files = Settings(data_dir=tmp_path)
+    on_gcs = Settings(data_dir=tmp_path, media_url="gs://gaia-media/prod")
+    assert page_policy(on_files) == PAGE_CSP
+    directives = dict(part.strip().split(" ", 1) for part in page_policy(on_gcs).split(";"))
+    assert directives["img-src"] == f"'self' data: {SIGNED_MEDIA_ORIGIN}"
+    assert directives["media-src"] == f"'self' {SIGNED_MEDIA_ORIGIN}"
+    widened = {"img-src", "media-src"}
+    plain = dict(part.strip().split(" ", 1) for part in PAGE_CSP.split(";"))
+    assert {k: v for k, v in directives.items() if k not in widened} == {
+        k: v for k, v in plain.items() if k not in widened
+    }
