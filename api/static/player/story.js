@@ -154,7 +154,8 @@ export class Story {
         const next = [...this.list.children].find(
           (child) => child.dataset.version && Number(child.dataset.version) > message.version,
         );
-        this.list.insertBefore(item, next ?? null);
+        // A narration being written stays below the messages it answers.
+        this.list.insertBefore(item, next ?? this.list.querySelector(".streaming"));
       }
       this.shown.set(message.message_id, { message, item, signature });
       if (message.role === "narrator" && message.turn_id) this.endPreview(message.turn_id);
