@@ -72,6 +72,7 @@ function showSignIn(where) {
   $("#app").hidden = true;
   $("#signin").hidden = false;
   $("#sign-out").hidden = true;
+  $("#to-sessions").hidden = true;
   $("#whoami").textContent = "";
   if (where.kind === "join") {
     $("#signin-why").textContent = "You are invited to a campaign. Sign in to join it.";
@@ -121,6 +122,7 @@ async function enter(where) {
   $("#signin").hidden = true;
   $("#app").hidden = false;
   $("#sign-out").hidden = false;
+  $("#to-sessions").hidden = false;
   const who = claims(auth.token);
   $("#whoami").textContent = who.name || who.email || "";
   if (where.kind === "join") {
@@ -409,6 +411,11 @@ function wire() {
   $("#guest-form").addEventListener("submit", playAsGuest);
   $("#token-form").addEventListener("submit", signInWithToken);
   $("#sign-out").addEventListener("click", () => signOut());
+  // On a phone the sessions come below the story: one tap brings them up.
+  $("#to-sessions").addEventListener("click", () => {
+    $("#sessions").scrollIntoView({ behavior: "smooth" });
+    $("#new-campaign").focus({ preventScroll: true });
+  });
   $("#new-campaign").addEventListener("click", () => {
     const form = $("#new-form");
     form.hidden = !form.hidden;
