@@ -96,6 +96,7 @@ def ready_message(host: str, port: int) -> str:
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
     return (
         f"\nGaia is ready at {base}\n"
+        f"  Play in a browser: {base}/\n"
         f"  API documentation: {base}/docs\n"
         "  Quick start: README.md, 'Play from a terminal' (a guest token, a campaign, a turn)\n"
     )

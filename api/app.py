@@ -13,7 +13,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, operations, pages
+from api import errors, operations, pages, player
 from api.auth import Authenticator, LocalAuthenticator, OidcAuthenticator, load_or_create_secret
 from api.bodylimit import BodyLimit
 from api.keyfiles import export_signer
@@ -47,6 +47,7 @@ ROUTERS = (
     stream.router,
     media_routes.router,
     pages.router,
+    player.router,
 )
 
 DESCRIPTION = """Event-sourced campaign sessions for Gaia, the AI game master.

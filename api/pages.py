@@ -1,8 +1,9 @@
-"""Pages the service serves to a browser, today the interactive API documentation at ``/docs``,
+"""Pages the service serves to a browser, here the interactive API documentation at ``/docs``,
 from files installed with the project (never a CDN) under one strict Content-Security-Policy.
 
 Swagger UI comes from the ``swagger-ui-bundle-v2`` package; the page and its start-up script are
-ours (``api/static/docs``), so no inline script needs ``'unsafe-inline'``.
+ours (``api/static/docs``), so no inline script needs ``'unsafe-inline'``. The player's page
+(``api/player.py``) is served under the same policy.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from api.errors import not_found
 STATIC: Final = Path(__file__).parent / "static"
 
 # Everything from this origin, nothing inline, nothing framed, no plugins. Swagger UI draws its
-# icons as data: images. Every page of ours is served under this policy.
+# icons as data: images; the player page plays a story's audio. Every page of ours is served
+# under this policy.
 PAGE_CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+    "media-src 'self'; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
 PAGE_HEADERS: Final = {

@@ -18,6 +18,8 @@ one group). Groups, one module each:
 - ``media`` (:mod:`bench.media`): upload and download through the API against a file copy.
 - ``migration`` (:mod:`bench.migration`): legacy import rate against the library's raw append.
 - ``startup`` (:mod:`bench.startup`): process start to ready, against a bare FastAPI app.
+- ``page`` (:mod:`bench.page`): the player page opened on 1,000 messages in Chromium (time to
+  the last message, bytes transferred), against a static page of the same messages.
 
 Shared pieces are in :mod:`bench.core`, the table and the JSON in :mod:`bench.report`, and the
 servers under load in :mod:`bench.servers`.
@@ -34,6 +36,7 @@ from bench import (
     live,
     media,
     migration,
+    page,
     projections,
     startup,
     store,
@@ -51,4 +54,5 @@ GROUPS: Final[dict[str, Callable[[Context], list[Row]]]] = {
     "media": media.run,
     "migration": migration.run,
     "startup": startup.run,
+    "page": page.run,
 }

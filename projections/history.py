@@ -320,6 +320,19 @@ class SessionView:
         page = shown[:limit]
         return page, page[-1]["version"] if len(shown) > limit and page else None
 
+    def history_before(
+        self, before: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int | None, int | None]:
+        """The last ``limit`` visible messages with a version below ``before`` (a page read
+        backwards, as a story is scrolled up), the cursor for the older page (None on the
+        first) and for the newer one (None on the last)."""
+        visible = self.visible_messages()
+        older = [m for m in visible if m["version"] < before]
+        page = older[-limit:]
+        previous = page[0]["version"] if len(older) > limit else None
+        newer = page[-1]["version"] if page and len(visible) > len(older) else None
+        return page, previous, newer
+
     def snapshot(self) -> SessionView:
         """A copy for one request to read while other requests keep folding into this view."""
         visible = self.visible_messages()

@@ -103,9 +103,26 @@ def history(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     min_position: MinPosition = None,
+    before: Annotated[
+        int | None,
+        Query(
+            ge=-(2**62),
+            le=2**62,
+            description="read backwards: the last messages with a smaller version "
+            "(`previous_before` pages on)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     # The per-session view caught up to the stream's head when access was checked, so any
     # write acknowledged before this request is already in it: min_position needs no wait
     # (one past the store's head was refused 409).
+    if before is not None:
+        page, previous, newer = access.view.history_before(before, limit)
+        return {
+            "messages": page,
+            "next_after": newer,
+            "previous_before": previous,
+            "version": access.view.version,
+        }
     page, next_after = access.view.history_page(after, limit)
     return {"messages": page, "next_after": next_after, "version": access.view.version}

@@ -85,5 +85,6 @@ def test_serve_says_once_ready_which_url_to_open_and_where_the_quick_start_is(
         said = server.log.read_text()
 
     assert f"Gaia is ready at {server.base_url}" in said
+    assert f"Play in a browser: {server.base_url}/\n" in said
     assert f"{server.base_url}/docs" in said
     assert "Play from a terminal" in said

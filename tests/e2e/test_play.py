@@ -73,6 +73,26 @@ def test_history_pages_by_version(service: Service, table: Table) -> None:
     assert len(seen) == 10  # the seated turn, four more, each with its narration
 
 
+def test_history_pages_backwards_from_the_latest_messages(service: Service, table: Table) -> None:
+    for n in range(4):
+        service.call(
+            "POST", f"/api/sessions/{table.session_id}/turns", PLAYER, json={"text": f"t{n}"}
+        )
+    service.narrated()
+    path = f"/api/sessions/{table.session_id}/history"
+    everything = service.call("GET", path, PLAYER, params={"limit": 500}).json()["messages"]
+    pages: list[list[int]] = []
+    before: int | None = 2**62
+    while before is not None:
+        page = service.call("GET", path, PLAYER, params={"limit": 3, "before": before}).json()
+        pages.append([m["version"] for m in page["messages"]])
+        before = page["previous_before"]
+    assert pages[0] == [m["version"] for m in everything[-3:]]  # the newest first
+    assert [v for page in reversed(pages) for v in page] == [m["version"] for m in everything]
+    middle = service.call("GET", path, PLAYER, params={"limit": 2, "before": pages[0][0]}).json()
+    assert middle["next_after"] == middle["messages"][-1]["version"]  # newer ones exist
+
+
 def test_retrying_a_turn_replaces_its_narration(service: Service, table: Table) -> None:
     response = service.call(
         "POST", f"/api/sessions/{table.session_id}/turns/{table.turn_id}/retry", OWNER
