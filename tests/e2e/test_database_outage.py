@@ -124,6 +124,11 @@ def server(cluster: LocalCluster, tmp_path: Path) -> Iterator[ServerProcess]:
         "GAIA_DATABASE_URL": cluster.url,
         "GAIA_DATA_DIR": str(tmp_path / "data"),
         "GAIA_JWT_SECRET": SECRET,
+        # The load below submits turns back to back as one player: room for all of them under
+        # the turn quotas (which stay on; tests/e2e/test_quotas.py tests the quotas).
+        "GAIA_TURNS_PER_USER_PER_MINUTE": "100000",
+        "GAIA_TURNS_PER_SESSION_PER_MINUTE": "100000",
+        "GAIA_PENDING_TURNS_PER_SESSION": "100000",
     }
     with server_process(env, tmp_path / "server.log") as running:
         yield running
