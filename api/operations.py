@@ -65,7 +65,9 @@ class Operations:
             await self.state.circuit.stop()
 
     def prune(self) -> int:
-        """Drop the per-session views idle past GAIA_SESSION_IDLE_TTL_MINUTES; how many went."""
+        """Drop the per-session views idle past GAIA_SESSION_IDLE_TTL_MINUTES, and the quota
+        counts of ended windows; returns how many views went."""
+        self.state.rates.sweep()
         views = self.state.views
         dropped = views.prune()
         self.state.metrics.views_pruned.inc(dropped)
