@@ -26,6 +26,7 @@ INT_FIELDS: Final = {
 JSON_FIELDS: Final = ("inventory", "abilities")  # free JSON: size and depth as settings allow
 MAX_BACKSTORY: Final = 20_000
 MAX_STATUS_EFFECTS: Final = 50
+MAX_STATUS_EFFECT: Final = 200
 SHEET_FIELDS: Final = frozenset(
     {*LINE_FIELDS, *INT_FIELDS, *JSON_FIELDS, "backstory", "status_effects"}
 )
@@ -79,13 +80,7 @@ def _check_field(name: str, value: Any) -> None:
     if value is None and name != "name":
         return  # clears the field
     if name in LINE_FIELDS:
-        if not isinstance(value, str):
-            raise InvalidCharacter(f"{name} must be a string", field=name)
-        check_line(value, name)
-        if len(value) > LINE_FIELDS[name] or (name == "name" and not value.strip()):
-            raise InvalidCharacter(
-                f"{name} must be 1 to {LINE_FIELDS[name]} characters", field=name
-            )
+        _check_line_field(name, value)
     elif name in INT_FIELDS:
         low, high = INT_FIELDS[name]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -97,18 +92,31 @@ def _check_field(name: str, value: Any) -> None:
             raise InvalidCharacter(f"backstory must be text of at most {MAX_BACKSTORY}", field=name)
         check_text(value, name)
     elif name == "status_effects":
-        if not isinstance(value, list) or len(value) > MAX_STATUS_EFFECTS:
-            raise InvalidCharacter(
-                f"status_effects must list at most {MAX_STATUS_EFFECTS}", field=name
-            )
-        for effect in value:
-            if not isinstance(effect, str) or not 1 <= len(effect) <= 200:
-                raise InvalidCharacter("each status effect is 1 to 200 characters", field=name)
-            check_line(effect, name)
+        _check_status_effects(value)
     elif name in JSON_FIELDS:
         if not isinstance(value, dict | list):
             raise InvalidCharacter(f"{name} must be an object or a list", field=name)
         check_json(value, name)
+
+
+def _check_line_field(name: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise InvalidCharacter(f"{name} must be a string", field=name)
+    check_line(value, name)
+    if len(value) > LINE_FIELDS[name] or (name == "name" and not value.strip()):
+        raise InvalidCharacter(f"{name} must be 1 to {LINE_FIELDS[name]} characters", field=name)
+
+
+def _check_status_effects(value: Any) -> None:
+    field = "status_effects"
+    if not isinstance(value, list) or len(value) > MAX_STATUS_EFFECTS:
+        raise InvalidCharacter(f"{field} must list at most {MAX_STATUS_EFFECTS}", field=field)
+    for effect in value:
+        if not isinstance(effect, str) or not 1 <= len(effect) <= MAX_STATUS_EFFECT:
+            raise InvalidCharacter(
+                f"each status effect is 1 to {MAX_STATUS_EFFECT} characters", field=field
+            )
+        check_line(effect, field)
 
 
 # -- the narrator's structured reply --------------------------------------------------------
@@ -154,7 +162,8 @@ def _scene(structured: dict[str, Any]) -> dict[str, Any] | None:
 def _combat(structured: dict[str, Any]) -> dict[str, Any] | bool | None:
     """The combat a reply describes, False when it says combat is over, None when silent."""
     status = structured.get("combat_status")
-    info = structured.get("turn_info") if isinstance(structured.get("turn_info"), dict) else {}
+    raw_info = structured.get("turn_info")
+    info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
     in_combat = info.get("is_combat")
     if in_combat is False or ("combat_status" in structured and not status and not in_combat):
         return False

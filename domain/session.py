@@ -760,7 +760,10 @@ class CampaignSession(Aggregate):
         return campaign.state(self.campaign)
 
     def character(self, character_id: str) -> dict[str, Any] | None:
-        return campaign.current(self.campaign, campaign.CHARACTER_PREFIX + character_id)
+        sheet: dict[str, Any] | None = campaign.current(
+            self.campaign, campaign.CHARACTER_PREFIX + character_id
+        )
+        return sheet
 
     def may_edit(self, actor: str, sheet: dict[str, Any]) -> bool:
         """A player edits her own characters; the owner edits any."""
