@@ -157,7 +157,8 @@ def test_a_retired_character_can_no_longer_be_played(service: Service) -> None:
     retired = service.call(
         "PATCH", f"/api/sessions/{sid}/characters/{mine}", PLAYER, json={"retired": True}
     )
-    assert retired.status_code == 200 and retired.json()["character"]["retired"] is True
+    assert retired.status_code == 200
+    assert retired.json()["character"]["retired"] is True
     turn = service.call(
         "POST", f"/api/sessions/{sid}/turns", PLAYER, json={"text": "I go", "character_id": mine}
     )
