@@ -90,3 +90,12 @@ def test_a_fork_inherits_the_characters_at_its_fork_point(service: Service, tabl
     assert fork.status_code == 201, fork.text
     doc = service.call("GET", f"/api/sessions/{fork.json()['session_id']}/campaign", PLAYER).json()
     assert [(c["name"], c["owner"]) for c in doc["characters"]] == [("Mira", PLAYER)]
+
+
+def test_state_may_leave_out_the_campaign_and_the_history(service: Service, table: Table) -> None:
+    sid = table.session_id
+    _create(service, sid, "Mira", 9)
+    params = {"at_version": service.version(sid), "history": "false", "campaign": "false"}
+    bare = service.call("GET", f"/api/sessions/{sid}/state", PLAYER, params=params).json()
+    assert "campaign" not in bare
+    assert "messages" not in bare
