@@ -4,8 +4,10 @@ it, and the timeline lists the new events (both stores)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from projections.export import verify_export
 from tests.e2e.conftest import OWNER, PLAYER, Table
 from tests.support.api import Service, running
 from tests.support.fake_llm import Answer, FakeLLM
@@ -99,3 +101,17 @@ def test_state_may_leave_out_the_campaign_and_the_history(service: Service, tabl
     bare = service.call("GET", f"/api/sessions/{sid}/state", PLAYER, params=params).json()
     assert "campaign" not in bare
     assert "messages" not in bare
+
+
+def test_an_export_with_campaign_events_verifies(service: Service, table: Table) -> None:
+    sid = table.session_id
+    made = _create(service, sid, "Mira", 9)
+    path = f"/api/sessions/{sid}/characters/{made['character']['character_id']}"
+    service.call("PATCH", path, PLAYER, json={"retired": True})
+    export = service.call("GET", f"/api/sessions/{sid}/export", PLAYER)
+    assert export.status_code == 200
+    lines = export.text.splitlines()
+    verified = verify_export(lines, service.state.export_signer.public)
+    assert verified.count == service.version(sid)
+    types = [json.loads(line).get("event_type") for line in lines]
+    assert {"CharacterCreated", "CharacterRetired"} <= set(types)
