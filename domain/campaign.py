@@ -203,10 +203,6 @@ def rewind(log: Log, to_version: int) -> None:
             del log[key]
 
 
-def copy(log: Log) -> Log:
-    return {key: [list(entry) for entry in entries] for key, entries in log.items()}
-
-
 def characters(log: Log) -> dict[str, dict[str, Any]]:
     """Every character ever created and not rewound away, retired ones included, by id."""
     found = {}

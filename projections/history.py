@@ -375,7 +375,7 @@ class SessionView:
             messages=[],
             hidden=list(self.hidden),
             _turn_message={},
-            campaign=self.campaign.copy(),
+            campaign=self.campaign.latest(),
             _visible_cache=(self.version, visible),
         )
 

@@ -4,6 +4,7 @@ it, and the timeline lists the new events (both stores)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from projections.export import verify_export
 from tests.e2e.conftest import OWNER, PLAYER, Table
 from tests.support.api import Service, running
 from tests.support.fake_llm import Answer, FakeLLM
+from tests.support.sse import Message, async_client, events_path, messages, stream
 from tests.support.stores import StoreConfig
 
 REPLY = (
@@ -115,3 +117,24 @@ def test_an_export_with_campaign_events_verifies(service: Service, table: Table)
     assert verified.count == service.version(sid)
     types = [json.loads(line).get("event_type") for line in lines]
     assert {"CharacterCreated", "CharacterRetired"} <= set(types)
+
+
+def test_a_new_character_reaches_a_live_stream(service: Service, table: Table) -> None:
+    sid = table.session_id
+
+    async def watch() -> Message:
+        async with (
+            async_client(service.base_url) as client,
+            stream(client, events_path(sid), headers=service.headers(OWNER)) as response,
+        ):
+            assert response.status_code == 200
+            await asyncio.to_thread(_create, service, sid, "Mira", 9)
+            async for message in messages(response):
+                if message.event == "CharacterCreated":
+                    return message
+        raise AssertionError("the stream ended before the character")
+
+    created = asyncio.run(asyncio.wait_for(watch(), timeout=30))
+    record = created.json()
+    assert record["actor"] == PLAYER
+    assert record["data"]["sheet"]["name"] == "Mira"
