@@ -1,7 +1,9 @@
 """The CampaignSession aggregate: one event stream per campaign session, and the rules it keeps.
 
 It holds only what commands must check (owner, members, blocked users, invites, turn states,
-recent idempotency keys, hidden version ranges); the transcript lives in projections.
+recent idempotency keys, hidden version ranges, and the campaign state: characters and who plays
+them, the scene and combat a narration changes, kept as a change log so rewinds can take them
+back); the transcript lives in projections.
 """
 
 from __future__ import annotations
