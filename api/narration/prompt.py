@@ -54,12 +54,15 @@ def build_messages(request: NarrationRequest, budget_chars: int) -> list[Message
 
 def campaign_state(request: NarrationRequest, budget_chars: int) -> str:
     """The scene, the combat and the party as lines for the system prompt, in that order, as
-    many whole lines as fit in ``budget_chars`` ("" when none does)."""
+    many whole lines as fit in ``budget_chars`` ("" when none does). The scene and the combat
+    are cut to a quarter of the budget each, so that a long imported scene record leaves room
+    for the party."""
+    cap = budget_chars // 4
     lines = []
     if request.scene:
-        lines.append("Current scene: " + _value(dict(request.scene)))
+        lines.append(_cut("Current scene: " + _value(dict(request.scene)), cap))
     if request.combat:
-        lines.append("Combat in progress: " + _value(dict(request.combat)))
+        lines.append(_cut("Combat in progress: " + _value(dict(request.combat)), cap))
     party = ["- " + _member(character) for character in request.party]
     if party:
         party[0] = "Party:\n" + party[0]
@@ -72,6 +75,10 @@ def campaign_state(request: NarrationRequest, budget_chars: int) -> str:
             break
         text += "\n" + line
     return text if "\n" in text else ""
+
+
+def _cut(line: str, limit: int) -> str:
+    return line if len(line) <= limit else line[: max(0, limit - 1)] + "…"
 
 
 def _member(character: Mapping[str, Any]) -> str:

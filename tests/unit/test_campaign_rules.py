@@ -123,3 +123,12 @@ def test_the_campaign_state_keeps_within_the_prompt_budget() -> None:
 
 def test_no_campaign_state_leaves_the_prompt_as_it_was() -> None:
     assert "Campaign state" not in build_messages(a_request(), 100_000)[0]["content"]
+
+
+def test_a_long_scene_is_cut_and_leaves_room_for_the_party() -> None:
+    scene = {"title": "Hall", "description": "dust " * 5000}
+    plain = build_messages(a_request(), 0)
+    budget = sum(len(m["content"]) for m in plain) + 2000
+    system = build_messages(a_request(party=PARTY, scene=scene), budget)[0]["content"]
+    assert "Current scene: " in system
+    assert "- Kara (" in system
