@@ -2,9 +2,10 @@
 
 The rules a character sheet keeps, how the narrator's structured reply becomes world changes,
 and the change log that both the aggregate and the per-session view fold the same way. The log
-maps a key (``character:<id>``, ``scene``, ``combat``) to ``[[version, json], ...]``: a value as
-JSON text (None when gone) for each version that set it, so that a rewind drops the entries
-after its point and the state is back to what it was there.
+maps a key (``character:<id>``, ``scene``, ``combat``) to ``["<version> <json>", ...]``: the
+value as JSON text (``null`` when gone) for each version that set it, so that a rewind drops
+the entries after its point and the state is back to what it was there. Plain strings, as the
+aggregate's turn log: the library deep-copies the aggregate on every load.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ SCENE: Final = "scene"
 COMBAT: Final = "combat"
 CHARACTER_PREFIX: Final = "character:"
 
-Log = dict[str, list[list[Any]]]
+Log = dict[str, list[str]]
 
 
 class InvalidCharacter(RuleViolation):
@@ -182,21 +183,19 @@ def _combat(structured: dict[str, Any]) -> dict[str, Any] | bool | None:
 
 def record(log: Log, key: str, version: int, value: Any) -> None:
     """Set ``key`` to ``value`` (None: gone) at ``version``."""
-    encoded = None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
-    log.setdefault(key, []).append([version, encoded])
+    encoded = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    log.setdefault(key, []).append(f"{version} {encoded}")
 
 
 def current(log: Log, key: str) -> Any:
     entries = log.get(key)
-    if not entries or entries[-1][1] is None:
-        return None
-    return json.loads(entries[-1][1])
+    return json.loads(entries[-1].partition(" ")[2]) if entries else None
 
 
 def rewind(log: Log, to_version: int) -> None:
     """Forget every change after ``to_version``."""
     for key in list(log):
-        kept = [entry for entry in log[key] if entry[0] <= to_version]
+        kept = [entry for entry in log[key] if int(entry.partition(" ")[0]) <= to_version]
         if kept:
             log[key] = kept
         else:

@@ -61,7 +61,7 @@ class CampaignView:
         """A copy holding only each key's latest entry: it reads the same, costs one entry per
         character rather than one per change, and takes no more events (or rewinds)."""
         return CampaignView(
-            {key: [list(entries[-1])] for key, entries in self.log.items()},
+            {key: entries[-1:] for key, entries in self.log.items()},
             {kind: {k: [v[-1]] for k, v in keys.items()} for kind, keys in self.legacy.items()},
         )
 
