@@ -1,4 +1,5 @@
-"""The per-session view: one session's history, members, invites and media folded from its stream.
+"""The per-session view: one session's history, members, invites, media and campaign state
+(projections/campaign.py) folded from its stream.
 
 ``SessionView.apply`` takes each stored event in version order; ``visible_messages`` answers
 the history a player sees (rewinds applied, each turn showing only its latest reply). An
