@@ -22,6 +22,7 @@ from api.locks import NarrationLocks
 from api.media import build_media
 from api.narration import DemoNarrator, Narrator, OpenAICompatNarrator
 from api.ratelimit import Rates, StreamSlots
+from api.routes import campaign as campaign_routes
 from api.routes import media as media_routes
 from api.routes import sessions as session_routes
 from api.routes import sharing, stream, system, timeline, turns
@@ -42,6 +43,7 @@ ROUTERS = (
     system.router,
     session_routes.router,
     turns.router,
+    campaign_routes.router,
     sharing.router,
     timeline.router,
     stream.router,

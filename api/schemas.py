@@ -97,3 +97,42 @@ class RewindIn(Body):
 class ForkIn(Body):
     at_version: StrictInt | None = None  # default: the parent's latest quiet version
     title: Title | None = None
+
+
+# Character sheets: the domain (domain/campaign.py) keeps the same bounds; these make the
+# OpenAPI document say them, and refuse "12" for a number before anything runs.
+Level = Annotated[StrictInt, Field(ge=0, le=1000)]
+HitPoints = Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000)]
+FreeJson = Annotated[dict[str, Any] | list[Any], AfterValidator(_json)]
+StatusEffect = Annotated[str, StringConstraints(min_length=1, max_length=200), Line]
+
+
+class CharacterFields(Body):
+    """Every field may be null: on a change, null clears it. Inventory and abilities are
+    limited like campaign settings (GAIA_MAX_SETTINGS_BYTES, GAIA_MAX_JSON_DEPTH)."""
+
+    character_class: Annotated[str, StringConstraints(max_length=100), Line] | None = None
+    race: Annotated[str, StringConstraints(max_length=100), Line] | None = None
+    level: Level | None = None
+    hit_points_current: HitPoints | None = None
+    hit_points_max: Annotated[StrictInt, Field(ge=0, le=1_000_000)] | None = None
+    armor_class: Annotated[StrictInt, Field(ge=0, le=1000)] | None = None
+    status_effects: Annotated[list[StatusEffect], Field(max_length=50)] | None = None
+    inventory: FreeJson | None = None
+    abilities: FreeJson | None = None
+    backstory: (
+        Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_text)] | None
+    ) = None
+    portrait_media_id: Annotated[str, StringConstraints(max_length=64), Line] | None = None
+
+
+class CharacterIn(CharacterFields):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), Line]
+    kind: Literal["pc", "npc"] = "pc"  # only the owner adds NPCs
+    # Optional: a chosen id (e.g. an imported campaign's "pc:mira_fen"); else one is made.
+    character_id: Annotated[str, StringConstraints(min_length=1, max_length=64), Line] | None = None
+
+
+class CharacterChangeIn(CharacterFields):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), Line] | None = None
+    retired: Literal[True] | None = None  # true retires the character (for good)

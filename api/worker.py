@@ -188,6 +188,7 @@ class TurnWorker:
         turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
         history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
         character: dict[str, str] = turn.get("character") or {}  # type: ignore[assignment]
+        state = view.campaign.document()
         return NarrationRequest(
             session_title=view.title,
             settings=view.settings,
@@ -195,6 +196,9 @@ class TurnWorker:
             turn_text=turn["text"],
             turn_kind=turn["kind"],
             character_name=character.get("name") or None,
+            party=[c for c in state["characters"] if not c["retired"]],
+            scene=state["scene"],
+            combat=state["combat"],
         )
 
     # Told (from a worker thread) about each stored narration: generated media hooks in here

@@ -15,6 +15,8 @@ one group). Groups, one module each:
   stream, against a bare sse-starlette broadcast (PostgreSQL).
 - ``timeline`` (:mod:`bench.timeline`): export throughput and state at version 10,000, against
   reading the same rows.
+- ``campaign`` (:mod:`bench.campaign`): a session's campaign state (10,000 events, 50
+  characters) after a cold start and warm, against reading the same rows.
 - ``media`` (:mod:`bench.media`): upload and download through the API against a file copy.
 - ``migration`` (:mod:`bench.migration`): legacy import rate against the library's raw append.
 - ``startup`` (:mod:`bench.startup`): process start to ready, against a bare FastAPI app.
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from typing import Final
 
 from bench import (
+    campaign,
     guards,
     http_turns,
     live,
@@ -51,6 +54,7 @@ GROUPS: Final[dict[str, Callable[[Context], list[Row]]]] = {
     "projections": projections.run,
     "live": live.group,
     "timeline": timeline.run,
+    "campaign": campaign.run,
     "media": media.run,
     "migration": migration.run,
     "startup": startup.run,

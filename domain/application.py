@@ -82,6 +82,11 @@ class TurnAccepted(Written):
 
 
 @dataclass(frozen=True)
+class CharacterMade(Written):
+    character_id: str
+
+
+@dataclass(frozen=True)
 class InviteCreated(Written):
     invite_id: UUID
     token: str
@@ -350,7 +355,10 @@ class Sessions(Application[UUID]):
                     "at_version must be a visible version where no turn waits for narration",
                     at_version=at,
                 )
-            return self._create(self._forked(parent, at, actor, actor_name, title))
+            fork = self._forked(parent, at, actor, actor_name, title)
+            then = parent if at == parent.version else self.get(session_id, version=at)
+            fork.inherit_campaign(then.campaign_state(), self.clock())
+            return self._create(fork)
 
     def _forked(
         self, parent: CampaignSession, at: int, actor: str, actor_name: str, title: str | None
@@ -473,6 +481,44 @@ class Sessions(Application[UUID]):
     def rewind(self, *, session_id: UUID, actor: str, to_version: int) -> Written:
         _, written = self._update(
             session_id, lambda s: s.rewind(actor=actor, to_version=to_version, at=self.clock())
+        )
+        return written
+
+    # -- characters -------------------------------------------------------------------------
+
+    def create_character(
+        self,
+        *,
+        session_id: UUID,
+        actor: str,
+        sheet: Mapping[str, Any],
+        kind: str = "pc",
+        character_id: str | None = None,
+    ) -> CharacterMade:
+        new_id = character_id or str(uuid4())
+        _, written = self._update(
+            session_id,
+            lambda s: s.create_character(
+                actor=actor, character_id=new_id, kind=kind, sheet=dict(sheet), at=self.clock()
+            ),
+        )
+        return CharacterMade(session_id, written.version, written.position, new_id)
+
+    def change_character(
+        self, *, session_id: UUID, actor: str, character_id: str, changes: Mapping[str, Any]
+    ) -> Written:
+        _, written = self._update(
+            session_id,
+            lambda s: s.change_character(
+                actor=actor, character_id=character_id, changes=dict(changes), at=self.clock()
+            ),
+        )
+        return written
+
+    def retire_character(self, *, session_id: UUID, actor: str, character_id: str) -> Written:
+        _, written = self._update(
+            session_id,
+            lambda s: s.retire_character(actor=actor, character_id=character_id, at=self.clock()),
         )
         return written
 

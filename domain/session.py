@@ -1,7 +1,9 @@
 """The CampaignSession aggregate: one event stream per campaign session, and the rules it keeps.
 
 It holds only what commands must check (owner, members, blocked users, invites, turn states,
-recent idempotency keys, hidden version ranges); the transcript lives in projections.
+recent idempotency keys, hidden version ranges, and the campaign state: characters and who plays
+them, the scene and combat a narration changes, kept as a change log so rewinds can take them
+back); the transcript lives in projections.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain import roles
+from domain import campaign, roles
 from domain.errors import Conflict, Forbidden, NotFound, RuleViolation
 from domain.inputs import check_json, check_line, check_text
 
@@ -122,8 +124,9 @@ class CampaignSession(Aggregate):
 
     TOPIC = "gaia.CampaignSession"
     # Version 2 keeps each turn's state log as one string instead of a list of pairs;
-    # version 3 also keeps the turns waiting for narration apart, so finding them is cheap.
-    class_version = 3
+    # version 3 also keeps the turns waiting for narration apart, so finding them is cheap;
+    # version 4 keeps the campaign state (characters, scene, combat) as a change log.
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -135,6 +138,10 @@ class CampaignSession(Aggregate):
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         state["waiting"] = _waiting(state.get("turns", {}))
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state["campaign"] = {}  # no campaign event existed before version 4
 
     class Created(Aggregate.Created):
         # Never recorded: the library derives one per aggregate; SessionStarted is our creation.
@@ -324,6 +331,59 @@ class CampaignSession(Aggregate):
         actor: str | None
         occurred_at: datetime | None
 
+    class CharacterCreated(Aggregate.Event):
+        """A player made a character (``kind`` pc), or the owner an NPC (``kind`` npc)."""
+
+        TOPIC = "gaia.CharacterCreated"
+        character_id: str
+        owner: str | None
+        kind: str
+        sheet: dict[str, Any]
+        actor: str | None
+        occurred_at: datetime | None
+
+    class CharacterChanged(Aggregate.Event):
+        """Fields of a character sheet changed; a None value cleared its field."""
+
+        TOPIC = "gaia.CharacterChanged"
+        character_id: str
+        changes: dict[str, Any]
+        actor: str | None
+        occurred_at: datetime | None
+
+    class CharacterRetired(Aggregate.Event):
+        TOPIC = "gaia.CharacterRetired"
+        character_id: str
+        actor: str | None
+        occurred_at: datetime | None
+
+    class SceneEntered(Aggregate.Event):
+        """The narrator's reply to ``turn_id`` moved the story to ``scene``."""
+
+        TOPIC = "gaia.SceneEntered"
+        scene: dict[str, Any]
+        turn_id: UUID | None
+        occurred_at: datetime | None
+
+    class CombatStarted(Aggregate.Event):
+        """Combat began: ``combat`` holds combatants (hit points, status), round, initiative."""
+
+        TOPIC = "gaia.CombatStarted"
+        combat: dict[str, Any]
+        turn_id: UUID | None
+        occurred_at: datetime | None
+
+    class CombatUpdated(Aggregate.Event):
+        TOPIC = "gaia.CombatUpdated"
+        combat: dict[str, Any]
+        turn_id: UUID | None
+        occurred_at: datetime | None
+
+    class CombatEnded(Aggregate.Event):
+        TOPIC = "gaia.CombatEnded"
+        turn_id: UUID | None
+        occurred_at: datetime | None
+
     # -- creation -------------------------------------------------------------------------
 
     @classmethod
@@ -386,6 +446,7 @@ class CampaignSession(Aggregate):
         self.waiting: dict[str, int] = {}  # turn id -> version it started waiting at
         self.hidden: list[list[int]] = []  # inclusive version ranges hidden by rewinds
         self.idempotency: dict[str, RememberedTurn] = {}
+        self.campaign: campaign.Log = {}  # characters, scene, combat (domain/campaign.py)
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -481,6 +542,7 @@ class CampaignSession(Aggregate):
         check_line(idempotency_key, "idempotency_key")
         check_text(text, "text")
         _check_character(character)
+        character = self._speaking_as(actor, character)
         fingerprint = _fingerprint(text, kind, character)
         if idempotency_key is not None:
             remembered = self.idempotency.get(_idempotency_slot(actor, idempotency_key))
@@ -572,6 +634,43 @@ class CampaignSession(Aggregate):
             legacy=None,
             occurred_at=at,
         )
+        self._fold_world(structured, turn_id, at)
+
+    def _fold_world(self, structured: dict[str, Any], turn_id: UUID, at: datetime | None) -> None:
+        """Record what a narration's structured reply changed in the world."""
+        scene_now = campaign.current(self.campaign, campaign.SCENE)
+        combat_now = campaign.current(self.campaign, campaign.COMBAT)
+        for change, value in campaign.world_changes(structured, scene_now, combat_now):
+            if change == campaign.SCENE:
+                self._scene_entered(scene=value, turn_id=turn_id, occurred_at=at)
+            elif change == "combat_started":
+                self._combat_started(combat=value, turn_id=turn_id, occurred_at=at)
+            elif change == "combat_updated":
+                self._combat_updated(combat=value, turn_id=turn_id, occurred_at=at)
+            else:
+                self._combat_ended(turn_id=turn_id, occurred_at=at)
+
+    @event(SceneEntered)
+    def _scene_entered(
+        self, *, scene: dict[str, Any], turn_id: UUID | None, occurred_at: datetime | None
+    ) -> None:
+        campaign.record(self.campaign, campaign.SCENE, self._applying, scene)
+
+    @event(CombatStarted)
+    def _combat_started(
+        self, *, combat: dict[str, Any], turn_id: UUID | None, occurred_at: datetime | None
+    ) -> None:
+        campaign.record(self.campaign, campaign.COMBAT, self._applying, combat)
+
+    @event(CombatUpdated)
+    def _combat_updated(
+        self, *, combat: dict[str, Any], turn_id: UUID | None, occurred_at: datetime | None
+    ) -> None:
+        campaign.record(self.campaign, campaign.COMBAT, self._applying, combat)
+
+    @event(CombatEnded)
+    def _combat_ended(self, *, turn_id: UUID | None, occurred_at: datetime | None) -> None:
+        campaign.record(self.campaign, campaign.COMBAT, self._applying, None)
 
     @event(NarrationCompleted)
     def _narration_completed(
@@ -654,6 +753,167 @@ class CampaignSession(Aggregate):
             else:
                 del self.turns[turn_id]
         self.waiting = _waiting(self.turns)
+        campaign.rewind(self.campaign, to_version)
+
+    # -- characters ---------------------------------------------------------------------------
+
+    def campaign_state(self) -> dict[str, Any]:
+        """Characters by id (retired ones too), the current scene and the active combat."""
+        return campaign.state(self.campaign)
+
+    def character(self, character_id: str) -> dict[str, Any] | None:
+        sheet: dict[str, Any] | None = campaign.current(
+            self.campaign, campaign.CHARACTER_PREFIX + character_id
+        )
+        return sheet
+
+    def may_edit(self, actor: str, sheet: dict[str, Any]) -> bool:
+        """A player edits her own characters; the owner edits any."""
+        return sheet["owner"] == actor or self.role_of(actor) == roles.OWNER
+
+    def _speaking_as(self, actor: str, character: dict[str, str] | None) -> dict[str, str] | None:
+        """The turn's character: an id must name a live character the caller may play (her
+        own, or for the owner an NPC too), and the turn then carries its name. A name alone is
+        a free label, as in imported transcripts ("Player" when none was chosen)."""
+        if character is None or not character.get("id"):
+            return character
+        sheet = self.character(character["id"])
+        playable = (
+            sheet is not None
+            and not sheet["retired"]
+            and (
+                sheet["owner"] == actor
+                or (sheet["kind"] == "npc" and self.role_of(actor) == roles.OWNER)
+            )
+        )
+        if sheet is None or not playable:
+            raise campaign.UnknownCharacter(
+                "character_id must name one of your characters",
+                field="character_id",
+                character_id=character["id"],
+            )
+        return {"id": character["id"], "name": character.get("name") or sheet["name"]}
+
+    def create_character(
+        self,
+        *,
+        actor: str,
+        character_id: str,
+        kind: str,
+        sheet: dict[str, Any],
+        at: datetime | None,
+    ) -> None:
+        self.require(actor, roles.OWNER if kind == "npc" else roles.PLAYER)
+        _require_in(kind, campaign.CHARACTER_KINDS, "kind")
+        if not character_id:
+            raise InvalidValue("character_id must not be empty", field="character_id")
+        check_line(character_id, "character_id")
+        campaign.check_sheet(sheet, creating=True)
+        if self.character(character_id) is not None:
+            raise campaign.CharacterExists(
+                "a character with this id exists", character_id=character_id
+            )
+        self._character_created(
+            character_id=character_id,
+            owner=actor,
+            kind=kind,
+            sheet=sheet,
+            actor=actor,
+            occurred_at=at,
+        )
+
+    @event(CharacterCreated)
+    def _character_created(
+        self,
+        *,
+        character_id: str,
+        owner: str | None,
+        kind: str,
+        sheet: dict[str, Any],
+        actor: str | None,
+        occurred_at: datetime | None,
+    ) -> None:
+        made = campaign.new_sheet(character_id, owner, kind, sheet, self._applying)
+        campaign.record(
+            self.campaign, campaign.CHARACTER_PREFIX + character_id, self._applying, made
+        )
+
+    def _editable(self, actor: str, character_id: str) -> dict[str, Any]:
+        self.require(actor, roles.PLAYER)
+        sheet = self.character(character_id)
+        if sheet is None:
+            raise campaign.CharacterNotFound("character not found", character_id=character_id)
+        if not self.may_edit(actor, sheet):
+            raise campaign.NotYourCharacter(
+                "only its player or the session owner may change a character",
+                character_id=character_id,
+            )
+        if sheet["retired"]:
+            raise campaign.CharacterRetired("the character is retired", character_id=character_id)
+        return sheet
+
+    def change_character(
+        self, *, actor: str, character_id: str, changes: dict[str, Any], at: datetime | None
+    ) -> None:
+        sheet = self._editable(actor, character_id)
+        campaign.check_sheet(changes, creating=False)
+        if any(sheet.get(name) != value for name, value in changes.items()):
+            self._character_changed(
+                character_id=character_id, changes=changes, actor=actor, occurred_at=at
+            )
+
+    @event(CharacterChanged)
+    def _character_changed(
+        self,
+        *,
+        character_id: str,
+        changes: dict[str, Any],
+        actor: str | None,
+        occurred_at: datetime | None,
+    ) -> None:
+        key = campaign.CHARACTER_PREFIX + character_id
+        sheet = campaign.current(self.campaign, key)
+        campaign.record(
+            self.campaign,
+            key,
+            self._applying,
+            campaign.changed_sheet(sheet, changes, self._applying),
+        )
+
+    def retire_character(self, *, actor: str, character_id: str, at: datetime | None) -> None:
+        self._editable(actor, character_id)
+        self._character_retired(character_id=character_id, actor=actor, occurred_at=at)
+
+    @event(CharacterRetired)
+    def _character_retired(
+        self, *, character_id: str, actor: str | None, occurred_at: datetime | None
+    ) -> None:
+        key = campaign.CHARACTER_PREFIX + character_id
+        sheet = campaign.current(self.campaign, key) | {
+            "retired": True,
+            "updated_version": self._applying,
+        }
+        campaign.record(self.campaign, key, self._applying, sheet)
+
+    def inherit_campaign(self, parent_state: dict[str, Any], at: datetime | None) -> None:
+        """A fork starts where its parent stood: its characters (with their players), scene
+        and combat, recorded again as this session's own events."""
+        for character_id, sheet in parent_state["characters"].items():
+            if sheet["retired"]:
+                continue
+            fields = {k: v for k, v in sheet.items() if k in campaign.SHEET_FIELDS}
+            self._character_created(
+                character_id=character_id,
+                owner=sheet["owner"],
+                kind=sheet["kind"],
+                sheet=fields,
+                actor=None,
+                occurred_at=at,
+            )
+        if parent_state["scene"] is not None:
+            self._scene_entered(scene=parent_state["scene"], turn_id=None, occurred_at=at)
+        if parent_state["combat"] is not None:
+            self._combat_started(combat=parent_state["combat"], turn_id=None, occurred_at=at)
 
     # -- invites and members ----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The per-session view: one session's history, members, invites and media folded from its stream.
+"""The per-session view: one session's history, members, invites, media and campaign state
+(projections/campaign.py) folded from its stream.
 
 ``SessionView.apply`` takes each stored event in version order; ``visible_messages`` answers
 the history a player sees (rewinds applied, each turn showing only its latest reply). An
@@ -13,7 +14,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+from domain import campaign
 from domain.session import CampaignSession as S
+from projections.campaign import CampaignView
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ class SessionView:
     messages: list[dict[str, Any]] = field(default_factory=list)  # every message, hidden too
     hidden: list[tuple[int, int]] = field(default_factory=list)
     inherited: list[dict[str, Any]] = field(default_factory=list)  # a fork's parent history
+    campaign: CampaignView = field(default_factory=CampaignView)
     _turn_message: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _visible_cache: tuple[int, list[dict[str, Any]]] | None = field(default=None, repr=False)
 
@@ -199,6 +203,33 @@ class SessionView:
         if e.to_version < version - 1:
             self.hidden.append((e.to_version + 1, version - 1))
         self._refresh_pending_flags(e.to_version)
+        self.campaign.rewound(e.to_version)
+
+    # Campaign state (projections/campaign.py).
+
+    def _on_CharacterCreated(self, e: S.CharacterCreated, version: int, at: str) -> None:
+        self.campaign.character_created(version, e.character_id, e.owner, e.kind, e.sheet)
+
+    def _on_CharacterChanged(self, e: S.CharacterChanged, version: int, at: str) -> None:
+        self.campaign.character_changed(version, e.character_id, e.changes)
+
+    def _on_CharacterRetired(self, e: S.CharacterRetired, version: int, at: str) -> None:
+        self.campaign.character_retired(version, e.character_id)
+
+    def _on_SceneEntered(self, e: S.SceneEntered, version: int, at: str) -> None:
+        self.campaign.set(version, campaign.SCENE, e.scene)
+
+    def _on_CombatStarted(self, e: S.CombatStarted, version: int, at: str) -> None:
+        self.campaign.set(version, campaign.COMBAT, e.combat)
+
+    def _on_CombatUpdated(self, e: S.CombatUpdated, version: int, at: str) -> None:
+        self.campaign.set(version, campaign.COMBAT, e.combat)
+
+    def _on_CombatEnded(self, e: S.CombatEnded, version: int, at: str) -> None:
+        self.campaign.set(version, campaign.COMBAT, None)
+
+    def _on_GameStateRecorded(self, e: S.GameStateRecorded, version: int, at: str) -> None:
+        self.campaign.recorded(version, e.kind, e.key, e.data)
 
     def _refresh_pending_flags(self, to_version: int) -> None:
         """After a rewind a retried turn is back to its state at ``to_version``."""
@@ -345,6 +376,7 @@ class SessionView:
             messages=[],
             hidden=list(self.hidden),
             _turn_message={},
+            campaign=self.campaign.latest(),
             _visible_cache=(self.version, visible),
         )
 

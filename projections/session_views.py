@@ -115,6 +115,13 @@ class SessionViews:
             }
             for message in parent.visible_messages()
         ]
+        # Live campaign state comes with the fork's own events (CampaignSession.inherit_campaign);
+        # what the parent imported from a legacy campaign is read through, as its history is.
+        # Version 0: it stood before the fork's first event, so no rewind of the fork drops it.
+        view.campaign.legacy = {
+            kind: {key: [[0, entries[-1][1]]] for key, entries in keys.items()}
+            for kind, keys in parent.campaign.legacy.items()
+        }
 
     def prune(self) -> int:
         """Drop views idle for longer than the TTL; returns how many were dropped."""

@@ -45,6 +45,10 @@ class NarrationRequest:
     turn_text: str
     turn_kind: str  # "action" | "context" | "ooc"
     character_name: str | None
+    # The campaign state (projections/campaign.py): live characters, the scene and the combat.
+    party: Sequence[Mapping[str, Any]] = ()
+    scene: Mapping[str, Any] | None = None
+    combat: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.turn_kind not in TURN_KINDS:

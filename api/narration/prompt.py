@@ -21,7 +21,11 @@ Reply with one JSON object and nothing else, shaped like this:
 - "narrative": what happens next, in the second or third person, as prose. Leave it empty \
 when answering an out-of-character question.
 - "player_options": two to four short suggestions for what the players could do next.
-- "answer": a brief, direct answer to an out-of-character question; otherwise an empty string."""
+- "answer": a brief, direct answer to an out-of-character question; otherwise an empty string.
+Optionally, when the story moves or a fight is on, also:
+- "scene": {"title": "...", "description": "..."} when the characters enter a new scene;
+- "combat_status": {"<name>": {"hp": "12/15", "status": []}} while combat goes on, {} when it \
+ends; "turn_info": {"round": 1, "initiative_order": ["..."], "is_combat": true}."""
 
 Message = dict[str, str]
 
@@ -40,7 +44,62 @@ def build_messages(request: NarrationRequest, budget_chars: int) -> list[Message
     system = {"role": "system", "content": system_prompt(request.session_title, request.settings)}
     turn = _turn_message(request)
     remaining = budget_chars - len(system["content"]) - len(turn["content"])
+    # The campaign state takes at most half of what is left: the story so far needs room too.
+    state = campaign_state(request, max(0, remaining // 2))
+    if state:
+        system["content"] += "\n\n" + state
+        remaining -= len(state) + 2
     return [system, *_recent_history(request.history, remaining), turn]
+
+
+def campaign_state(request: NarrationRequest, budget_chars: int) -> str:
+    """The scene, the combat and the party as lines for the system prompt, in that order, as
+    many whole lines as fit in ``budget_chars`` ("" when none does). The scene and the combat
+    are cut to a quarter of the budget each, so that a long imported scene record leaves room
+    for the party."""
+    cap = budget_chars // 4
+    lines = []
+    if request.scene:
+        lines.append(_cut("Current scene: " + _value(dict(request.scene)), cap))
+    if request.combat:
+        lines.append(_cut("Combat in progress: " + _value(dict(request.combat)), cap))
+    party = ["- " + _member(character) for character in request.party]
+    if party:
+        party[0] = "Party:\n" + party[0]
+    lines.extend(party)
+    if not lines:
+        return ""
+    text = "Campaign state (keep the story consistent with it):"
+    for line in lines:
+        if len(text) + 1 + len(line) > budget_chars:
+            break
+        text += "\n" + line
+    return text if "\n" in text else ""
+
+
+def _cut(line: str, limit: int) -> str:
+    return line if len(line) <= limit else line[: max(0, limit - 1)] + "…"
+
+
+def _member(character: Mapping[str, Any]) -> str:
+    """One party member: name, then what of class, race, level, hit points and status is known."""
+    details = [
+        str(character[key])
+        for key in ("race", "character_class")
+        if isinstance(character.get(key), str) and character[key]
+    ]
+    if character.get("level") is not None:
+        details.append(f"level {character['level']}")
+    current, most = character.get("hit_points_current"), character.get("hit_points_max")
+    if current is not None or most is not None:
+        details.append(f"hit points {current if current is not None else '?'}/{most or '?'}")
+    effects = character.get("status_effects")
+    if isinstance(effects, list) and effects:
+        details.append("status: " + ", ".join(str(e) for e in effects))
+    if character.get("kind") == "npc":
+        details.append("NPC")
+    who = f"{character.get('name')}"
+    return who + (f" ({'; '.join(details)})" if details else "")
 
 
 def system_prompt(session_title: str, settings: Mapping[str, Any]) -> str:

@@ -61,19 +61,26 @@ def count_new_session(state: AppState, user_id: str) -> None:
 
 def check_settings(settings: dict[str, Any] | None, limits: Settings) -> None:
     """Campaign settings within GAIA_MAX_JSON_DEPTH and GAIA_MAX_SETTINGS_BYTES, else 422."""
-    if settings is None:
+    check_json_limits(settings, limits, "settings")
+
+
+def check_json_limits(value: Any, limits: Settings, field: str) -> None:
+    """Free JSON a client sends (settings, a character's inventory) within
+    GAIA_MAX_JSON_DEPTH and GAIA_MAX_SETTINGS_BYTES, else 422 ``<field>_too_deep`` or
+    ``<field>_too_large``."""
+    if value is None:
         return
     depth = limits.max_json_depth
-    if json_problem(settings, max_depth=depth):
+    if json_problem(value, max_depth=depth):
         raise ApiError(
-            422, "settings_too_deep", f"settings may nest at most {depth} levels", limit=depth
+            422, f"{field}_too_deep", f"{field} may nest at most {depth} levels", limit=depth
         )
-    size = len(json.dumps(settings, ensure_ascii=False, separators=(",", ":")).encode())
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
     if size > limits.max_settings_bytes:
         raise ApiError(
             422,
-            "settings_too_large",
-            f"settings may take at most {limits.max_settings_bytes} bytes as JSON",
+            f"{field}_too_large",
+            f"{field} may take at most {limits.max_settings_bytes} bytes as JSON",
             limit=limits.max_settings_bytes,
             size=size,
         )

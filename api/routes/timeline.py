@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import Member, Owner, State
 from api.errors import ApiError
 from api.json_body import StrictJsonRoute
+from api.routes.campaign import campaign_doc
 from api.routes.sessions import count_new_session, session_doc
 from api.schemas import ForkIn, RewindIn
 from domain.store import position_of
@@ -83,10 +84,12 @@ def state_at(
         int | None, Query(ge=-(2**62), le=2**62, description="history after this version")
     ] = None,
     limit: Limit = 100,
-    history: Annotated[bool, Query(description="false: title and members only")] = True,
+    history: Annotated[bool, Query(description="false: no history page")] = True,
+    campaign: Annotated[bool, Query(description="false: no campaign state")] = True,
 ) -> dict[str, Any]:
-    """The session (title, owner, members and their roles) and a page of its history exactly as
-    they were at ``at_version``. ``my_role`` is the caller's role now."""
+    """The session (title, owner, members and their roles), its campaign state (as
+    ``GET .../campaign`` answers it) and a page of its history exactly as they were at
+    ``at_version``. ``my_role`` is the caller's role now."""
     current = access.view.version
     if not 1 <= at_version <= current:
         raise ApiError(
@@ -100,9 +103,13 @@ def state_at(
     position = position_of(state.sessions.recorder, sid, at_version) or 0
     doc = session_doc(session_at(state.sessions, sid, at_version), access.role, position)
     doc["current_version"] = current
+    if not (history or campaign):
+        return doc  # title and members alone come from the aggregate's snapshot
+    # At the head the live view already holds the answer; an older version is a new fold.
+    past = access.view if at_version == current else state.views.get(sid, at_version=at_version)
+    if campaign:
+        doc["campaign"] = campaign_doc(past)
     if history:
-        # At the head the live view already holds the answer; an older version is a new fold.
-        past = access.view if at_version == current else state.views.get(sid, at_version=at_version)
         doc["messages"], doc["next_after"] = past.history_page(after, limit)
     return doc
 

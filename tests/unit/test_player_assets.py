@@ -22,6 +22,13 @@ def test_the_page_listens_to_every_event_name_the_stream_sends() -> None:
     assert f'DELTA = "{DELTA_EVENT}"' in source
 
 
+def test_the_timeline_panel_names_every_event_type_in_words() -> None:
+    source = (PLAYER / "timeline.js").read_text("utf-8")
+    words = re.search(r"const WORDS = \{(.*?)\};", source, re.DOTALL)
+    assert words is not None
+    assert set(re.findall(r"^\s+(\w+):", words.group(1), re.MULTILINE)) == set(EVENT_TOPICS)
+
+
 def test_every_file_the_page_loads_is_served_from_the_assets_route() -> None:
     document = (PLAYER / "index.html").read_text("utf-8")
     loaded = set(re.findall(r'(?:src|href)="/assets/([^"]+)"', document))

@@ -3,6 +3,12 @@
 // tests/unit/test_player_assets.py checks this list against the server's.
 
 export const EVENT_NAMES = [
+  "CharacterChanged",
+  "CharacterCreated",
+  "CharacterRetired",
+  "CombatEnded",
+  "CombatStarted",
+  "CombatUpdated",
   "GameStateRecorded",
   "InviteIssued",
   "InviteRevoked",
@@ -16,6 +22,7 @@ export const EVENT_NAMES = [
   "NarrationCompleted",
   "NarrationFailed",
   "NarrationRequested",
+  "SceneEntered",
   "SessionRenamed",
   "SessionStarted",
   "TimelineRewound",

@@ -25,6 +25,13 @@ const WORDS = {
   GameStateRecorded: "Game state recorded",
   LegacyArtifactPreserved: "Imported record kept",
   MessagePosted: "Message posted",
+  CharacterCreated: "Character created",
+  CharacterChanged: "Character changed",
+  CharacterRetired: "Character retired",
+  SceneEntered: "Scene entered",
+  CombatStarted: "Combat started",
+  CombatUpdated: "Combat updated",
+  CombatEnded: "Combat ended",
 };
 
 export class Timeline {
