@@ -20,10 +20,8 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
-from uuid import uuid4
 
 import httpx
 from playwright.sync_api import Browser, Request, sync_playwright
@@ -32,9 +30,9 @@ from api.auth import LocalAuthenticator
 from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, Store, progress, stop, turn_text
 from bench.startup import free_port, service_env
 from domain.application import Sessions
-from domain.session import CampaignSession
 from domain.store import store_env
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # one way of launching Chromium
+from tests.support.story import narrated_story
 
 GROUP: Final = "page"
 MESSAGES: Final = 1_000  # turns and their narrations
@@ -145,43 +143,19 @@ def seed(store: Store) -> tuple[str, int]:
     """A session of ``MESSAGES`` messages (turns, each narrated); its id and last version."""
     sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     try:
-        session = CampaignSession.start(
-            session_id=uuid4(),
-            title="The long road",
+        session = narrated_story(
+            sessions,
             owner=OWNER,
             owner_name="Bench",
-            settings={},
-            origin={"kind": "new"},
-            actor=OWNER,
-            at=datetime.now(UTC),
+            title="The long road",
+            turns=MESSAGES // 2,
+            text=turn_text,
+            narrative=lambda n: (
+                f"The crypt answers turn {n}: water drips, and something waits below."
+            ),
+            options=("Go on", "Turn back"),
+            save_every=SAVE_EVERY,
         )
-        for n in range(MESSAGES // 2):
-            turn_id = uuid4()
-            at = datetime.now(UTC)
-            session.submit_turn(
-                actor=OWNER,
-                turn_id=turn_id,
-                text=turn_text(n),
-                kind="action",
-                character=None,
-                idempotency_key=None,
-                at=at,
-            )
-            session.complete_narration(
-                turn_id=turn_id,
-                narrative=f"The crypt answers turn {n}: water drips, and something waits below.",
-                answer="",
-                player_options=["Go on", "Turn back"],
-                structured={},
-                provider="demo",
-                model="demo",
-                latency_ms=5,
-                degraded=False,
-                at=at,
-            )
-            if n % SAVE_EVERY == SAVE_EVERY - 1:
-                sessions.save(session)
-        sessions.save(session)
         return str(session.id), session.version
     finally:
         sessions.close()

@@ -16,9 +16,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -29,7 +27,6 @@ from playwright.sync_api import Error as PlaywrightError
 from api.auth import LocalAuthenticator
 from api.pages import PAGE_CSP
 from domain.application import Sessions
-from domain.session import CampaignSession
 from domain.store import store_env as library_env
 from tests.support.api import Service, free_port, running
 from tests.support.browser import chromium
@@ -37,6 +34,7 @@ from tests.support.fake_llm import Answer, FakeLLM, Status
 from tests.support.jwks_server import JwksServer, RsaSigningKey
 from tests.support.live_server import SECRET, Server, serve, start, store_env
 from tests.support.stores import StoreConfig
+from tests.support.story import narrated_story
 
 WAIT_MS = 20_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -486,41 +484,15 @@ def _long_story(store: StoreConfig, owner: str, turns: int) -> str:
     """A session of ``turns`` narrated turns written straight to the store; its id."""
     sessions = Sessions(library_env(store.database_url, store.data_dir, name="gaia"))
     try:
-        at = datetime.now(UTC)
-        session = CampaignSession.start(
-            session_id=uuid4(),
-            title="The Long Road",
+        session = narrated_story(
+            sessions,
             owner=owner,
             owner_name="Ada",
-            settings={},
-            origin={"kind": "new"},
-            actor=owner,
-            at=at,
+            title="The Long Road",
+            turns=turns,
+            text=lambda n: f"Step {n} along the road",
+            narrative=lambda n: f"The road goes on after step {n}.",
         )
-        for n in range(turns):
-            turn_id = uuid4()
-            session.submit_turn(
-                actor=owner,
-                turn_id=turn_id,
-                text=f"Step {n} along the road",
-                kind="action",
-                character=None,
-                idempotency_key=None,
-                at=at,
-            )
-            session.complete_narration(
-                turn_id=turn_id,
-                narrative=f"The road goes on after step {n}.",
-                answer="",
-                player_options=[],
-                structured={},
-                provider="demo",
-                model="demo",
-                latency_ms=1,
-                degraded=False,
-                at=at,
-            )
-        sessions.save(session)
         return str(session.id)
     finally:
         sessions.close()

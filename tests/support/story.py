@@ -5,15 +5,72 @@ non-ASCII text and floats in the data, up to an exact number of events."""
 from __future__ import annotations
 
 import random
-from uuid import UUID
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
 
 from domain.application import Sessions
+from domain.session import CampaignSession
 
 GM, ADA, SAM = "story-gm", "story-ada", "story-sam"
 
 
 def start_story(sessions: Sessions, title: str = "Sälzweg ✦ the Salt Road") -> UUID:
     return sessions.start_session(owner=GM, owner_name="Gm", title=title).session_id
+
+
+def narrated_story(
+    sessions: Sessions,
+    *,
+    owner: str,
+    owner_name: str,
+    title: str,
+    turns: int,
+    text: Callable[[int], str],
+    narrative: Callable[[int], str],
+    options: Sequence[str] = (),
+    save_every: int = 100,
+) -> CampaignSession:
+    """A new session of ``turns`` turns by ``owner``, each narrated at once, written through the
+    aggregate and saved every ``save_every`` turns: far faster than a use case per command, for
+    long stories. Returns the saved aggregate."""
+    session = CampaignSession.start(
+        session_id=uuid4(),
+        title=title,
+        owner=owner,
+        owner_name=owner_name,
+        settings={},
+        origin={"kind": "new"},
+        actor=owner,
+        at=datetime.now(UTC),
+    )
+    for n in range(turns):
+        turn_id, at = uuid4(), datetime.now(UTC)
+        session.submit_turn(
+            actor=owner,
+            turn_id=turn_id,
+            text=text(n),
+            kind="action",
+            character=None,
+            idempotency_key=None,
+            at=at,
+        )
+        session.complete_narration(
+            turn_id=turn_id,
+            narrative=narrative(n),
+            answer="",
+            player_options=list(options),
+            structured={},
+            provider="demo",
+            model="demo",
+            latency_ms=1,
+            degraded=False,
+            at=at,
+        )
+        if n % save_every == save_every - 1:
+            sessions.save(session)
+    sessions.save(session)
+    return session
 
 
 def play_story(sessions: Sessions, session_id: UUID, *, events: int, seed: int = 7) -> None:
