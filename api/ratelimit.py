@@ -84,38 +84,20 @@ class Rates:
         self._storage = storage
         self.enabled = settings.quotas_enabled
 
-        def rate(name: str, item: RateLimitItem) -> Rate:
-            return Rate(name, item, storage)
+        def rate(name: str, per: str) -> Rate:
+            # Each rate's setting is named after it: <name>_per_minute or <name>_per_hour.
+            window = RateLimitItemPerMinute if per == "minute" else RateLimitItemPerHour
+            return Rate(name, window(int(getattr(settings, f"{name}_per_{per}"))), storage)
 
-        s = settings
-        self.invite_accepts_per_user = rate(
-            "invite_accepts_per_user", RateLimitItemPerMinute(s.invite_accepts_per_user_per_minute)
-        )
-        self.invite_accepts_per_address = rate(
-            "invite_accepts_per_address",
-            RateLimitItemPerMinute(s.invite_accepts_per_address_per_minute),
-        )
-        self.guest_signups_per_address = rate(
-            "guest_signups_per_address", RateLimitItemPerHour(s.guest_signups_per_address_per_hour)
-        )
-        self.sessions_per_user = rate(
-            "sessions_per_user", RateLimitItemPerHour(s.sessions_per_user_per_hour)
-        )
-        self.turns_per_user = rate(
-            "turns_per_user", RateLimitItemPerMinute(s.turns_per_user_per_minute)
-        )
-        self.turns_per_session = rate(
-            "turns_per_session", RateLimitItemPerMinute(s.turns_per_session_per_minute)
-        )
-        self.retries_per_turn = rate(
-            "retries_per_turn", RateLimitItemPerHour(s.retries_per_turn_per_hour)
-        )
-        self.uploads_per_user = rate(
-            "uploads_per_user", RateLimitItemPerHour(s.uploads_per_user_per_hour)
-        )
-        self.uploads_per_session = rate(
-            "uploads_per_session", RateLimitItemPerHour(s.uploads_per_session_per_hour)
-        )
+        self.invite_accepts_per_user = rate("invite_accepts_per_user", "minute")
+        self.invite_accepts_per_address = rate("invite_accepts_per_address", "minute")
+        self.guest_signups_per_address = rate("guest_signups_per_address", "hour")
+        self.sessions_per_user = rate("sessions_per_user", "hour")
+        self.turns_per_user = rate("turns_per_user", "minute")
+        self.turns_per_session = rate("turns_per_session", "minute")
+        self.retries_per_turn = rate("retries_per_turn", "hour")
+        self.uploads_per_user = rate("uploads_per_user", "hour")
+        self.uploads_per_session = rate("uploads_per_session", "hour")
 
     def sweep(self) -> None:
         """Forget the counts of windows that have ended (the upkeep loop calls it)."""
