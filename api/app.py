@@ -33,8 +33,8 @@ from domain.application import Sessions
 from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions, sessions_with_pending_turns
-from projections.runner import ProjectionRunner
 from projections.session_views import SessionViews
+from projections.updater import ViewUpdater
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def build_state(settings: Settings) -> AppState:
     )
     views = SessionViews(sessions, idle_ttl_s=settings.session_idle_ttl_minutes * 60)
     view_database = ViewDatabase(settings.database_url, settings.data_dir)
-    my_sessions = ProjectionRunner(sessions, view_database, MySessions())
+    my_sessions = ViewUpdater(sessions, view_database, MySessions())
     sessions.on_saved.append(lambda _sid, _version, position: my_sessions.wake(position))
 
     caught_up = threading.Event()

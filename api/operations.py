@@ -34,10 +34,10 @@ class Operations:
         worker.locks.on_wait = metrics.observe_lock_wait
         state.sessions.on_saved.append(lambda _sid, _v, _p: metrics.events_appended.inc())
         skipped = metrics.projection_skipped
-        for runner in (state.my_sessions, state.media.index if state.media else None):
-            if runner is not None:
-                skipped.labels(runner.projection.name)
-                runner.on_skip.append(lambda view: skipped.labels(view).inc())
+        for updater in (state.my_sessions, state.media.index if state.media else None):
+            if updater is not None:
+                skipped.labels(updater.view.name)
+                updater.on_skip.append(lambda view: skipped.labels(view).inc())
         if state.settings.database_url:
             state.circuit = StoreCircuit(
                 state.settings.database_url,

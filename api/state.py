@@ -15,8 +15,8 @@ from api.worker import TurnWorker
 from domain.application import Sessions
 from projections.database import ViewDatabase
 from projections.export import ExportSigner
-from projections.runner import ProjectionRunner
 from projections.session_views import SessionViews
+from projections.updater import ViewUpdater
 
 
 @dataclass
@@ -25,7 +25,7 @@ class AppState:
     sessions: Sessions
     views: SessionViews
     view_database: ViewDatabase
-    my_sessions: ProjectionRunner
+    my_sessions: ViewUpdater
     authenticator: Authenticator
     local_auth: LocalAuthenticator | None  # set in local mode only: it issues guest tokens
     worker: TurnWorker

@@ -3,7 +3,7 @@ the store under a steady write load, beside reading the same events from the not
 
 Baselines, measured in the same run on the same store: reading every notification in pages
 (the least a rebuild must do), and a bare tail of the notification log polled like the view's
-runner, which shows how long a write takes to be seen at all.
+updater, which shows how long a write takes to be seen at all.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from domain.application import Sessions
 from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 
 GROUP: Final = "projections"
 EVENTS_PER_SESSION: Final = 200
 PAGE: Final = 500
-POLL_S: Final = 1.0  # the runner's poll interval in the service (it also wakes on local writes)
+POLL_S: Final = 1.0  # the updater's poll interval in the service (it also wakes on local writes)
 
 
 def run(ctx: Context) -> list[Row]:
@@ -89,9 +89,9 @@ def rebuild_row(sessions: Sessions, store: Store, total: int) -> Row:
         raw.append((time.perf_counter() - started) * 1000)
 
         database = ViewDatabase(store.database_url, store.data_dir)
-        runner = ProjectionRunner(sessions, database, MySessions(), batch_size=PAGE)
+        updater = ViewUpdater(sessions, database, MySessions(), batch_size=PAGE)
         started = time.perf_counter()
-        runner.rebuild()
+        updater.rebuild()
         ours.append((time.perf_counter() - started) * 1000)
         database.close()
     return Row(
@@ -112,11 +112,9 @@ def lag_rows(sessions: Sessions, store: Store, seconds: float) -> list[Row]:
     measure write -> projected, beside write -> seen by a bare notification tail woken the same
     way; both also poll every POLL_S for writes of other processes."""
     database = ViewDatabase(store.database_url, store.data_dir)
-    runner = ProjectionRunner(
-        sessions, database, MySessions(), poll_interval_s=POLL_S, batch_size=PAGE
-    )
-    runner.rebuild()
-    runner.start()
+    updater = ViewUpdater(sessions, database, MySessions(), poll_interval_s=POLL_S, batch_size=PAGE)
+    updater.rebuild()
+    updater.start()
     tail_position = sessions.max_position()
     tail_seen = threading.Condition()
     stop = threading.Event()
@@ -139,7 +137,7 @@ def lag_rows(sessions: Sessions, store: Store, seconds: float) -> list[Row]:
     tailer.start()
 
     def woken(_sid: object, _version: int, position: int) -> None:
-        runner.wake(position)
+        updater.wake(position)
         tail_wake.set()
 
     sessions.on_saved.append(woken)
@@ -151,7 +149,7 @@ def lag_rows(sessions: Sessions, store: Store, seconds: float) -> list[Row]:
         while time.monotonic() < deadline:
             written = sessions.submit_turn(session_id=sid, actor=owner, text="steady")
             at = time.perf_counter()
-            runner.wait_for(written.position, timeout=30)
+            updater.wait_for(written.position, timeout=30)
             projected.append(time.perf_counter() - at)
             target = written.position
             with tail_seen:
@@ -161,7 +159,7 @@ def lag_rows(sessions: Sessions, store: Store, seconds: float) -> list[Row]:
         stop.set()
         tail_wake.set()
         sessions.on_saved.remove(woken)
-        runner.stop()
+        updater.stop()
         tailer.join(5)
         database.close()
     ms = [v * 1000 for v in projected]

@@ -39,7 +39,7 @@ from domain.session import CampaignSession
 from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 
 GROUP: Final = "startup"
 FULL_EVENTS: Final = 100_000
@@ -191,9 +191,9 @@ def seed(store: Store, events: int) -> dict[str, float]:
         seeded_s = time.perf_counter() - started
         view_database = ViewDatabase(store.database_url, store.data_dir)
         try:
-            runner = ProjectionRunner(sessions, view_database, MySessions(), batch_size=1000)
+            updater = ViewUpdater(sessions, view_database, MySessions(), batch_size=1000)
             started = time.perf_counter()
-            while runner.run_once():
+            while updater.run_once():
                 pass
             caught_up_s = time.perf_counter() - started
         finally:

@@ -15,9 +15,9 @@ from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.media_index import MediaIndex
 from projections.my_sessions import MySessions
-from projections.runner import Projection, ProjectionRunner
+from projections.updater import CheckpointedView, ViewUpdater
 
-PROJECTIONS: dict[str, type[Projection]] = {
+VIEWS: dict[str, type[CheckpointedView]] = {
     MySessions.name: MySessions,
     MediaIndex.name: MediaIndex,
 }
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m projections", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild = commands.add_parser("rebuild", help="rebuild views from zero")
-    rebuild.add_argument("name", nargs="?", choices=sorted(PROJECTIONS), help="default: all")
+    rebuild.add_argument("name", nargs="?", choices=sorted(VIEWS), help="default: all")
     parser.add_argument("--database-url", default=os.environ.get("GAIA_DATABASE_URL") or None)
     parser.add_argument(
         "--data-dir", type=Path, default=Path(os.environ.get("GAIA_DATA_DIR", "var"))
@@ -37,10 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     sessions = Sessions(store_env(args.database_url, args.data_dir, name="gaia"))
     database = ViewDatabase(args.database_url, args.data_dir)
     try:
-        for name in [args.name] if args.name else sorted(PROJECTIONS):
+        for name in [args.name] if args.name else sorted(VIEWS):
             started = time.perf_counter()
-            runner = ProjectionRunner(sessions, database, PROJECTIONS[name]())
-            position = runner.rebuild()
+            position = ViewUpdater(sessions, database, VIEWS[name]()).rebuild()
             took = time.perf_counter() - started
             print(f"{name}: rebuilt to position {position} in {took:.2f} s")
     finally:

@@ -23,7 +23,7 @@ from domain.application import Sessions, Written
 from domain.media import MediaType, storage_key, upload_filename
 from projections.database import ViewDatabase
 from projections.media_index import IndexedMedia, MediaIndex, media_named
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 
 
 class UploadCounts:
@@ -63,7 +63,7 @@ class Media:
         settings: Settings,
         sessions: Sessions,
         store: MediaStore,
-        index: ProjectionRunner,
+        index: ViewUpdater,
         database: ViewDatabase,
         generator: MediaGenerator | None,
     ) -> None:
@@ -154,7 +154,7 @@ def build_media(
 ) -> Media:
     """Wire media into a service being built: the index wakes on writes, the generator (if any
     provider is configured) runs after each stored narration."""
-    index = ProjectionRunner(sessions, database, MediaIndex())
+    index = ViewUpdater(sessions, database, MediaIndex())
     sessions.on_saved.append(lambda _sid, _version, position: index.wake(position))
     media = Media(
         settings=settings,

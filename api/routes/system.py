@@ -54,11 +54,11 @@ def readyz(state: State) -> JSONResponse:
     lag = head - state.my_sessions.position
     body: dict[str, Any] = {"status": "ok", "position": head, "projection_lag": lag}
     # Events a view went past: worth an operator's look, never a reason to go unready.
-    views = (state.my_sessions, state.media.index if state.media else None)
+    updaters = (state.my_sessions, state.media.index if state.media else None)
     skipped = {
-        view.projection.name: {"count": view.skipped, "last": view.last_skipped}
-        for view in views
-        if view is not None and view.skipped
+        updater.view.name: {"count": updater.skipped, "last": updater.last_skipped}
+        for updater in updaters
+        if updater is not None and updater.skipped
     }
     if skipped:
         body["projection_skipped"] = skipped

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from projections.database import ViewDatabase
 from projections.media_index import MEDIA, MediaIndex
 from projections.my_sessions import MEMBERS, MESSAGES, SESSIONS, MySessions
-from projections.runner import ProjectionRunner
 from projections.session_views import SessionViews
+from projections.updater import ViewUpdater
 from tests.e2e.conftest import OWNER, PLAYER, Table
 from tests.support.api import Service
 from tests.support.media import BOUNDARY, PNG, multipart
@@ -156,8 +156,8 @@ def assert_views_equal_a_rebuild(service: Service) -> None:
     assert state.media is not None
     assert state.media.index.wait_for(head, timeout=30)
     live = view_rows(state.view_database)
-    for projection in (MySessions(), MediaIndex()):
-        assert ProjectionRunner(state.sessions, state.view_database, projection).rebuild() >= head
+    for view in (MySessions(), MediaIndex()):
+        assert ViewUpdater(state.sessions, state.view_database, view).rebuild() >= head
     assert view_rows(state.view_database) == live
 
     fresh = SessionViews(state.sessions)

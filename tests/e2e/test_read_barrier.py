@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 from tests.e2e.conftest import OWNER
 from tests.support.api import Service, running
 from tests.support.server_process import wait_until
@@ -95,6 +95,6 @@ def test_many_reads_waiting_for_a_view_do_not_hold_up_other_requests(service: Se
     asyncio.run(scenario())
 
 
-def catch_up(view: ProjectionRunner) -> None:
+def catch_up(view: ViewUpdater) -> None:
     while view.run_once():
         pass

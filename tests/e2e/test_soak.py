@@ -32,12 +32,12 @@ import pytest
 from domain.application import Sessions
 from domain.session import CampaignSession
 from domain.store import store_env as library_env
-from projections.__main__ import PROJECTIONS
+from projections.__main__ import VIEWS
 from projections.database import ViewDatabase
 from projections.media_index import HIDDEN, MEDIA
 from projections.my_sessions import MEMBERS, MESSAGES, SESSIONS, sessions_of
-from projections.runner import ProjectionRunner
 from projections.session_views import SessionViews
+from projections.updater import ViewUpdater
 from tests.support.api import free_port
 from tests.support.fake_llm import Answer, FakeLLM
 from tests.support.live_server import Server, bearer, start, store_env
@@ -511,7 +511,7 @@ def _rows(database: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
 
 def _checkpoints(database: ViewDatabase) -> dict[str, int]:
     with database.transaction() as cur:
-        return {name: database.position(cur, name) for name in PROJECTIONS}
+        return {name: database.position(cur, name) for name in VIEWS}
 
 
 def test_three_instances_killed_in_turn_lose_no_turn_narrate_each_once_and_stream_in_order(
@@ -548,8 +548,8 @@ def test_three_instances_killed_in_turn_lose_no_turn_narrate_each_once_and_strea
             }
         live = _rows(database)
         # ...equal the same views rebuilt from zero once every instance is gone.
-        for projection in PROJECTIONS.values():
-            ProjectionRunner(app, database, projection()).rebuild()
+        for view in VIEWS.values():
+            ViewUpdater(app, database, view()).rebuild()
         if _rows(database) != live:
             problems.append("the checkpointed views differ from a rebuild from zero")
         with database.transaction() as cur:

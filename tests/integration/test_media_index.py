@@ -12,7 +12,7 @@ from domain.application import Sessions
 from domain.media import storage_key
 from projections.database import ViewDatabase
 from projections.media_index import MEDIA, IndexedMedia, MediaIndex, media_named
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 from tests.support.api import settings_for
 from tests.support.stores import StoreConfig
 
@@ -44,13 +44,13 @@ def test_media_is_found_by_file_name_in_every_session_that_holds_it(
     sessions: Sessions, store: StoreConfig
 ) -> None:
     database = ViewDatabase(store.database_url, store.data_dir)
-    runner = ProjectionRunner(sessions, database, MediaIndex())
+    updater = ViewUpdater(sessions, database, MediaIndex())
     first = sessions.start_session(owner=OWNER, owner_name="O").session_id
     second = sessions.start_session(owner=OWNER, owner_name="O").session_id
     a = store_media(sessions, first, "portrait.png")
     b = store_media(sessions, second, "portrait.png")
     store_media(sessions, second, "theme.mp3", kind="audio")
-    runner.rebuild()
+    updater.rebuild()
     rows = named(database, "portrait.png")
     assert {(r.session_id, r.media_id) for r in rows} == {(str(first), a), (str(second), b)}
     assert rows[0].storage_key == storage_key(rows[0].sha256)
@@ -63,7 +63,7 @@ def test_a_fork_inherits_the_rows_up_to_its_fork_point(
     sessions: Sessions, store: StoreConfig
 ) -> None:
     database = ViewDatabase(store.database_url, store.data_dir)
-    runner = ProjectionRunner(sessions, database, MediaIndex())
+    updater = ViewUpdater(sessions, database, MediaIndex())
     parent = sessions.start_session(owner=OWNER, owner_name="O").session_id
     before = store_media(sessions, parent, "before.png")
     fork_point = sessions.get(parent).version
@@ -71,7 +71,7 @@ def test_a_fork_inherits_the_rows_up_to_its_fork_point(
     child = sessions.fork(
         session_id=parent, actor=OWNER, actor_name="O", at_version=fork_point
     ).session_id
-    runner.rebuild()
+    updater.rebuild()
     inherited = [r for r in named(database, "before.png") if r.session_id == str(child)]
     assert [(r.media_id, r.version) for r in inherited] == [(before, 0)]
     assert [r.session_id for r in named(database, "after.png")] == [str(parent)]
@@ -82,7 +82,7 @@ def test_a_fork_does_not_inherit_media_its_parent_had_rewound_away(
     sessions: Sessions, store: StoreConfig
 ) -> None:
     database = ViewDatabase(store.database_url, store.data_dir)
-    runner = ProjectionRunner(sessions, database, MediaIndex())
+    updater = ViewUpdater(sessions, database, MediaIndex())
     parent = sessions.start_session(owner=OWNER, owner_name="O").session_id
     store_media(sessions, parent, "kept.png")
     kept_at = sessions.get(parent).version
@@ -90,7 +90,7 @@ def test_a_fork_does_not_inherit_media_its_parent_had_rewound_away(
     sessions.rewind(session_id=parent, actor=OWNER, to_version=kept_at)
     store_media(sessions, parent, "after.png")
     child = sessions.fork(session_id=parent, actor=OWNER, actor_name="O").session_id
-    while runner.run_once():
+    while updater.run_once():
         pass
 
     def holders(filename: str) -> set[str]:
@@ -101,26 +101,26 @@ def test_a_fork_does_not_inherit_media_its_parent_had_rewound_away(
     # The parent's members keep it (its timeline does); the fork's history never showed it.
     assert holders("rewound.png") == {str(parent)}
     live = rows(database)
-    runner.rebuild()
+    updater.rebuild()
     assert rows(database) == live
     database.close()
 
 
 def test_the_live_view_equals_a_rebuild_from_zero(sessions: Sessions, store: StoreConfig) -> None:
     database = ViewDatabase(store.database_url, store.data_dir)
-    runner = ProjectionRunner(sessions, database, MediaIndex())
+    updater = ViewUpdater(sessions, database, MediaIndex())
     sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
     for n in range(5):
         store_media(sessions, sid, f"image-{n}.png")
-        runner.run_once()
+        updater.run_once()
     live = rows(database)
-    runner.rebuild()
+    updater.rebuild()
     assert rows(database) == live
     assert len(live) == 5
     database.close()
 
 
-class CatchingUpIndex(ProjectionRunner):
+class CatchingUpIndex(ViewUpdater):
     """An index whose thread catches up at the moment its position is read: the moment a
     request that missed a row just before would wrongly take the miss as final."""
 

@@ -14,8 +14,8 @@ from domain.application import Sessions
 from domain.errors import GaiaError
 from projections.database import ViewDatabase
 from projections.my_sessions import MEMBERS, MESSAGES, SESSIONS, MySessions, sessions_of
-from projections.runner import ProjectionRunner
 from projections.session_views import SessionViews
+from projections.updater import ViewUpdater
 from tests.integration.conftest import SessionsFactory
 from tests.support.stores import StoreConfig
 
@@ -36,8 +36,8 @@ def narrate(sessions: Sessions, sid: UUID, turn_id: UUID) -> int:
     ).version
 
 
-def catch_up(runner: ProjectionRunner) -> None:
-    while runner.run_once():
+def catch_up(updater: ViewUpdater) -> None:
+    while updater.run_once():
         pass
 
 
@@ -175,14 +175,14 @@ def test_a_rewind_past_a_retry_keeps_the_first_reply_counted(
 ) -> None:
     sessions = make_sessions()
     database = ViewDatabase(store.database_url, store.data_dir)
-    runner = ProjectionRunner(sessions, database, MySessions())
+    updater = ViewUpdater(sessions, database, MySessions())
     sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
     turn_id = sessions.submit_turn(session_id=sid, actor="ann", text="I knock").turn_id
     first_reply = narrate(sessions, sid, turn_id)
     sessions.request_narration(session_id=sid, actor="ann", turn_id=turn_id)
     narrate(sessions, sid, turn_id)
     sessions.rewind(session_id=sid, actor="ann", to_version=first_reply)
-    catch_up(runner)
+    catch_up(updater)
     with database.transaction() as cur:
         [entry] = sessions_of(cur, "ann")
     assert entry["message_count"] == 2  # the turn and its first reply, as history shows
@@ -197,7 +197,7 @@ def test_a_forks_own_notes_are_counted_beside_the_ones_it_inherited(
     same version number as the parent's it inherited, and both count."""
     sessions = make_sessions()
     database = ViewDatabase(store.database_url, store.data_dir)
-    runner = ProjectionRunner(sessions, database, MySessions())
+    updater = ViewUpdater(sessions, database, MySessions())
 
     def play(sid: UUID) -> int:
         turn_id = sessions.submit_turn(session_id=sid, actor="ann", text="I look").turn_id
@@ -210,7 +210,7 @@ def test_a_forks_own_notes_are_counted_beside_the_ones_it_inherited(
     noted = play(parent)
     child = sessions.fork(session_id=parent, actor="ann", actor_name="Ann", at_version=noted)
     assert play(child.session_id) == noted  # the same version number in the fork's stream
-    catch_up(runner)
+    catch_up(updater)
     assert_counts_match_history(sessions, database)
     database.close()
 
@@ -221,10 +221,10 @@ def test_message_counts_equal_the_history_after_retries_rewinds_and_forks(
 ) -> None:
     sessions = make_sessions()
     database = ViewDatabase(store.database_url, store.data_dir)
-    runner = ProjectionRunner(sessions, database, MySessions())
+    updater = ViewUpdater(sessions, database, MySessions())
     rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
     random_workload(sessions, rng, steps=300)
-    catch_up(runner)
+    catch_up(updater)
     assert_counts_match_history(sessions, database)
     database.close()
 
@@ -235,7 +235,7 @@ def test_a_rebuild_from_zero_equals_the_live_view_after_a_random_workload(
 ) -> None:
     sessions = make_sessions()
     database = ViewDatabase(store.database_url, store.data_dir)
-    live = ProjectionRunner(sessions, database, MySessions(), poll_interval_s=0.05)
+    live = ViewUpdater(sessions, database, MySessions(), poll_interval_s=0.05)
     live.start()
     try:
         rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
@@ -246,7 +246,7 @@ def test_a_rebuild_from_zero_equals_the_live_view_after_a_random_workload(
     before = rows(database)
     assert before[SESSIONS], "the workload created no session"
     assert_counters_match_rows(database)
-    rebuilt = ProjectionRunner(sessions, database, MySessions())
+    rebuilt = ViewUpdater(sessions, database, MySessions())
     assert rebuilt.rebuild() == sessions.max_position()
     assert rows(database) == before
     database.close()
@@ -257,7 +257,7 @@ def test_the_view_resumes_from_its_checkpoint_after_a_restart(
 ) -> None:
     sessions = make_sessions()
     first_db = ViewDatabase(store.database_url, store.data_dir)
-    first = ProjectionRunner(sessions, first_db, MySessions())
+    first = ViewUpdater(sessions, first_db, MySessions())
     sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
     while first.run_once():
         pass
@@ -266,7 +266,7 @@ def test_the_view_resumes_from_its_checkpoint_after_a_restart(
 
     sessions.rename(session_id=sid, actor="ann", title="After the restart")
     second_db = ViewDatabase(store.database_url, store.data_dir)
-    second = ProjectionRunner(sessions, second_db, MySessions())
+    second = ViewUpdater(sessions, second_db, MySessions())
     assert second.position == checkpoint
     assert second.run_once() == 1
     with second_db.transaction() as cur:
@@ -286,7 +286,7 @@ def test_instances_creating_the_view_tables_at_once_all_succeed(
         barrier.wait()
         try:
             database = ViewDatabase(store.database_url, store.data_dir)
-            ProjectionRunner(sessions, database, MySessions())
+            ViewUpdater(sessions, database, MySessions())
             database.close()
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)

@@ -12,7 +12,7 @@ from projections.__main__ import main as projections_cli
 from projections.database import ViewDatabase
 from projections.media_index import MediaIndex, media_named
 from projections.my_sessions import MySessions, sessions_of
-from projections.runner import ProjectionRunner
+from projections.updater import ViewUpdater
 from tests.support.stores import StoreConfig
 
 OWNER = "ann"
@@ -71,16 +71,16 @@ def test_views_skip_what_they_cannot_apply_and_store_what_they_can(
     sessions: Sessions, store: StoreConfig
 ) -> None:
     database = ViewDatabase(store.database_url, store.data_dir)
-    my_sessions = ProjectionRunner(sessions, database, MySessions())
-    media = ProjectionRunner(sessions, database, MediaIndex())
+    my_sessions = ViewUpdater(sessions, database, MySessions())
+    media = ViewUpdater(sessions, database, MediaIndex())
     skipped: list[str] = []
     my_sessions.on_skip.append(skipped.append)
     store_poison(sessions)
     sessions.start_session(owner=OWNER, owner_name="Ann", title="Later")
-    for runner in (my_sessions, media):
-        while runner.run_once():
+    for updater in (my_sessions, media):
+        while updater.run_once():
             pass
-        assert runner.position == sessions.max_position()
+        assert updater.position == sessions.max_position()
     assert "Later" in listed_titles(database)
     assert skipped == ["my_sessions"]
     assert my_sessions.skipped == 1
@@ -97,7 +97,7 @@ def test_a_rebuild_goes_past_events_it_cannot_apply_and_equals_the_live_view(
     sessions: Sessions, store: StoreConfig, capsys: Any
 ) -> None:
     database = ViewDatabase(store.database_url, store.data_dir)
-    live = ProjectionRunner(sessions, database, MySessions())
+    live = ViewUpdater(sessions, database, MySessions())
     store_poison(sessions)
     later = sessions.start_session(owner=OWNER, owner_name="Ann", title="Later")
     while live.run_once():

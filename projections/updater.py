@@ -1,6 +1,12 @@
 """Keeps a checkpointed view current: reads the global event log after the view's position and
 applies each event with the new position in one transaction (exactly once, resumable).
 
+``eventsourcing``'s ``ProjectionRunner`` is not used: it follows the log through the
+application recorder's ``subscribe()``, which the SQLite recorder (the default store) lacks
+(``SQLiteApplicationRecorder.subscribe`` raises ``NotImplementedError`` in eventsourcing 9.5),
+and it stops for good on the first exception a projection raises. ``ViewUpdater`` polls
+``select_notifications`` instead, which every recorder answers.
+
 It wakes when this process writes and polls for writes made by other processes; an error in a
 view is logged and retried with backoff rather than stopping the view for good. Requests wait
 for a position with ``wait_until``, on the event loop: a thousand waiting requests hold no
@@ -29,8 +35,9 @@ from projections.database import UNREACHABLE, Cursor, ViewDatabase
 log = logging.getLogger(__name__)
 
 
-class Projection(Protocol):
-    """A view folded from every session's events."""
+class CheckpointedView(Protocol):
+    """A view folded from every session's events into tables of the view database, where its
+    position is stored beside its rows (``ViewUpdater`` writes both in one transaction)."""
 
     name: str
 
@@ -58,23 +65,25 @@ class _Waiter:
             self.reached.set_result(None)
 
 
-class ProjectionRunner:
+class ViewUpdater:
+    """Keeps one checkpointed view up to date by polling the notification log."""
+
     def __init__(
         self,
         sessions: Sessions,
         database: ViewDatabase,
-        projection: Projection,
+        view: CheckpointedView,
         *,
         poll_interval_s: float = 1.0,
         batch_size: int = 500,
     ) -> None:
         self.sessions = sessions
         self.database = database
-        self.projection = projection
+        self.view = view
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
         self.last_error: str | None = None
-        self.skipped = 0  # events this runner could not apply and went past
+        self.skipped = 0  # events this updater could not apply and went past
         self.last_skipped: dict[str, Any] | None = None
         # Called with the view's name for every skipped event (a metric); must not raise.
         self.on_skip: list[Callable[[str], None]] = []
@@ -84,8 +93,8 @@ class ProjectionRunner:
         self._waiters: list[_Waiter] = []  # guarded by _progress
         self._thread: threading.Thread | None = None
         with database.ddl() as cur:
-            projection.create_tables(cur)
-            self._position = database.position(cur, projection.name)
+            view.create_tables(cur)
+            self._position = database.position(cur, view.name)
 
     @property
     def position(self) -> int:
@@ -99,7 +108,7 @@ class ProjectionRunner:
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._run, name=f"projection-{self.projection.name}", daemon=True
+            target=self._run, name=f"view-{self.view.name}", daemon=True
         )
         self._thread.start()
 
@@ -157,7 +166,7 @@ class ProjectionRunner:
             except Exception as error:  # a view must outlive a bad moment of the database
                 failures += 1
                 self.last_error = f"{type(error).__name__}: {error}"
-                log.exception("projection %s failed", self.projection.name)
+                log.exception("view %s failed", self.view.name)
                 # wake() cuts the backoff short: a write, or the database answering again
                 # after an outage, means it is worth trying now (stop() wakes it too).
                 self._wake.wait(min(30.0, 0.2 * 2**failures))
@@ -177,16 +186,16 @@ class ProjectionRunner:
             return self._apply(notifications, skip_failures=False)
         except UNREACHABLE:
             raise
-        except Exception:  # noqa: BLE001 - any error of a projection: retried event by event
+        except Exception:  # noqa: BLE001 - any error of a view: retried event by event
             # Some event of the batch cannot be applied: apply the batch again one event at a
             # time, each in a savepoint, skipping those that fail. Only this rare path pays.
             return self._apply(notifications, skip_failures=True)
 
     def _apply(self, notifications: Sequence[Any], *, skip_failures: bool) -> int:
         with self.database.transaction() as cur:
-            stored = self.database.position(cur, self.projection.name, lock=True)
+            stored = self.database.position(cur, self.view.name, lock=True)
             if stored != self._position:
-                # Another runner (another instance, or a rebuild) moved the view: follow it.
+                # Another updater (another instance, or a rebuild) moved the view: follow it.
                 self._moved_to(stored)
                 return 1  # read again from there
             for notification in notifications:
@@ -194,9 +203,9 @@ class ProjectionRunner:
                     self._apply_or_skip(cur, notification)
                 else:
                     event = self.sessions.mapper.to_domain_event(notification)
-                    self.projection.apply(cur, event, notification.id)
+                    self.view.apply(cur, event, notification.id)
             last = notifications[-1].id
-            self.database.set_position(cur, self.projection.name, last)
+            self.database.set_position(cur, self.view.name, last)
         self._moved_to(last)
         return len(notifications)
 
@@ -214,7 +223,7 @@ class ProjectionRunner:
         cur.execute("SAVEPOINT gaia_view_event")
         try:
             event = self.sessions.mapper.to_domain_event(notification)
-            self.projection.apply(cur, event, notification.id)
+            self.view.apply(cur, event, notification.id)
         except UNREACHABLE:
             raise
         except Exception as error:  # noqa: BLE001 - whatever an event makes a view raise
@@ -231,26 +240,26 @@ class ProjectionRunner:
         }
         log.error(
             "view %s skipped the event at position %d (session %s, version %d): %s",
-            self.projection.name,
+            self.view.name,
             notification.id,
             skipped["session_id"],
             notification.originator_version,
             error,
-            extra={"view": self.projection.name} | skipped,
+            extra={"view": self.view.name} | skipped,
         )
         self.skipped += 1
         self.last_skipped = skipped
         for listener in self.on_skip:
             try:
-                listener(self.projection.name)
+                listener(self.view.name)
             except Exception:
                 log.exception("on_skip listener failed")
 
     def rebuild(self) -> int:
         """Drop the view's rows and replay every event from the start; returns the position."""
         with self.database.transaction() as cur:
-            self.projection.clear(cur)
-            self.database.set_position(cur, self.projection.name, 0)
+            self.view.clear(cur)
+            self.database.set_position(cur, self.view.name, 0)
         with self._progress:
             self._position = 0
         while self.run_once():
