@@ -1,26 +1,32 @@
 """The per-session view: one session's history, members, invites, media and campaign state
 (projections/campaign.py) folded from its stream.
 
-``SessionView.apply`` takes each stored event in version order; ``visible_messages`` answers
-the history a player sees (rewinds applied, each turn showing only its latest reply). An
-event the view cannot apply is logged and gone past: no stored event makes a read fail.
+``SessionView.apply`` hands each stored event, in version order, to the handler its ``HANDLERS``
+table names (projections/dispatch.py); ``visible_messages`` answers the history a player sees
+(rewinds applied, each turn showing only its latest reply). An event the view cannot apply is
+logged and gone past: no stored event makes a read fail.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from domain import campaign
 from domain.session import CampaignSession as S
 from projections.campaign import CampaignView
+from projections.dispatch import IGNORED, EventTable
 
 log = logging.getLogger(__name__)
 
 REPLY_KINDS = frozenset({"narration", "narration_failed"})
+
+# A fold handler: the view, the event, its version and when it was recorded (ISO 8601).
+Fold = Callable[["SessionView", Any, int, str], None]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -53,7 +59,6 @@ class SessionView:
     origin: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
-    last_activity_at: str | None = None
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # user id -> name, role
     blocked: set[str] = field(default_factory=set)
     invites: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -70,19 +75,18 @@ class SessionView:
     def apply(self, event: Any) -> None:
         version = event.originator_version
         recorded_at = event.timestamp.isoformat()
-        handler = getattr(self, "_on_" + type(event).__name__, None)
-        if handler is not None:
-            try:
-                handler(event, version, recorded_at)
-            except Exception:
-                log.exception(
-                    "session view skipped the event at version %d of session %s",
-                    version,
-                    self.session_id,
-                    extra={"session_id": str(self.session_id), "version": version},
-                )
+        try:
+            handler = self.HANDLERS.handler(event)
+            if handler is not None:
+                handler(self, event, version, recorded_at)
+        except Exception:
+            log.exception(
+                "session view skipped the event at version %d of session %s",
+                version,
+                self.session_id,
+                extra={"session_id": str(self.session_id), "version": version},
+            )
         self.version = version
-        self.last_activity_at = recorded_at
         self._visible_cache = None
 
     def _name(self, user_id: str | None) -> dict[str, str] | None:
@@ -317,6 +321,37 @@ class SessionView:
             text=f"The {what} for this turn could not be generated ({e.error_kind}): {e.message}",
             structured={"kind": e.kind, "error_kind": e.error_kind},
         )
+
+    HANDLERS: ClassVar[EventTable[Fold]] = EventTable(
+        "session",
+        {
+            S.SessionStarted: _on_SessionStarted,
+            S.SessionRenamed: _on_SessionRenamed,
+            S.TurnSubmitted: _on_TurnSubmitted,
+            S.NarrationRequested: _on_NarrationRequested,
+            S.NarrationCompleted: _on_NarrationCompleted,
+            S.NarrationFailed: _on_NarrationFailed,
+            S.MessagePosted: _on_MessagePosted,
+            S.TimelineRewound: _on_TimelineRewound,
+            S.InviteIssued: _on_InviteIssued,
+            S.InviteRevoked: _on_InviteRevoked,
+            S.MemberJoined: _on_MemberJoined,
+            S.MemberRoleChanged: _on_MemberRoleChanged,
+            S.MemberRemoved: _on_MemberRemoved,
+            S.MediaStored: _on_MediaStored,
+            S.MediaGenerationFailed: _on_MediaGenerationFailed,
+            S.CharacterCreated: _on_CharacterCreated,
+            S.CharacterChanged: _on_CharacterChanged,
+            S.CharacterRetired: _on_CharacterRetired,
+            S.SceneEntered: _on_SceneEntered,
+            S.CombatStarted: _on_CombatStarted,
+            S.CombatUpdated: _on_CombatUpdated,
+            S.CombatEnded: _on_CombatEnded,
+            S.GameStateRecorded: _on_GameStateRecorded,
+            # Kept for the record only (the timeline and exports show it): nothing to read here.
+            S.LegacyArtifactPreserved: IGNORED,
+        },
+    )
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -9,11 +9,13 @@ may belong to several sessions; the caller's membership decides which one answer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from domain.session import CampaignSession as S
 from projections.database import Cursor
+from projections.dispatch import IGNORED, EventTable
 
 MEDIA = "gaia_view_media"
 HIDDEN = "gaia_view_media_hidden"  # rows a rewind of their session hid: never inherited
@@ -31,6 +33,9 @@ class IndexedMedia:
     sha256: str
     storage_key: str
     version: int  # in the session's stream; <= 0 for rows a fork inherited
+
+
+Fold = Callable[["MediaIndex", Cursor, Any], None]
 
 
 class MediaIndex:
@@ -53,41 +58,80 @@ class MediaIndex:
         cur.execute(f"DELETE FROM {MEDIA}")
         cur.execute(f"DELETE FROM {HIDDEN}")
 
-    def apply(self, cur: Cursor, event: Any, position: int) -> None:
-        if isinstance(event, S.MediaStored):
-            cur.execute(
-                f"INSERT INTO {MEDIA} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (session_id, media_id) DO NOTHING",
-                (
-                    str(event.originator_id),
-                    str(event.media_id),
-                    event.filename,
-                    event.kind,
-                    event.content_type,
-                    event.size,
-                    event.sha256,
-                    event.storage_key,
-                    event.originator_version,
-                ),
-            )
-        elif isinstance(event, S.TimelineRewound):
-            cur.execute(
-                f"INSERT INTO {HIDDEN} (session_id, media_id) SELECT session_id, media_id"
-                f" FROM {MEDIA} WHERE session_id = %s AND version > %s"
-                " ON CONFLICT DO NOTHING",
-                (str(event.originator_id), event.to_version),
-            )
-        elif isinstance(event, S.SessionStarted) and event.origin.get("kind") == "fork":
-            at_version = int(event.origin["at_version"])
-            # Inherited rows count back from the fork point, like inherited history messages.
-            cur.execute(
-                f"INSERT INTO {MEDIA} ({COLUMNS}) SELECT %s, media_id, filename, kind,"
-                " content_type, size, sha256, storage_key, version - %s"
-                f" FROM {MEDIA} m WHERE session_id = %s AND version <= %s AND NOT EXISTS"
-                f" (SELECT 1 FROM {HIDDEN} h WHERE h.session_id = m.session_id"
-                " AND h.media_id = m.media_id) ON CONFLICT (session_id, media_id) DO NOTHING",
-                (str(event.originator_id), at_version, str(event.origin["parent_id"]), at_version),
-            )
+    def apply(self, cur: Cursor, event: Any) -> None:
+        handler = self.HANDLERS.handler(event)
+        if handler is not None:
+            handler(self, cur, event)
+
+    def _on_MediaStored(self, cur: Cursor, event: S.MediaStored) -> None:
+        cur.execute(
+            f"INSERT INTO {MEDIA} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (session_id, media_id) DO NOTHING",
+            (
+                str(event.originator_id),
+                str(event.media_id),
+                event.filename,
+                event.kind,
+                event.content_type,
+                event.size,
+                event.sha256,
+                event.storage_key,
+                event.originator_version,
+            ),
+        )
+
+    def _on_TimelineRewound(self, cur: Cursor, event: S.TimelineRewound) -> None:
+        cur.execute(
+            f"INSERT INTO {HIDDEN} (session_id, media_id) SELECT session_id, media_id"
+            f" FROM {MEDIA} WHERE session_id = %s AND version > %s"
+            " ON CONFLICT DO NOTHING",
+            (str(event.originator_id), event.to_version),
+        )
+
+    def _on_SessionStarted(self, cur: Cursor, event: S.SessionStarted) -> None:
+        if event.origin.get("kind") != "fork":
+            return
+        at_version = int(event.origin["at_version"])
+        # Inherited rows count back from the fork point, like inherited history messages.
+        cur.execute(
+            f"INSERT INTO {MEDIA} ({COLUMNS}) SELECT %s, media_id, filename, kind,"
+            " content_type, size, sha256, storage_key, version - %s"
+            f" FROM {MEDIA} m WHERE session_id = %s AND version <= %s AND NOT EXISTS"
+            f" (SELECT 1 FROM {HIDDEN} h WHERE h.session_id = m.session_id"
+            " AND h.media_id = m.media_id) ON CONFLICT (session_id, media_id) DO NOTHING",
+            (str(event.originator_id), at_version, str(event.origin["parent_id"]), at_version),
+        )
+
+    HANDLERS: ClassVar[EventTable[Fold]] = EventTable(
+        name,
+        {
+            S.SessionStarted: _on_SessionStarted,
+            S.MediaStored: _on_MediaStored,
+            S.TimelineRewound: _on_TimelineRewound,
+            # Only stored media, and what hides or inherits it, make rows.
+            S.SessionRenamed: IGNORED,
+            S.TurnSubmitted: IGNORED,
+            S.NarrationRequested: IGNORED,
+            S.NarrationCompleted: IGNORED,
+            S.NarrationFailed: IGNORED,
+            S.MessagePosted: IGNORED,
+            S.MediaGenerationFailed: IGNORED,
+            S.InviteIssued: IGNORED,
+            S.InviteRevoked: IGNORED,
+            S.MemberJoined: IGNORED,
+            S.MemberRoleChanged: IGNORED,
+            S.MemberRemoved: IGNORED,
+            S.CharacterCreated: IGNORED,
+            S.CharacterChanged: IGNORED,
+            S.CharacterRetired: IGNORED,
+            S.SceneEntered: IGNORED,
+            S.CombatStarted: IGNORED,
+            S.CombatUpdated: IGNORED,
+            S.CombatEnded: IGNORED,
+            S.GameStateRecorded: IGNORED,
+            S.LegacyArtifactPreserved: IGNORED,
+        },
+    )
 
 
 def media_named(cur: Cursor, filename: str, kind: str | None = None) -> list[IndexedMedia]:

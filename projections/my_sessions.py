@@ -3,14 +3,18 @@ last activity, message count and how many turns wait for narration (the turn wor
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from domain.session import CampaignSession as S
 from projections.database import Cursor
+from projections.dispatch import IGNORED, EventTable
 
 SESSIONS = "gaia_view_sessions"
 MEMBERS = "gaia_view_members"
 MESSAGES = "gaia_view_messages"
+
+Fold = Callable[["MySessions", Cursor, str, Any], None]
 
 
 class MySessions:
@@ -38,30 +42,29 @@ class MySessions:
         for table in (SESSIONS, MEMBERS, MESSAGES):
             cur.execute(f"DELETE FROM {table}")
 
-    def apply(self, cur: Cursor, event: Any, position: int) -> None:
+    def apply(self, cur: Cursor, event: Any) -> None:
+        handler = self.HANDLERS.handler(event)
         sid = str(event.originator_id)
-        at = event.timestamp.isoformat()
-        if isinstance(event, S.SessionStarted):
-            cur.execute(
-                f"INSERT INTO {SESSIONS} (session_id, title, owner_id, owner_name, created_at,"
-                " last_activity_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (session_id) DO NOTHING",
-                (sid, event.title, event.owner, event.owner_name, at, at, event.originator_version),
-            )
-            if event.owner is not None:
-                self._member(cur, sid, event.owner, "owner", event.owner_name or event.owner)
-            if event.origin.get("kind") == "fork":
-                self._inherit(
-                    cur, sid, str(event.origin["parent_id"]), int(event.origin["at_version"])
-                )
-        else:
+        if not isinstance(event, S.SessionStarted):  # it makes the row instead
             cur.execute(
                 f"UPDATE {SESSIONS} SET last_activity_at = %s, version = %s WHERE session_id = %s",
-                (at, event.originator_version, sid),
+                (event.timestamp.isoformat(), event.originator_version, sid),
             )
-        handler = getattr(self, "_on_" + type(event).__name__, None)
         if handler is not None:
-            handler(cur, sid, event)
+            handler(self, cur, sid, event)
+
+    def _on_SessionStarted(self, cur: Cursor, sid: str, event: S.SessionStarted) -> None:
+        at = event.timestamp.isoformat()
+        cur.execute(
+            f"INSERT INTO {SESSIONS} (session_id, title, owner_id, owner_name, created_at,"
+            " last_activity_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (session_id) DO NOTHING",
+            (sid, event.title, event.owner, event.owner_name, at, at, event.originator_version),
+        )
+        if event.owner is not None:
+            self._member(cur, sid, event.owner, "owner", event.owner_name or event.owner)
+        if event.origin.get("kind") == "fork":
+            self._inherit(cur, sid, str(event.origin["parent_id"]), int(event.origin["at_version"]))
 
     @staticmethod
     def _member(cur: Cursor, sid: str, user_id: str, role: str, name: str) -> None:
@@ -214,6 +217,38 @@ class MySessions:
         # History shows the failure as a system note: count it like any message.
         ref = f"{sid}/{e.originator_version}"
         self._message(cur, sid, ref, "media_failed", e.originator_version, False)
+
+    HANDLERS: ClassVar[EventTable[Fold]] = EventTable(
+        name,
+        {
+            S.SessionStarted: _on_SessionStarted,
+            S.SessionRenamed: _on_SessionRenamed,
+            S.MemberJoined: _on_MemberJoined,
+            S.MemberRoleChanged: _on_MemberRoleChanged,
+            S.MemberRemoved: _on_MemberRemoved,
+            S.TurnSubmitted: _on_TurnSubmitted,
+            S.NarrationRequested: _on_NarrationRequested,
+            S.NarrationCompleted: _on_NarrationCompleted,
+            S.NarrationFailed: _on_NarrationFailed,
+            S.TimelineRewound: _on_TimelineRewound,
+            S.MessagePosted: _on_MessagePosted,
+            S.MediaStored: _on_MediaStored,
+            S.MediaGenerationFailed: _on_MediaGenerationFailed,
+            # Only the session's activity, which ``apply`` notes for every event: invites,
+            # campaign state and imported artefacts are no message and change no membership.
+            S.InviteIssued: IGNORED,
+            S.InviteRevoked: IGNORED,
+            S.CharacterCreated: IGNORED,
+            S.CharacterChanged: IGNORED,
+            S.CharacterRetired: IGNORED,
+            S.SceneEntered: IGNORED,
+            S.CombatStarted: IGNORED,
+            S.CombatUpdated: IGNORED,
+            S.CombatEnded: IGNORED,
+            S.GameStateRecorded: IGNORED,
+            S.LegacyArtifactPreserved: IGNORED,
+        },
+    )
 
 
 def sessions_of(cur: Cursor, user_id: str) -> list[dict[str, Any]]:

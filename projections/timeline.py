@@ -8,18 +8,13 @@ from typing import Any, Final
 from uuid import UUID
 
 from domain.application import Sessions
-from domain.session import CampaignSession
+from projections.dispatch import SESSION_EVENTS, stored_topic
 from projections.history import SessionView
 from projections.records import event_record
 
 # Event type name (as in a record's "type") -> the topic it is stored under.
 EVENT_TOPICS: Final[dict[str, str]] = {
-    name: topic
-    for name, cls in vars(CampaignSession).items()
-    if isinstance(cls, type)
-    and issubclass(cls, CampaignSession.Event)
-    and cls is not CampaignSession.Created  # never recorded: SessionStarted is the creation
-    and (topic := getattr(cls, "TOPIC", None))
+    cls.__name__: stored_topic(cls) for cls in sorted(SESSION_EVENTS, key=lambda c: c.__name__)
 }
 SCAN_CHUNK: Final = 1000  # stored events read per query while filtering by type
 SCAN_BUDGET: Final = 20_000  # stored events one filtered page may look at before it answers

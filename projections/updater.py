@@ -45,7 +45,7 @@ class CheckpointedView(Protocol):
 
     def clear(self, cur: Cursor) -> None: ...
 
-    def apply(self, cur: Cursor, event: Any, position: int) -> None: ...
+    def apply(self, cur: Cursor, event: Any) -> None: ...
 
 
 @dataclass(frozen=True, eq=False)  # each waiter is itself, whatever it waits for
@@ -203,7 +203,7 @@ class ViewUpdater:
                     self._apply_or_skip(cur, notification)
                 else:
                     event = self.sessions.mapper.to_domain_event(notification)
-                    self.view.apply(cur, event, notification.id)
+                    self.view.apply(cur, event)
             last = notifications[-1].id
             self.database.set_position(cur, self.view.name, last)
         self._moved_to(last)
@@ -223,7 +223,7 @@ class ViewUpdater:
         cur.execute("SAVEPOINT gaia_view_event")
         try:
             event = self.sessions.mapper.to_domain_event(notification)
-            self.view.apply(cur, event, notification.id)
+            self.view.apply(cur, event)
         except UNREACHABLE:
             raise
         except Exception as error:  # noqa: BLE001 - whatever an event makes a view raise
