@@ -13,8 +13,6 @@ from typing import Any
 
 from domain import campaign
 
-LEGACY_KINDS = ("character", "scene", "combat")
-
 
 @dataclass
 class CampaignView:
