@@ -33,12 +33,3 @@ class Live:
     tail: StoreTail
     tickets: StreamTickets  # for event streams
     media_tickets: StreamTickets  # for media URLs
-
-    async def start(self) -> None:
-        await self.hub.start()
-        await self.tail.start()
-
-    async def stop(self) -> None:
-        """End every stream (with a reconnection hint), then stop the tail."""
-        await self.hub.stop()
-        await self.tail.stop()

@@ -78,7 +78,7 @@ def test_a_failing_shutdown_step_does_not_keep_the_others_from_running(
     ran: list[str] = []
     for cls, name in STEPS:
         watch(monkeypatch, cls, name, ran)
-    with pytest.raises(StepFailed, match="TurnWorker.stop"):  # the last failure, chained
+    with pytest.raises(StepFailed, match=r"TurnWorker\.stop"):  # the last failure, chained
         asyncio.run(start_and_stop(settings_for(sqlite_store)))
     assert ran == [f"{cls.__name__}.{name}" for cls, name in STEPS]
 
