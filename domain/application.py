@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -148,6 +148,7 @@ class Sessions(Application[UUID]):
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
         clock: Callable[[], datetime] = utc_now,
         attempts: int = DEFAULT_ATTEMPTS,
+        on_saved: Sequence[Callable[[UUID, int, int], None]] = (),
     ) -> None:
         with _store_errors():
             super().__init__(dict(env or {}))
@@ -158,7 +159,7 @@ class Sessions(Application[UUID]):
         self._locks = _StreamLocks()
         # Called after every committed write with (session id, version, position): views,
         # the turn worker and live streams wake up on it. They must be quick and not raise.
-        self.on_saved: list[Callable[[UUID, int, int], None]] = []
+        self.on_saved: list[Callable[[UUID, int, int], None]] = list(on_saved)
 
     def construct_transcoder(self) -> Transcoder:
         # Decoding that no stored event can break (domain/transcoding.py).

@@ -76,6 +76,7 @@ class ViewUpdater:
         *,
         poll_interval_s: float = 1.0,
         batch_size: int = 500,
+        on_skip: Sequence[Callable[[str], None]] = (),
     ) -> None:
         self.sessions = sessions
         self.database = database
@@ -86,7 +87,7 @@ class ViewUpdater:
         self.skipped = 0  # events this updater could not apply and went past
         self.last_skipped: dict[str, Any] | None = None
         # Called with the view's name for every skipped event (a metric); must not raise.
-        self.on_skip: list[Callable[[str], None]] = []
+        self.on_skip: list[Callable[[str], None]] = list(on_skip)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()

@@ -5,9 +5,9 @@ Modules: ``store`` (the ``MediaStore`` port, the local directory, ``open_store``
 (Google Cloud Storage), ``upload`` (streaming a multipart upload, typing it by its bytes),
 ``ranges`` (ETag and Range rules), ``generation`` (image and speech providers after a
 narration), ``service`` (``Media``: the store, the media index view and the generator of one
-running service). The routes are in ``api.routes.media``.
+running service; ``MediaWriter``: bytes, then their event). The routes are in ``api.routes.media``.
 """
 
-from api.media.service import Media, build_media
+from api.media.service import Media, MediaWriter
 
-__all__ = ["Media", "build_media"]
+__all__ = ["Media", "MediaWriter"]
