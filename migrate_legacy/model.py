@@ -1,5 +1,5 @@
-"""The vocabulary of the report (LEGACY_FORMAT.md §7): fates, reasons, statuses, warning codes,
-and the small records every stage passes along."""
+"""The vocabulary of the report (docs/legacy-format.md#report): fates, reasons, statuses, warning
+codes, and the small records every stage passes along."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ COUNT_KEYS: Final = (
     "audio_refs",
 )
 
-# Warning codes of §7, then the ones this job adds.
+# Warning codes (docs/legacy-format.md#warnings): the common ones, then the job's finer ones.
 SPEC_WARNINGS: Final = (
     "name_mismatch",
     "message_count_mismatch",
