@@ -2,7 +2,8 @@
 from their SHA-256) and what the bytes are (a type sniffed from their first bytes, never taken
 from a client's word).
 
-Pure functions over bytes and strings; the stores that use the keys live in ``api.media``.
+Pure functions over bytes and strings; the stores that use the keys live in
+``domain.adapters.media``.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from domain.adapters.media import open_media_store
 from domain.ids import legacy_session_id
 from migrate_legacy.apply import importer
 from migrate_legacy.campaign import ImageFinder, ParsedCampaign, parse_campaign
 from migrate_legacy.discovery import LAYOUT_RANK, Candidate, discover
 from migrate_legacy.mapping import Options, map_campaign
-from migrate_legacy.media import open_media_store
 from migrate_legacy.messages import is_prefix
 from migrate_legacy.model import (
     CONFLICT,

@@ -16,9 +16,10 @@ from uuid import UUID, uuid4
 from anyio import to_thread
 
 from api.media.generation import MediaGenerator, build_generator
-from api.media.store import MediaStore, open_store
+from api.media.store import open_store
 from api.settings import Settings
 from api.worker import TurnWorker
+from domain.adapters.media import MediaStore
 from domain.application import Sessions, Written
 from domain.media import MediaType, storage_key, upload_filename
 from projections.database import ViewDatabase
