@@ -58,9 +58,6 @@ MP3: Final = MediaType("audio", "audio/mpeg", "mp3")
 OGG: Final = MediaType("audio", "audio/ogg", "ogg")
 WAV: Final = MediaType("audio", "audio/wav", "wav")
 
-MEDIA_TYPES: Final = (PNG, JPEG, WEBP, GIF, MP3, OGG, WAV)
-BY_CONTENT_TYPE: Final = {t.content_type: t for t in MEDIA_TYPES}
-
 _MPEG_SYNC = 0xE0  # the top three bits of a frame header's second byte, after 0xFF
 _MPEG_LAYER = 0x06  # layer bits: 00 is reserved (and marks AAC's ADTS headers)
 _MPEG_BITRATE = 0xF0  # bitrate index 1111 is invalid

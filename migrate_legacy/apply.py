@@ -24,7 +24,13 @@ from domain.application import Sessions
 from domain.errors import GaiaError
 from domain.store import is_postgres, sqlite_path, store_env
 from migrate_legacy.mapping import Plan
-from migrate_legacy.model import STATUS_ALREADY, STATUS_CONFLICT, STATUS_REJECTED
+from migrate_legacy.model import (
+    CONFLICT,
+    STATUS_ALREADY,
+    STATUS_CONFLICT,
+    STATUS_REJECTED,
+    WRITE_FAILED,
+)
 from migrate_legacy.sources import read_regular
 
 log = logging.getLogger(__name__)
@@ -80,7 +86,7 @@ class Importer:
             return self._apply(plan)
         except (GaiaError, MediaCorrupt, OSError, PersistenceError) as error:
             log.warning("campaign %s not written: %s", plan.legacy_id, error)
-            return Outcome(STATUS_REJECTED, reason="write_failed", detail=str(error)[:300])
+            return Outcome(STATUS_REJECTED, reason=WRITE_FAILED, detail=str(error)[:300])
 
     def _apply(self, plan: Plan) -> Outcome:
         existing = self.stored_provenance(plan.stream_id)
@@ -126,7 +132,7 @@ class Importer:
         return Outcome(
             STATUS_CONFLICT,
             version=origin["version"],
-            reason="conflict",
+            reason=CONFLICT,
             detail="the source files changed since the campaign was imported",
             changes=_changes(provenance.get("files") or [], plan.start["provenance"]["files"]),
         )

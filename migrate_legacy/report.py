@@ -26,7 +26,6 @@ from migrate_legacy.sources import load
 FORMAT: Final = "gaia-legacy-migration/1"
 EXIT_OK: Final = 0
 EXIT_REJECTED: Final = 1
-EXIT_USAGE: Final = 2
 STATUSES: Final = ("imported", "imported_partial", "already_imported", "rejected", "conflict")
 FATES: Final = ("imported", "preserved", "rejected")
 

@@ -89,7 +89,6 @@ class GcsMediaStore:
         self._prefix = prefix.strip("/")
         self._signer = signer
         self._ttl = signed_url_ttl
-        self.location = f"gs://{bucket}/{self._prefix}".rstrip("/")
 
     def name_of(self, key: str) -> str:
         key = checked_key(key)

@@ -55,8 +55,6 @@ class MediaStore(Protocol):
     """Content-addressed bytes. ``put_*`` return True when they stored new bytes, False when the
     key already held them; ``read`` raises ``MediaMissing`` at once, before yielding anything."""
 
-    location: str  # for logs and the README: file:///... or gs://...
-
     def staging_dir(self) -> Path | None:
         """Where an upload should be spooled so that ``put_file`` is cheapest (None: anywhere)."""
         ...
@@ -93,7 +91,6 @@ class LocalMediaStore:
     def __init__(self, root: Path, *, chunk_bytes: int = CHUNK_BYTES) -> None:
         self.root = root.resolve()
         self._chunk_bytes = chunk_bytes
-        self.location = self.root.as_uri()
         self._staging = self.root / STAGING
         self._staging.mkdir(parents=True, exist_ok=True)
         self._sweep_staging()
