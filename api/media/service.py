@@ -17,8 +17,8 @@ from uuid import UUID, uuid4
 from anyio import to_thread
 
 from api.media.generation import MediaGenerator
-from api.media.store import MediaStore
 from api.settings import Settings
+from domain.adapters.media import MediaStore
 from domain.application import Sessions, Written
 from domain.media import MediaType, storage_key, upload_filename
 from projections.database import ViewDatabase
