@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
-from api.media.service import Media
+from api.media.service import Media, MediaWriter
 from api.media.store import open_store
 from domain.application import Sessions
 from domain.media import storage_key
@@ -138,8 +138,7 @@ def test_a_row_committed_during_a_lookup_is_found_not_missed(
     database = ViewDatabase(store.database_url, store.data_dir)
     media = Media(
         settings=settings,
-        sessions=sessions,
-        store=open_store(settings),
+        writer=MediaWriter(open_store(settings), sessions),
         index=CatchingUpIndex(sessions, database, MediaIndex()),
         database=database,
         generator=None,
