@@ -93,3 +93,12 @@ def test_a_stored_snapshot_loads_as_the_replayed_session(sessions: Sessions) -> 
 
     assert type(from_snapshot) is CampaignSession
     assert vars(from_snapshot) == vars(_replayed(sessions))
+
+
+def test_events_written_now_keep_the_stored_topics_and_fields(sessions: Sessions) -> None:
+    sessions.recorder.insert_events([_stored(row) for row in RECORDED["events"]])
+
+    for row, domain_event in zip(RECORDED["events"], sessions.events.get(SESSION_ID), strict=True):
+        again = sessions.mapper.to_stored_event(domain_event)
+        assert again.topic == row["topic"]
+        assert json.loads(again.state) == row["state"]
