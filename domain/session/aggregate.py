@@ -16,8 +16,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain import roles
 from domain.inputs import check_json, check_line
+from domain.roles import Role
 from domain.session import turnlog
 from domain.session.base import ActedEvent, InvalidValue, SessionState
 from domain.session.legacy import LegacyImport
@@ -123,9 +123,7 @@ class CampaignSession(LegacyImport, Play, World, Rewinds, Membership, Media, Agg
         self.origin = origin
         self.members, self.owner = {}, None
         if owner is not None:
-            self.members, self.owner = fold_member(
-                {}, None, owner, roles.OWNER, owner_name or owner
-            )
+            self.members, self.owner = fold_member({}, None, owner, Role.OWNER, owner_name or owner)
         self.blocked = []
         self.invites = {}
         self.turns = {}
@@ -135,7 +133,7 @@ class CampaignSession(LegacyImport, Play, World, Rewinds, Membership, Media, Agg
         self.campaign = {}
 
     def rename(self, *, actor: str, title: str, at: datetime | None) -> None:
-        self.require(actor, roles.OWNER)
+        self.require(actor, Role.OWNER)
         title = _title(title)
         if title != self.title:
             self.trigger_event(self.SessionRenamed, title=title, actor=actor, occurred_at=at)

@@ -14,6 +14,8 @@ from domain.session.base import ActedEvent, InvalidValue, SessionEvent, SessionS
 
 
 class _CombatChange(SessionEvent):
+    """What CombatStarted and CombatUpdated share (never triggered itself)."""
+
     combat: dict[str, Any]
     turn_id: UUID | None
 
