@@ -29,8 +29,8 @@ from api.routes import sharing, stream, system, timeline, turns
 from api.settings import Settings
 from api.state import AppState
 from api.worker import TurnWorker
-from domain.application import Sessions
-from domain.store import store_env
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions, sessions_with_pending_turns
 from projections.runner import ProjectionRunner
@@ -90,7 +90,7 @@ def build_auth(settings: Settings) -> tuple[Authenticator, LocalAuthenticator | 
 
 def build_state(settings: Settings) -> AppState:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    sessions = Sessions(
+    sessions = open_sessions(
         store_env(settings.database_url, settings.data_dir, name="gaia"),
         snapshot_interval=settings.snapshot_interval,
     )

@@ -15,8 +15,9 @@ from typing import Final
 from uuid import uuid4
 
 from bench.core import Context, Row, Store, median, percentile, progress, turn_text
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
-from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions
 from projections.runner import ProjectionRunner
@@ -33,7 +34,7 @@ def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
     for store in ctx.stores(GROUP):
         progress(f"{GROUP}: {store.label}: building {total:,} events")
-        sessions = Sessions(
+        sessions = open_sessions(
             store_env(store.database_url, store.data_dir, name="gaia"), snapshot_interval=0
         )
         try:
