@@ -223,11 +223,6 @@ class SessionWrites(Application[UUID]):
         session.require(actor, needed)
         return session
 
-    def position_of(self, session_id: UUID, version: int) -> int | None:
-        """The global position of the session's event at ``version``, or None if none is."""
-        with store_errors():
-            return self._store.position_of(session_id, version)
-
     def max_position(self) -> int:
         with store_errors():
             return self.recorder.max_notification_id() or 0
