@@ -57,7 +57,7 @@ class OneProcessStore:
 
     @contextmanager
     def hold(self, session_id: UUID) -> Iterator[None]:
-        yield
+        yield  # the write loop's in-process lock is all that one process needs
 
     def drop_broken_connections(self) -> None:
         pass  # nothing pooled
