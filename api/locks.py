@@ -32,11 +32,17 @@ class Lease:
 
 
 class NarrationLocks:
-    def __init__(self, database_url: str | None, *, max_sessions: int = 32) -> None:
+    def __init__(
+        self,
+        database_url: str | None,
+        *,
+        max_sessions: int = 32,
+        on_wait: Callable[[float, bool], None] | None = None,
+    ) -> None:
         self.capacity = max_sessions
         self._pool: Pool | None = None
         # Told how long each acquisition waited and whether it got the lock (metrics).
-        self.on_wait: Callable[[float, bool], None] | None = None
+        self.on_wait = on_wait
         if database_url:
             self._pool = connection_pool(
                 database_url,
