@@ -15,8 +15,8 @@ from api.json_body import StrictJsonRoute
 from api.routes.campaign import campaign_doc
 from api.routes.sessions import count_new_session, session_doc
 from api.schemas import ForkIn, RewindIn
+from domain.adapters.event_store import position_of
 from domain.roles import Role
-from domain.store import position_of
 from projections.export import FORMAT, export_ndjson
 from projections.records import shown_to
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
