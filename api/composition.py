@@ -1,14 +1,14 @@
 """The composition root: the one place where the running service's objects are made and connected,
 in order, top to bottom; ``create_app`` enters ``started(settings)`` for the app's lifetime.
 
-Where a write goes, from route to row: a route (``api/routes/turns.py``, say) calls one use case
-of ``Sessions`` (``domain/application.py``), which loads the session, runs the command and saves
-its new events as rows of the event store (PostgreSQL, or the SQLite file in the data dir). Once
-they are committed, ``Sessions`` tells its ``on_saved`` listeners, all named in ``build`` below:
-the metrics count the event, the updaters of the checkpointed views (``my_sessions``, the media
-index) fold it into their rows in the view database, and the live hub sends it to the session's
-open streams. Per-session views (history, members) fold the session's stream when they are next
-read. The turn worker, which the route schedules, narrates the turn and writes the narration
+Where a write goes, from route to row: a route (``api/routes/turns.py``, say) calls one use case of
+``Sessions`` (``domain/application/``), which loads the session, runs the command and saves its new
+events as rows of the event store (``domain/adapters/``: PostgreSQL, or the SQLite file in the data
+dir). Once they are committed, ``Sessions`` tells its ``on_saved`` listeners, all named in ``build``
+below: the metrics count the event, the updaters of the checkpointed views (``my_sessions``, the
+media index) fold it into their rows in the view database, and the live hub sends it to the
+session's open streams. Per-session views (history, members) fold the session's stream when they are
+next read. The turn worker, which the route schedules, narrates the turn and writes the narration
 through the same use cases, so it travels the same way.
 """
 
@@ -46,8 +46,9 @@ from api.ratelimit import Rates, StreamSlots
 from api.settings import Settings
 from api.state import AppState
 from api.worker import TurnWorker
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
-from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.media_index import MediaIndex
 from projections.my_sessions import MySessions, sessions_with_pending_turns
@@ -95,7 +96,7 @@ def build(settings: Settings, stack: AsyncExitStack) -> tuple[AppState, Operatio
     # The application and its store. Who listens to its writes is built from it (a cycle), so
     # ``saved`` starts empty and is filled below, here and nowhere else.
     saved: LateListeners[[UUID, int, int]] = LateListeners()
-    sessions = Sessions(
+    sessions = open_sessions(
         store_env(settings.database_url, settings.data_dir, name="gaia"),
         snapshot_interval=settings.snapshot_interval,
         on_saved=[saved],

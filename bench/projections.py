@@ -15,8 +15,9 @@ from typing import Final
 from uuid import uuid4
 
 from bench.core import Context, Row, Store, median, percentile, progress, turn_text
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
-from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions
 from projections.updater import ViewUpdater
@@ -33,7 +34,7 @@ def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
     for store in ctx.stores(GROUP):
         progress(f"{GROUP}: {store.label}: building {total:,} events")
-        sessions = Sessions(
+        sessions = open_sessions(
             store_env(store.database_url, store.data_dir, name="gaia"), snapshot_interval=0
         )
         try:
@@ -141,7 +142,7 @@ def lag_rows(sessions: Sessions, store: Store, seconds: float) -> list[Row]:
         tail_wake.set()
 
     # A writer of its own that wakes both on each write, as the service's application does.
-    writer = Sessions(
+    writer = open_sessions(
         store_env(store.database_url, store.data_dir, name="gaia"),
         snapshot_interval=0,
         on_saved=[woken],

@@ -19,10 +19,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
+from domain.adapters import event_store
+from domain.adapters.config import is_postgres, sqlite_path, store_env
 from domain.adapters.media import MediaCorrupt, MediaStore, put_checked
 from domain.application import Sessions
 from domain.errors import GaiaError
-from domain.store import is_postgres, sqlite_path, store_env
 from migrate_legacy.mapping import Plan
 from migrate_legacy.model import (
     CONFLICT,
@@ -58,7 +59,7 @@ def open_sessions(
     env = store_env(database_url, data_dir, name="gaia", pool_size=pool, cache_size=0)
     if dry_run:
         env["GAIA_CREATE_TABLE"] = "n"
-    return Sessions(env)
+    return event_store.open_sessions(env)
 
 
 class Importer:

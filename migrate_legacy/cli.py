@@ -14,11 +14,12 @@ import os
 import sys
 from pathlib import Path
 
+from domain.adapters.config import InvalidDatabaseURL, store_env
+from domain.adapters.event_store import open_sessions
 from domain.adapters.media import InvalidMediaURL, check_media_url
-from domain.application import SessionNotFound, Sessions
+from domain.application import SessionNotFound
 from domain.errors import GaiaError
 from domain.ids import legacy_session_id
-from domain.store import InvalidDatabaseURL, store_env
 from migrate_legacy import report as reports
 from migrate_legacy.discovery import UnknownEnvironment
 from migrate_legacy.job import DEFAULT_JOBS, Config, run
@@ -124,7 +125,7 @@ def assign_owner(argv: list[str]) -> int:
     except InvalidDatabaseURL as error:
         parser.error(str(error))
     session_id = legacy_session_id(args.legacy_id)
-    sessions = Sessions(env)
+    sessions = open_sessions(env)
     try:
         session = sessions.get(session_id)
         if session.origin.get("kind") != "legacy":

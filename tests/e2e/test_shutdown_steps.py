@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -42,11 +43,23 @@ class StepFailed(Exception):
 
 
 def watch(monkeypatch: pytest.MonkeyPatch, cls: type[Any], name: str, ran: list[str]) -> None:
-    """Record each call of ``cls.name`` (after it ran); raise afterwards if the step is failing."""
+    """Record each call of ``cls.name`` (after it ran) on an object built from here on; raise
+    afterwards if the step is failing. Objects of earlier tests (a server thread still closing)
+    are left out, so that only this service's steps are recorded."""
     step = f"{cls.__name__}.{name}"
     original: Callable[..., Any] = getattr(cls, name)
+    built: weakref.WeakSet[Any] = weakref.WeakSet()
+    original_init: Callable[..., None] = cls.__init__
 
-    def done() -> None:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        built.add(self)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "__init__", init)
+
+    def done(target: Any) -> None:
+        if target not in built:
+            return
         ran.append(step)
         if step in FAILING:
             raise StepFailed(step)
@@ -55,14 +68,14 @@ def watch(monkeypatch: pytest.MonkeyPatch, cls: type[Any], name: str, ran: list[
 
         async def async_step(self: Any) -> None:
             await original(self)
-            done()
+            done(self)
 
         monkeypatch.setattr(cls, name, async_step)
     else:
 
         def sync_step(self: Any) -> None:
             original(self)
-            done()
+            done(self)
 
         monkeypatch.setattr(cls, name, sync_step)
 

@@ -16,9 +16,10 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
 from domain.ids import legacy_session_id
-from domain.store import store_env
 from migrate_legacy.cli import main
 from migrate_legacy.job import Config, run
 from projections.history import SessionView
@@ -44,7 +45,7 @@ def corpus(tmp_path: Path) -> Corpus:
 
 @pytest.fixture
 def sessions(store: StoreConfig) -> Iterator[Sessions]:
-    app = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    app = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     yield app
     app.close()
 
