@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID, uuid5
 
 from domain import campaign
@@ -42,6 +42,23 @@ def _legacy(legacy: dict[str, Any], text: str, structured: dict[str, Any]) -> di
     return view
 
 
+class MemberRow(TypedDict):
+    display_name: str
+    role: str
+
+
+class InviteRow(TypedDict):
+    """An invite as its owner may list it: never its token, nor the token's hash."""
+
+    invite_id: str
+    role: str
+    expires_at: str | None
+    max_uses: int | None
+    uses: int
+    revoked: bool
+    created_at: str
+
+
 @dataclass
 class SessionView:
     """What the read side knows about one session, as of ``version``."""
@@ -54,9 +71,9 @@ class SessionView:
     settings: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
     last_activity_at: str | None = None
-    members: dict[str, dict[str, str]] = field(default_factory=dict)  # user id -> name, role
+    members: dict[str, MemberRow] = field(default_factory=dict)  # by user id
     blocked: set[str] = field(default_factory=set)
-    invites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invites: dict[str, InviteRow] = field(default_factory=dict)  # by invite id
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)  # every message, hidden too
     hidden: list[tuple[int, int]] = field(default_factory=list)
@@ -369,9 +386,9 @@ class SessionView:
         visible = self.visible_messages()
         return replace(
             self,
-            members={k: dict(v) for k, v in self.members.items()},
+            members={k: v.copy() for k, v in self.members.items()},
             blocked=set(self.blocked),
-            invites={k: dict(v) for k, v in self.invites.items()},
+            invites={k: v.copy() for k, v in self.invites.items()},
             media=dict(self.media),
             messages=[],
             hidden=list(self.hidden),
