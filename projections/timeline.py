@@ -4,7 +4,7 @@ rewound ones included) and the session's title and members as they were at any v
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
 from domain.application import Sessions

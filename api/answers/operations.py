@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
@@ -44,5 +44,5 @@ METRICS: Final[dict[int | str, dict[str, Any]]] = {
 
 class GuestToken(Answer):
     access_token: str
-    token_type: str = Field(description="bearer")
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (OAuth 2's token type, not a secret)
     user_id: str

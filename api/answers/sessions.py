@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
-from api.answers.base import Absent, Answer, Person, Written
+from api.answers.base import Answer, Person, Written
 
 
 class SessionCreated(Written):
@@ -35,20 +37,23 @@ class MySessions(Answer):
     position: int = Field(description="the store position this list reflects at least")
 
 
-class Member(Person):
+class SessionMember(Person):
     role: str = Field(description="owner, player or spectator")
 
 
 class Members(Answer):
-    members: list[Member]
+    members: list[SessionMember]
     version: int
 
 
 class Origin(Answer):
+    """Where a session came from; a fork names its parent and version, an import its legacy
+    id. These are answered as the session's first event stored them, whatever they hold."""
+
     kind: str = Field(description="new, fork or legacy")
-    parent_id: str | Absent = None
-    at_version: int | Absent = None
-    legacy_id: str | Absent = None
+    parent_id: Any = Field(None, description="a fork's parent session id (a string)")
+    at_version: Any = Field(None, description="the parent's version a fork starts from")
+    legacy_id: Any = Field(None, description="an imported session's legacy id (a string)")
 
 
 class Session(Answer):
@@ -58,7 +63,7 @@ class Session(Answer):
     title: str
     owner: Person | None
     my_role: str = Field(description="the caller's role: owner, player or spectator")
-    members: list[Member]
+    members: list[SessionMember]
     version: int = Field(description="the session stream's last version")
     position: int
     created_at: str | None

@@ -9,8 +9,15 @@ from anyio import to_thread
 from fastapi import APIRouter, status
 
 from api.answers.base import ERRORS, Person
-from api.answers.sessions import Member as MemberAnswer
-from api.answers.sessions import Members, MySessions, Origin, Renamed, Session, SessionCreated
+from api.answers.sessions import (
+    Members,
+    MySessions,
+    Origin,
+    Renamed,
+    Session,
+    SessionCreated,
+    SessionMember,
+)
 from api.deps import Caller, Member, MinPosition, Owner, State
 from api.errors import ApiError
 from api.json_body import StrictJsonRoute
@@ -27,9 +34,9 @@ router = APIRouter(tags=["sessions"], route_class=StrictJsonRoute, responses=ERR
 AnySession = TypeVar("AnySession", bound=Session)
 
 
-def members_of(view: SessionView) -> list[MemberAnswer]:
+def members_of(view: SessionView) -> list[SessionMember]:
     return [
-        MemberAnswer(user_id=user_id, display_name=m["display_name"], role=m["role"])
+        SessionMember(user_id=user_id, display_name=m["display_name"], role=m["role"])
         for user_id, m in view.members.items()
     ]
 
@@ -43,13 +50,9 @@ def origin_of(view: SessionView) -> Origin:
 
 
 def session_doc(
-    view: SessionView,
-    my_role: str,
-    position: int,
-    answer: type[AnySession] = Session,  # type: ignore[assignment]
-    **more: Any,
+    answer: type[AnySession], view: SessionView, my_role: str, position: int, **more: Any
 ) -> AnySession:
-    """``view`` as ``GET /api/sessions/{sid}`` answers it, as ``answer`` with ``more`` keys."""
+    """``view`` as ``GET /api/sessions/{sid}`` answers it, as an ``answer`` with ``more``."""
     owner = view.members.get(view.owner or "")
     return answer(
         session_id=str(view.session_id),
@@ -124,9 +127,7 @@ def create_campaign(
 
 
 @router.get("/api/sessions")
-async def my_sessions(
-    caller: Caller, state: State, min_position: MinPosition = None
-) -> MySessions:
+async def my_sessions(caller: Caller, state: State, min_position: MinPosition = None) -> MySessions:
     if min_position is not None:  # on the event loop: waiting requests hold no thread
         await state.my_sessions.wait_until(min_position, state.settings.read_barrier_seconds)
 
@@ -142,7 +143,7 @@ async def my_sessions(
 
 @router.get("/api/sessions/{sid}", response_model_exclude_unset=True)
 def read_session(access: Member, state: State) -> Session:
-    return session_doc(access.view, access.role, state.sessions.max_position())
+    return session_doc(Session, access.view, access.role, state.sessions.max_position())
 
 
 @router.patch("/api/sessions/{sid}")

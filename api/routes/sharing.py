@@ -112,9 +112,7 @@ def share(body: ShareIn, request: Request, caller: Caller, state: State) -> Shar
     session_id = parse_id(body.session_id)
     access = authorize(state, caller, session_id, roles.OWNER)
     created = _issue(request, state, access, body)
-    return Shared(
-        **created.model_dump(), invite_token=created.token, session_id=str(session_id)
-    )
+    return Shared(**created.model_dump(), invite_token=created.token, session_id=str(session_id))
 
 
 @router.post("/api/sessions/join")

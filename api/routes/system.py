@@ -111,6 +111,5 @@ def guest(body: GuestIn, request: Request, state: State) -> GuestToken:
     user_id = new_guest_id()
     return GuestToken(
         access_token=state.local_auth.issue(user_id, body.display_name),
-        token_type="bearer",
         user_id=user_id,
     )

@@ -117,7 +117,7 @@ def state_at(
             more["campaign"] = campaign_doc(past)
         if history:
             more["messages"], more["next_after"] = past.history_page(after, limit)
-    return session_doc(then, access.role, position, SessionAt, **more)
+    return session_doc(SessionAt, then, access.role, position, **more)
 
 
 @router.get(

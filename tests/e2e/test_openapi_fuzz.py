@@ -17,7 +17,6 @@ from schemathesis.checks import (
 from tests.support.api import running
 from tests.support.stores import StoreConfig
 
-
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
