@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from api.answers.base import Answer, Person, Written
+from domain.roles import Role
 
 
 class SessionCreated(Written):
@@ -26,7 +27,7 @@ class ListedOwner(Answer):
 class SessionSummary(Answer):
     session_id: str
     title: str
-    role: str = Field(description="the caller's role: owner, player or spectator")
+    role: Role = Field(description="the caller's role")
     owner: ListedOwner | None
     last_activity_at: str
     message_count: int
@@ -38,7 +39,7 @@ class MySessions(Answer):
 
 
 class SessionMember(Person):
-    role: str = Field(description="owner, player or spectator")
+    role: Role
 
 
 class Members(Answer):
@@ -62,7 +63,7 @@ class Session(Answer):
     session_id: str
     title: str
     owner: Person | None
-    my_role: str = Field(description="the caller's role: owner, player or spectator")
+    my_role: Role = Field(description="the caller's role")
     members: list[SessionMember]
     version: int = Field(description="the session stream's last version")
     position: int

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 
 from api.answers.base import Answer, Written
+from domain.roles import Role
 
 
 class InviteCreated(Written):
     invite_id: str
     token: str = Field(description="shown this once: only its SHA-256 is stored")
     url: str
-    role: str = Field(description="player or spectator")
+    role: Role
     expires_at: str | None
     max_uses: int | None
 
@@ -25,7 +26,7 @@ class Shared(InviteCreated):
 
 class Invite(Answer):
     invite_id: str
-    role: str
+    role: Role
     expires_at: str | None
     max_uses: int | None
     uses: int
@@ -39,9 +40,9 @@ class Invites(Answer):
 
 class Joined(Written):
     session_id: str
-    role: str
+    role: Role
 
 
 class RoleChanged(Written):
     user_id: str
-    role: str
+    role: Role

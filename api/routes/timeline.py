@@ -24,7 +24,7 @@ from api.json_body import StrictJsonRoute
 from api.routes.campaign import campaign_doc
 from api.routes.sessions import count_new_session, origin_of, session_doc
 from api.schemas import ForkIn, RewindIn
-from domain.store import position_of
+from domain.adapters.event_store import position_of
 from projections.export import FORMAT, export_ndjson
 from projections.records import shown_to
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
