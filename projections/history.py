@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 from uuid import UUID, uuid5
 
 from domain import campaign
@@ -50,6 +50,18 @@ def _legacy(legacy: dict[str, Any], text: str, structured: dict[str, Any]) -> di
     return view
 
 
+class InviteRow(TypedDict):
+    """An invite as its owner may list it: never its token, nor the token's hash."""
+
+    invite_id: str
+    role: str
+    expires_at: str | None
+    max_uses: int | None
+    uses: int
+    revoked: bool
+    created_at: str
+
+
 @dataclass
 class SessionView:
     """What the read side knows about one session, as of ``version``."""
@@ -61,9 +73,9 @@ class SessionView:
     origin: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
-    members: dict[str, Member] = field(default_factory=dict)  # user id -> role, name
+    members: dict[str, Member] = field(default_factory=dict)  # by user id
     blocked: set[str] = field(default_factory=set)
-    invites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invites: dict[str, InviteRow] = field(default_factory=dict)  # by invite id
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)  # every message, hidden too
     hidden: list[tuple[int, int]] = field(default_factory=list)
@@ -408,7 +420,7 @@ class SessionView:
             self,
             members={k: v.copy() for k, v in self.members.items()},
             blocked=set(self.blocked),
-            invites={k: dict(v) for k, v in self.invites.items()},
+            invites={k: v.copy() for k, v in self.invites.items()},
             media=dict(self.media),
             messages=[],
             hidden=list(self.hidden),
