@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -13,6 +14,7 @@ from tests.support.api import running
 from tests.support.stores import StoreConfig
 
 
+@pytest.mark.slow
 def test_no_generated_request_makes_the_service_fail(tmp_path: Path) -> None:
     store = StoreConfig(database_url=None, data_dir=tmp_path)
     with running(store) as live:

@@ -12,6 +12,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from domain.application import Sessions
 from domain.ids import legacy_session_id
 from domain.store import store_env
@@ -68,6 +70,7 @@ def start_and_kill(source: Path, store: StoreConfig) -> int:
     return done
 
 
+@pytest.mark.slow
 def test_a_run_killed_halfway_then_restarted_ends_complete_without_duplicates(
     store: StoreConfig, tmp_path: Path
 ) -> None:
