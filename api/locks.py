@@ -13,9 +13,10 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
-from domain.store import RECONNECT_TIMEOUT_S, advisory_key
+from domain.adapters.locks import advisory_key
+from domain.adapters.pools import Pool, connection_pool, drop_broken_connections
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +32,25 @@ class Lease:
 
 
 class NarrationLocks:
-    def __init__(self, database_url: str | None, *, max_sessions: int = 32) -> None:
+    def __init__(
+        self,
+        database_url: str | None,
+        *,
+        max_sessions: int = 32,
+        on_wait: Callable[[float, bool], None] | None = None,
+    ) -> None:
         self.capacity = max_sessions
-        self._pool: ConnectionPool[Any] | None = None
+        self._pool: Pool | None = None
         # Told how long each acquisition waited and whether it got the lock (metrics).
-        self.on_wait: Callable[[float, bool], None] | None = None
+        self.on_wait = on_wait
         if database_url:
-            self._pool = ConnectionPool(
+            self._pool = connection_pool(
                 database_url,
                 min_size=0,
                 max_size=max_sessions,
                 timeout=5,
-                open=True,
-                kwargs={"autocommit": True, "connect_timeout": 3},
-                check=ConnectionPool.check_connection,
-                reconnect_timeout=RECONNECT_TIMEOUT_S,
+                connect_timeout=3,
+                autocommit=True,
             )
 
     def acquire(self, session_id: UUID, *, timeout_s: float = 30.0) -> Lease | None:
@@ -103,8 +108,7 @@ class NarrationLocks:
 
     def drop_broken_connections(self) -> None:
         """Replace the pooled connections that died (after the database comes back)."""
-        if self._pool is not None:
-            self._pool.check()
+        drop_broken_connections(self._pool)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,6 +1,6 @@
-"""The running service's upkeep, wired around what ``build_state`` made: metrics hooks on the
-narrator, the locks and the store; the store circuit (PostgreSQL only); and the pruning of idle
-per-session views every ``GAIA_PRUNE_INTERVAL_SECONDS``. Started and stopped by the lifespan."""
+"""The running service's upkeep: the request middleware (log context, store gate), the pruning
+of idle per-session views every ``GAIA_PRUNE_INTERVAL_SECONDS``, and the gauges refreshed before
+a scrape. ``api.composition`` builds ``Operations`` and starts and stops it with the service."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import logging
 
 from fastapi import FastAPI
 
-from api.circuit import StoreCircuit, StoreGate
-from api.metrics import MeteredNarrator
+from api.circuit import StoreGate
+from api.metrics import Metrics
 from api.observability import RequestContext
+from api.ratelimit import Rates
 from api.state import AppState
 from domain.errors import StoreUnavailable
+from projections.session_views import SessionViews
 
 log = logging.getLogger(__name__)
 
@@ -26,34 +28,18 @@ def install(app: FastAPI) -> None:
 
 
 class Operations:
-    def __init__(self, state: AppState) -> None:
-        self.state = state
-        metrics = state.metrics
-        worker = state.worker
-        worker.narrator = MeteredNarrator(worker.narrator, metrics)
-        worker.locks.on_wait = metrics.observe_lock_wait
-        state.sessions.on_saved.append(lambda _sid, _v, _p: metrics.events_appended.inc())
-        skipped = metrics.projection_skipped
-        for runner in (state.my_sessions, state.media.index if state.media else None):
-            if runner is not None:
-                skipped.labels(runner.projection.name)
-                runner.on_skip.append(lambda view: skipped.labels(view).inc())
-        if state.settings.database_url:
-            state.circuit = StoreCircuit(
-                state.settings.database_url,
-                on_recovery=[
-                    state.sessions.drop_broken_connections,
-                    state.view_database.drop_broken_connections,
-                    worker.locks.drop_broken_connections,
-                    state.my_sessions.wake,  # cut the view's error backoff short
-                ],
-                on_change=lambda is_open: metrics.store_up.set(0 if is_open else 1),
-            )
+    """Prunes idle views and ended quota windows in the background."""
+
+    def __init__(
+        self, *, views: SessionViews, rates: Rates, metrics: Metrics, prune_interval_s: float
+    ) -> None:
+        self.views = views
+        self.rates = rates
+        self.metrics = metrics
+        self.prune_interval_s = prune_interval_s
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if self.state.circuit is not None:
-            await self.state.circuit.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="prune-idle-views")
 
     async def stop(self) -> None:
@@ -61,24 +47,22 @@ class Operations:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
-        if self.state.circuit is not None:
-            await self.state.circuit.stop()
 
     def prune(self) -> int:
         """Drop the per-session views idle past GAIA_SESSION_IDLE_TTL_MINUTES, and the quota
         counts of ended windows; returns how many views went."""
-        self.state.rates.sweep()
-        views = self.state.views
+        self.rates.sweep()
+        views = self.views
         dropped = views.prune()
-        self.state.metrics.views_pruned.inc(dropped)
-        self.state.metrics.views_cached.set(len(views))
+        self.metrics.views_pruned.inc(dropped)
+        self.metrics.views_cached.set(len(views))
         if dropped:
             log.info("dropped %d idle session views; %d remain", dropped, len(views))
         return dropped
 
     async def _prune_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.state.settings.prune_interval_seconds)
+            await asyncio.sleep(self.prune_interval_s)
             try:
                 self.prune()
             except Exception:

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.adapters.config import is_postgres
 from domain.inputs import MAX_JSON_DEPTH
-from domain.store import is_postgres
 
 
 class Settings(BaseSettings):

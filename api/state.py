@@ -1,8 +1,9 @@
-"""The long-lived objects of one running service, built by ``create_app`` and kept on app.state."""
+"""The long-lived objects of one running service, built by ``api.composition`` and kept on
+app.state; handlers reach them through the dependencies in ``api.deps``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from api.auth import Authenticator, LocalAuthenticator
 from api.circuit import StoreCircuit
@@ -19,7 +20,7 @@ from projections.runner import ProjectionRunner
 from projections.session_views import SessionViews
 
 
-@dataclass
+@dataclass(frozen=True)
 class AppState:
     settings: Settings
     sessions: Sessions
@@ -32,7 +33,7 @@ class AppState:
     export_signer: ExportSigner  # signs export trailers; its public key is GET /api/export-key
     rates: Rates  # per-caller quotas counted on this instance
     stream_slots: StreamSlots  # open event streams on this instance
-    live: Live | None = None  # live streams, set once the service has started
-    metrics: Metrics = field(default_factory=Metrics)
-    circuit: StoreCircuit | None = None  # PostgreSQL only; set by api.operations
-    media: Media | None = None  # the media store, its index view and the generator
+    metrics: Metrics
+    live: Live  # live streams and their tickets
+    circuit: StoreCircuit | None  # PostgreSQL only: watches the store, gates requests
+    media: Media  # the media store, its index view and the generator

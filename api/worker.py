@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 60  # the prompt builder trims further to its character budget
 DeltaPublisher = Callable[[UUID, UUID, str], Any]  # (session, turn, text piece)
+NarrationListener = Callable[[UUID, UUID, Narration], None]  # (session, turn, narration)
 
 
 class TurnWorker:
@@ -46,14 +47,21 @@ class TurnWorker:
         pending_sessions: Callable[[], list[str]],
         sweep_interval_s: float = 30.0,
         deadline_s: float = 300.0,
+        publish_delta: DeltaPublisher | None = None,
+        wants_deltas: Callable[[UUID], bool] = lambda _sid: False,
+        on_narrated: NarrationListener | None = None,
     ) -> None:
         self.sessions, self.views, self.narrator, self.locks = sessions, views, narrator, locks
         self.pending_sessions = pending_sessions
         self.sweep_interval_s = sweep_interval_s
         # A provider that keeps trickling bytes never trips a read timeout: bound the whole turn.
         self.deadline_s = deadline_s
-        self.publish_delta: DeltaPublisher | None = None
-        self.wants_deltas: Callable[[UUID], bool] = lambda _sid: False
+        # Live streams: pieces of a streaming narration go to sessions somebody watches.
+        self.publish_delta = publish_delta
+        self.wants_deltas = wants_deltas
+        # Told (from a worker thread) about each stored narration: generated media starts
+        # there. It must return at once; the next turn does not wait for it.
+        self.on_narrated = on_narrated
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
         self._dirty: set[UUID] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -200,10 +208,6 @@ class TurnWorker:
             scene=state["scene"],
             combat=state["combat"],
         )
-
-    # Told (from a worker thread) about each stored narration: generated media hooks in here
-    # (api/media/generation.py). It must return at once; the next turn does not wait for it.
-    on_narrated: Callable[[UUID, UUID, Narration], None] | None = None
 
     def _record(self, sid: UUID, turn_id: UUID, narration: Narration, latency_ms: int) -> None:
         try:

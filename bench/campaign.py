@@ -22,8 +22,8 @@ import httpx
 from api.auth import LocalAuthenticator
 from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, Store, progress, turn_text
 from bench.timeline import raw_select, serve
-from domain.application import Sessions
-from domain.store import store_env
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 
 GROUP: Final = "campaign"
 SAVE_EVERY: Final = 2000  # events per save while building
@@ -51,7 +51,7 @@ def run(ctx: Context) -> list[Row]:
 def build_session(store: Store, sizes: Sizes) -> UUID:
     """A session of ``sizes.events`` events: its characters, then turns each followed by a
     narration whose reply updates the combat, with a character's hit points changed between."""
-    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    sessions = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     try:
         session_id = sessions.start_session(owner=OWNER, owner_name="Bench").session_id
         session = sessions.get(session_id)

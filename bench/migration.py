@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.core import REPS, Context, Row, Store, progress
-from domain.application import Sessions
-from domain.store import store_env
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from migrate_legacy.campaign import parse_campaign
 from migrate_legacy.discovery import discover
 from migrate_legacy.job import Config, no_images
@@ -138,7 +138,9 @@ def import_rate(source: Path, store: Store, events: int) -> float:
 
 def append_rate(source: Path, store: Store, events: int) -> float:
     """The library alone: ``EventStore.put`` of each campaign's mapped events, timed."""
-    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia", cache_size=0))
+    sessions = open_sessions(
+        store_env(store.database_url, store.data_dir, name="gaia", cache_size=0)
+    )
     options = Options(UTC_ZONE)
     elapsed, count = 0.0, 0
     try:

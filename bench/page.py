@@ -29,8 +29,8 @@ from playwright.sync_api import Browser, Request, sync_playwright
 from api.auth import LocalAuthenticator
 from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, Store, progress, stop, turn_text
 from bench.startup import free_port, service_env
-from domain.application import Sessions
-from domain.store import store_env
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # one way of launching Chromium
 from tests.support.story import narrated_story
 
@@ -141,7 +141,7 @@ def open_page(
 
 def seed(store: Store) -> tuple[str, int]:
     """A session of ``MESSAGES`` messages (turns, each narrated); its id and last version."""
-    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    sessions = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     try:
         session = narrated_story(
             sessions,

@@ -15,8 +15,9 @@ from typing import Final
 from uuid import uuid4
 
 from bench.core import Context, Row, Store, median, percentile, progress, turn_text
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
-from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions
 from projections.runner import ProjectionRunner
@@ -33,7 +34,7 @@ def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
     for store in ctx.stores(GROUP):
         progress(f"{GROUP}: {store.label}: building {total:,} events")
-        sessions = Sessions(
+        sessions = open_sessions(
             store_env(store.database_url, store.data_dir, name="gaia"), snapshot_interval=0
         )
         try:
@@ -142,14 +143,19 @@ def lag_rows(sessions: Sessions, store: Store, seconds: float) -> list[Row]:
         runner.wake(position)
         tail_wake.set()
 
-    sessions.on_saved.append(woken)
+    # A writer of its own that wakes both on each write, as the service's application does.
+    writer = open_sessions(
+        store_env(store.database_url, store.data_dir, name="gaia"),
+        snapshot_interval=0,
+        on_saved=[woken],
+    )
     owner = "lag-writer"
-    sid = sessions.start_session(owner=owner, owner_name=owner).session_id
+    sid = writer.start_session(owner=owner, owner_name=owner).session_id
     projected, seen = [], []
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
-            written = sessions.submit_turn(session_id=sid, actor=owner, text="steady")
+            written = writer.submit_turn(session_id=sid, actor=owner, text="steady")
             at = time.perf_counter()
             runner.wait_for(written.position, timeout=30)
             projected.append(time.perf_counter() - at)
@@ -160,7 +166,7 @@ def lag_rows(sessions: Sessions, store: Store, seconds: float) -> list[Row]:
     finally:
         stop.set()
         tail_wake.set()
-        sessions.on_saved.remove(woken)
+        writer.close()
         runner.stop()
         tailer.join(5)
         database.close()

@@ -34,9 +34,9 @@ from bench.core import (
     stop,
     turn_text,
 )
-from domain.application import Sessions
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.session import CampaignSession
-from domain.store import store_env
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions
 from projections.runner import ProjectionRunner
@@ -160,7 +160,7 @@ def ready_after(command_for: Callable[[int], list[str]], env: dict[str, str]) ->
 
 def seed(store: Store, events: int) -> dict[str, float]:
     """Fill ``store`` with ``events`` events and catch the my-sessions view up to them."""
-    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    sessions = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     snapshots = sessions.snapshots
     if snapshots is None:
         raise RuntimeError("the Sessions application has no snapshot store")

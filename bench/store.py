@@ -29,9 +29,10 @@ import psycopg
 from psycopg import sql
 
 from bench.core import OWNER, REPS, Context, Row, Store, median, progress, turn_text
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
 from domain.session import CampaignSession
-from domain.store import store_env
 
 GROUP: Final = "store"
 TURN_TOPIC: Final = "gaia.TurnSubmitted"
@@ -179,7 +180,7 @@ def appends(ctx: Context, store: Store) -> list[Row]:
     tail = count // 4
     progress(f"{GROUP}: {count} submit_turn on one session vs raw INSERT+COMMIT ({store.label})")
     # As the service builds it: store_env defaults and the default snapshot interval.
-    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    sessions = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     writer = raw_writer(store)
     try:
         probe = sessions.start_session(owner=OWNER, owner_name="Bench").session_id
@@ -280,7 +281,7 @@ def cold_get(
 ) -> tuple[float, float]:
     """Milliseconds for ``get`` on a new Sessions instance (its cache is empty), and for one
     deepcopy of the result (part of a ``get`` without ``version``: the cache copies)."""
-    sessions = Sessions(env, snapshot_interval=interval)
+    sessions = open_sessions(env, snapshot_interval=interval)
     try:
         gc.collect()
         started = time.perf_counter()
@@ -335,7 +336,7 @@ def rebuilds(ctx: Context, store: Store) -> list[Row]:
         raise ValueError(f"rebuild_events must be a multiple of {SNAPSHOT_INTERVAL}")
     progress(f"{GROUP}: building two {events:,}-event sessions ({store.label})")
     env = store_env(store.database_url, store.data_dir, name="gaia")
-    builder = Sessions(env, snapshot_interval=0)
+    builder = open_sessions(env, snapshot_interval=0)
     try:
         started = time.perf_counter()
         plain = build_stream(builder, events, snapshots_from=None)

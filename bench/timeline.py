@@ -44,9 +44,9 @@ from bench.core import (
     stop,
     turn_text,
 )
-from domain.application import Sessions
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.session import CampaignSession
-from domain.store import store_env
 from projections.export import ExportSigner, export_ndjson, verify_export
 
 GROUP: Final = "timeline"
@@ -88,7 +88,7 @@ def build_session(store: Store, sizes: Sizes) -> UUID:
     the aggregate of a long session (every turn id it ever saw) makes each snapshot costly.
     """
     env = store_env(store.database_url, store.data_dir, name="gaia")
-    sessions = Sessions(env, snapshot_interval=0)
+    sessions = open_sessions(env, snapshot_interval=0)
     try:
         snapshots = sessions.snapshots
         if snapshots is None:
@@ -299,7 +299,7 @@ def in_process(store: Store, session_id: UUID, sizes: Sizes) -> dict[str, list[f
     """Export and verify in this process, and the raw SELECTs, ``REPS`` times each."""
     events = sizes.events
     runs: dict[str, list[float]] = {"inproc": [], "verify": [], "raw": [], "raw_at": []}
-    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    sessions = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     try:
         title = sessions.get(session_id).title
         signer = ExportSigner(Ed25519PrivateKey.generate())

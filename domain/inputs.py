@@ -16,7 +16,7 @@ from typing import Any, Final
 from domain.errors import RuleViolation
 
 # Deeper than any campaign needs; the read side cuts stored values deeper than this
-# (domain/store.py), so everything the domain accepts reads back whole.
+# (domain/transcoding.py), so everything the domain accepts reads back whole.
 MAX_JSON_DEPTH: Final = 64
 
 _NOT_IN_LINE: Final = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")

@@ -2,7 +2,8 @@
 from their SHA-256) and what the bytes are (a type sniffed from their first bytes, never taken
 from a client's word).
 
-Pure functions over bytes and strings; the stores that use the keys live in ``api.media``.
+Pure functions over bytes and strings; the stores that use the keys live in
+``domain.adapters.media``.
 """
 
 from __future__ import annotations
@@ -56,9 +57,6 @@ GIF: Final = MediaType("image", "image/gif", "gif")
 MP3: Final = MediaType("audio", "audio/mpeg", "mp3")
 OGG: Final = MediaType("audio", "audio/ogg", "ogg")
 WAV: Final = MediaType("audio", "audio/wav", "wav")
-
-MEDIA_TYPES: Final = (PNG, JPEG, WEBP, GIF, MP3, OGG, WAV)
-BY_CONTENT_TYPE: Final = {t.content_type: t for t in MEDIA_TYPES}
 
 _MPEG_SYNC = 0xE0  # the top three bits of a frame header's second byte, after 0xFF
 _MPEG_LAYER = 0x06  # layer bits: 00 is reserved (and marks AAC's ADTS headers)

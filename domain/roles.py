@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from enum import StrEnum
+from typing import Final
 
-Role = Literal["owner", "player", "spectator"]
 
-OWNER: Final = "owner"
-PLAYER: Final = "player"
-SPECTATOR: Final = "spectator"
+class Role(StrEnum):
+    """A member's role in a session; stored and answered as its plain value (``"owner"``)."""
 
-RANK: Final[dict[str, int]] = {SPECTATOR: 1, PLAYER: 2, OWNER: 3}
+    SPECTATOR = "spectator"
+    PLAYER = "player"
+    OWNER = "owner"
+
+
+OWNER: Final = Role.OWNER
+PLAYER: Final = Role.PLAYER
+SPECTATOR: Final = Role.SPECTATOR
+
+RANK: Final[dict[str, int]] = {Role.SPECTATOR: 1, Role.PLAYER: 2, Role.OWNER: 3}
 
 # Roles an invite or a role change may grant: ownership is never handed out that way.
-GRANTABLE: Final = frozenset({PLAYER, SPECTATOR})
+GRANTABLE: Final = frozenset({Role.PLAYER, Role.SPECTATOR})
 
 
 def at_least(role: str, needed: str) -> bool:

@@ -19,12 +19,19 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
+from domain.adapters import event_store
+from domain.adapters.config import is_postgres, sqlite_path, store_env
+from domain.adapters.media import MediaCorrupt, MediaStore, put_checked
 from domain.application import Sessions
 from domain.errors import GaiaError
-from domain.store import is_postgres, sqlite_path, store_env
 from migrate_legacy.mapping import Plan
-from migrate_legacy.media import MediaError, MediaStore
-from migrate_legacy.model import STATUS_ALREADY, STATUS_CONFLICT, STATUS_REJECTED
+from migrate_legacy.model import (
+    CONFLICT,
+    STATUS_ALREADY,
+    STATUS_CONFLICT,
+    STATUS_REJECTED,
+    WRITE_FAILED,
+)
 from migrate_legacy.sources import read_regular
 
 log = logging.getLogger(__name__)
@@ -52,7 +59,7 @@ def open_sessions(
     env = store_env(database_url, data_dir, name="gaia", pool_size=pool, cache_size=0)
     if dry_run:
         env["GAIA_CREATE_TABLE"] = "n"
-    return Sessions(env)
+    return event_store.open_sessions(env)
 
 
 class Importer:
@@ -78,9 +85,9 @@ class Importer:
             return Outcome(STATUS_REJECTED)
         try:
             return self._apply(plan)
-        except (GaiaError, MediaError, OSError, PersistenceError) as error:
+        except (GaiaError, MediaCorrupt, OSError, PersistenceError) as error:
             log.warning("campaign %s not written: %s", plan.legacy_id, error)
-            return Outcome(STATUS_REJECTED, reason="write_failed", detail=str(error)[:300])
+            return Outcome(STATUS_REJECTED, reason=WRITE_FAILED, detail=str(error)[:300])
 
     def _apply(self, plan: Plan) -> Outcome:
         existing = self.stored_provenance(plan.stream_id)
@@ -126,7 +133,7 @@ class Importer:
         return Outcome(
             STATUS_CONFLICT,
             version=origin["version"],
-            reason="conflict",
+            reason=CONFLICT,
             detail="the source files changed since the campaign was imported",
             changes=_changes(provenance.get("files") or [], plan.start["provenance"]["files"]),
         )
@@ -137,12 +144,15 @@ class Importer:
         for binary in plan.binaries:
             data = read_regular(binary.path)
             if hashlib.sha256(data).hexdigest() != binary.sha256:
-                raise MediaError(f"{binary.rel} changed while the job ran (sha256 differs)")
-            self.media.put(data, sha256=binary.sha256, content_type=binary.content_type)
+                raise MediaCorrupt(f"{binary.rel} changed while the job ran (sha256 differs)")
+            put_checked(self.media, data, sha256=binary.sha256, content_type=binary.content_type)
 
     def close(self) -> None:
+        """The store and the media store serve one run."""
         if self.sessions is not None:
             self.sessions.close()
+        if self.media is not None:
+            self.media.close()
 
 
 def _changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -1,4 +1,5 @@
-"""What each file of a campaign folder is (LEGACY_FORMAT.md §2, §4), from its path alone."""
+"""What each file of a campaign folder is (docs/legacy-format.md#layouts, #files), from its path
+alone."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ JSON_KINDS: Final = frozenset(
         SCENE_IMAGE_SET,
     }
 )
-# A file of one of these kinds rejected means the whole campaign is rejected (§4.10).
+# A file of one of these kinds rejected means the whole campaign is rejected
+# (docs/legacy-format.md#unreadable).
 ESSENTIAL: Final = frozenset({METADATA, HISTORY})
 COUNTED: Final = {
     CHARACTER: "characters",

@@ -14,14 +14,15 @@ import os
 import sys
 from pathlib import Path
 
-from domain.application import SessionNotFound, Sessions
+from domain.adapters.config import InvalidDatabaseURL, store_env
+from domain.adapters.event_store import open_sessions
+from domain.adapters.media import InvalidMediaURL, check_media_url
+from domain.application import SessionNotFound
 from domain.errors import GaiaError
 from domain.ids import legacy_session_id
-from domain.store import InvalidDatabaseURL, store_env
 from migrate_legacy import report as reports
 from migrate_legacy.discovery import UnknownEnvironment
 from migrate_legacy.job import DEFAULT_JOBS, Config, run
-from migrate_legacy.media import InvalidMediaURL, open_media_store
 from migrate_legacy.timestamps import NaiveZone, UnknownTimeZone
 
 ASSIGN_OWNER = "assign-owner"
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.database_url:
             store_env(args.database_url, args.data_dir, name="gaia")  # validates the URL
         if args.media_url:
-            open_media_store(args.media_url)
+            check_media_url(args.media_url)
         config = Config(
             source=args.source,
             images=args.images,
@@ -124,7 +125,7 @@ def assign_owner(argv: list[str]) -> int:
     except InvalidDatabaseURL as error:
         parser.error(str(error))
     session_id = legacy_session_id(args.legacy_id)
-    sessions = Sessions(env)
+    sessions = open_sessions(env)
     try:
         session = sessions.get(session_id)
         if session.origin.get("kind") != "legacy":

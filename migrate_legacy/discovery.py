@@ -1,4 +1,4 @@
-"""Finding campaigns in a legacy storage root (LEGACY_FORMAT.md §2-§3): the three layout
+"""Finding campaigns in a legacy storage root (docs/legacy-format.md#discovery): the three layout
 generations, the global folders that are not campaigns, and the orphans that only look like one."""
 
 from __future__ import annotations

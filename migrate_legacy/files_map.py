@@ -1,5 +1,6 @@
-"""Mapping a campaign's files other than its history (LEGACY_FORMAT.md §4.3-§4.9, §7.3): game
-state as ``GameStateRecorded``, images with a binary as ``MediaStored``, the rest preserved."""
+"""Mapping a campaign's files other than its history (docs/legacy-format.md#game-state, #images,
+#preserved): game state as ``GameStateRecorded``, images with a binary as ``MediaStored``, the rest
+preserved."""
 
 from __future__ import annotations
 
@@ -224,7 +225,8 @@ def _image(
 
 
 def _turn_chain(parsed: ParsedCampaign) -> list[Notice]:
-    """§4.6: turns in number order should link both ways; breaks are reported, not repaired."""
+    """Turns in number order should link both ways; breaks are reported, not repaired
+    (docs/legacy-format.md#game-state)."""
     turns = [f.value for f in parsed.of_kind(k.TURN) if f.ok and isinstance(f.value, dict)]
     numbered = sorted(
         (t for t in turns if isinstance(t.get("turn_number"), int)), key=lambda t: t["turn_number"]

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from domain.adapters.media import open_media_store
 from domain.ids import legacy_session_id
 from migrate_legacy.apply import importer
 from migrate_legacy.campaign import ImageFinder, ParsedCampaign, parse_campaign
 from migrate_legacy.discovery import LAYOUT_RANK, Candidate, discover
 from migrate_legacy.mapping import Options, map_campaign
-from migrate_legacy.media import open_media_store
 from migrate_legacy.messages import is_prefix
 from migrate_legacy.model import (
     CONFLICT,
@@ -124,7 +124,8 @@ def process_group(
     finder: ImageFinder,
     apply: Callable[[Any], Any],
 ) -> list[dict[str, Any]]:
-    """All copies of one legacy id: the primary is imported, the others are reported (§3)."""
+    """All copies of one legacy id: the primary is imported, the others are reported
+    (docs/legacy-format.md#copies)."""
     try:
         parsed = [parse_campaign(c, [load(f) for f in c.files], zone) for c in group]
         primary, *others = sorted(parsed, key=_precedence)
@@ -136,7 +137,7 @@ def process_group(
             )
             copy_plan = map_campaign(copy, options, no_images)
             entries.append(copy_entry(copy_plan, reason, primary.candidate.source))
-    except Exception as error:  # H8: report the campaign and go on (logged with traceback)
+    except Exception as error:  # hazard H8: report the campaign and go on (logged with traceback)
         log.exception("campaign %s could not be processed", group[0].legacy_id)
         return [_failed(candidate, error) for candidate in group]
     return entries
@@ -171,7 +172,8 @@ def _failed(candidate: Candidate, error: Exception) -> dict[str, Any]:
 
 
 def image_finder(images: Path | None) -> ImageFinder:
-    """Look for a binary under the image root in the order of §4.9; the first hit wins."""
+    """Look for a binary under the image root in the order of docs/legacy-format.md#images; the
+    first hit wins."""
 
     def find(legacy_id: str, kind: str, name: str) -> Loaded | None:
         if images is None:

@@ -1,5 +1,6 @@
-"""Mapping one parsed campaign to its stream (LEGACY_FORMAT.md §4, §6, §7): the steps in order,
-each file's fate, the counts and warnings, and the provenance stored with the session.
+"""Mapping one parsed campaign to its stream (docs/legacy-format.md#files, #ownership, #stream): the
+steps in order, each file's fate, the counts and warnings, and the provenance stored with the
+session.
 
 Pure: the same parsed campaign and options always give the same plan.
 """
@@ -136,7 +137,8 @@ def map_campaign(parsed: ParsedCampaign, options: Options, find_image: ImageFind
 
 
 def _rejected(plan: Plan, parsed: ParsedCampaign) -> Plan:
-    """§4.10: an unreadable history or metadata rejects the whole campaign; nothing is written."""
+    """An unreadable history or metadata rejects the whole campaign; nothing is written
+    (docs/legacy-format.md#unreadable)."""
     plan.status = STATUS_REJECTED
     plan.rows = [
         FileRow(

@@ -1,5 +1,6 @@
-"""Legacy chat messages (LEGACY_FORMAT.md §4.2, §5): the history container, each message read
-into what the stream needs plus a ``legacy`` record of everything else, and the history's warnings.
+"""Legacy chat messages (docs/legacy-format.md#messages, #hazards): the history container, each
+message read into what the stream needs plus a ``legacy`` record of everything else, and the
+history's warnings.
 
 Content is never altered: a string stays the exact string, an object the exact object, and a
 JSON-encoded assistant string keeps its raw text beside the decoded object.
@@ -159,7 +160,8 @@ def reply_fields(message: Message) -> tuple[str, str, list[str]]:
 
 
 def history_notices(messages: list[Message], path: str) -> list[Notice]:
-    """The warnings of H1-H3 and H6 for one history, in a fixed order, each raised once."""
+    """The warnings of hazards H1-H3 and H6 (docs/legacy-format.md#hazards) for one history, in a
+    fixed order, each raised once."""
     codes: dict[str, str] = {}
 
     def note(code: str, detail: str) -> None:

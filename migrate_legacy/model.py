@@ -1,5 +1,6 @@
-"""The vocabulary of the report (LEGACY_FORMAT.md §7): fates, reasons, statuses, warning codes,
-and the small records every stage passes along."""
+"""The vocabulary of the report (docs/legacy-format.md#report): fates, reasons, statuses, and the
+small records every stage passes along; the warning codes are listed in
+docs/legacy-format.md#warnings."""
 
 from __future__ import annotations
 
@@ -39,36 +40,6 @@ COUNT_KEYS: Final = (
     "image_binaries_missing",
     "preserved",
     "audio_refs",
-)
-
-# Warning codes of §7, then the ones this job adds.
-SPEC_WARNINGS: Final = (
-    "name_mismatch",
-    "message_count_mismatch",
-    "empty_history",
-    "history_fallback_location",
-    "identical_timestamps",
-    "missing_timestamps",
-    "mixed_timezones",
-    "non_monotonic_timestamps",
-    "unparseable_timestamp",
-    "possible_duplicate_message",
-    "backup_has_unimported_messages",
-    "missing_image_binary",
-    "scenes_in_database",
-    "test_campaign",
-    "invalid_json",
-    "empty_file",
-    "unreadable",
-)
-EXTRA_WARNINGS: Final = (
-    "unknown_role",  # a message's role is none of user/assistant/system/player/dm
-    "malformed_message",  # a history entry is not an object
-    "last_messaged_at_mismatch",  # H10: metadata last_messaged_at differs from the last message
-    "turn_chain_broken",  # previous_turn_id / next_turn_id do not link turns in number order
-    "owner_email_only",  # an owner or member is named by email only: no user id to map to
-    "duplicate_keys",  # a JSON object repeats a key; the last value was kept
-    "reserved_json_shape",  # an object shaped {"_type_", "_data_"}: the file is kept as text
 )
 
 

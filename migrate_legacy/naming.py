@@ -1,4 +1,5 @@
-"""Legacy ids and display names (LEGACY_FORMAT.md §3): pure functions of names and metadata."""
+"""Legacy ids and display names (docs/legacy-format.md#legacy-id, #display-name): pure functions of
+names and metadata."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def display_name(
     campaign_data: Any,
     slug: str | None,
 ) -> tuple[str, bool]:
-    """The display name by the precedence of §3, and whether ``name_mismatch`` applies."""
+    """The display name by the precedence of docs/legacy-format.md#display-name, and whether
+    ``name_mismatch`` applies."""
     from_metadata = metadata_name(metadata)
     suffix = dir_suffix(dir_name) if dir_name is not None else None
     suffix = suffix.strip() if suffix else None

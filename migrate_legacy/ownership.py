@@ -1,5 +1,5 @@
-"""Owners and members from legacy metadata (LEGACY_FORMAT.md §6, ARCHITECTURE.md §6.1): user ids
-map directly, emails are kept in the provenance, and no owner is ever invented."""
+"""Owners and members from legacy metadata (docs/legacy-format.md#ownership, ARCHITECTURE.md
+§6.1): user ids map directly, emails are kept in the provenance, and no owner is ever invented."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The migration report (LEGACY_FORMAT.md §7): one entry per campaign copy, the orphans, the
-global folders, the conflicts and the totals, plus the exit code they imply."""
+"""The migration report (docs/legacy-format.md#report): one entry per campaign copy, the orphans,
+the global folders, the conflicts and the totals, plus the exit code they imply."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from migrate_legacy.sources import load
 FORMAT: Final = "gaia-legacy-migration/1"
 EXIT_OK: Final = 0
 EXIT_REJECTED: Final = 1
-EXIT_USAGE: Final = 2
 STATUSES: Final = ("imported", "imported_partial", "already_imported", "rejected", "conflict")
 FATES: Final = ("imported", "preserved", "rejected")
 
@@ -46,7 +45,8 @@ def campaign_entry(plan: Plan, outcome: Outcome) -> dict[str, Any]:
 
 
 def copy_entry(plan: Plan, reason: str, primary: str) -> dict[str, Any]:
-    """A lower copy of a campaign that another copy takes precedence over (§3): never written."""
+    """A lower copy of a campaign that another copy takes precedence over: never written
+    (docs/legacy-format.md#copies)."""
     status = STATUS_REJECTED if reason == SUPERSEDED else STATUS_CONFLICT
     detail = f"{primary} takes precedence"
     entry = _entry(plan, status, [_reject(row, reason, detail) for row in plan.rows])

@@ -1,5 +1,6 @@
-"""Legacy timestamps (hazards H1-H3): ISO 8601 strings, naive or with an offset, read into UTC
-instants; a naive value is placed in the ``--naive-tz`` zone and marked as assumed."""
+"""Legacy timestamps (hazards H1-H3, docs/legacy-format.md#hazards): ISO 8601 strings, naive or with
+an offset, read into UTC instants; a naive value is placed in the ``--naive-tz`` zone and marked as
+assumed."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from domain.application import Sessions
-from domain.store import store_env
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from projections.database import ViewDatabase
 from projections.media_index import MediaIndex
 from projections.my_sessions import MySessions
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    sessions = Sessions(store_env(args.database_url, args.data_dir, name="gaia"))
+    sessions = open_sessions(store_env(args.database_url, args.data_dir, name="gaia"))
     database = ViewDatabase(args.database_url, args.data_dir)
     try:
         for name in [args.name] if args.name else sorted(PROJECTIONS):

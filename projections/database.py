@@ -17,9 +17,10 @@ from typing import Any, Protocol
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
-from psycopg_pool import ConnectionPool
 
-from domain.store import DDL_LOCK_KEY, RECONNECT_TIMEOUT_S, is_postgres
+from domain.adapters.config import is_postgres
+from domain.adapters.locks import DDL_LOCK_KEY
+from domain.adapters.pools import Pool, connection_pool, drop_broken_connections
 
 _WAL_SWITCH = threading.Lock()
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -61,18 +62,10 @@ class ViewDatabase:
         self._sqlite_path = data_dir / "views.sqlite3"
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._pool: Pool | None = None
         if self.is_postgres:
-            self._pool = ConnectionPool(
-                self._url,
-                min_size=1,
-                max_size=4,
-                timeout=3,
-                open=True,
-                kwargs={"connect_timeout": 3},
-                check=ConnectionPool.check_connection,
-                # Connect afresh on demand rather than wait out a backoff after an outage.
-                reconnect_timeout=RECONNECT_TIMEOUT_S,
+            self._pool = connection_pool(
+                self._url, min_size=1, max_size=4, timeout=3, connect_timeout=3
             )
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -150,8 +143,7 @@ class ViewDatabase:
 
     def drop_broken_connections(self) -> None:
         """Replace the pooled connections that died (after the database comes back)."""
-        if self._pool is not None:
-            self._pool.check()
+        drop_broken_connections(self._pool)
 
     def close(self) -> None:
         if self._pool is not None:

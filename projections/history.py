@@ -15,7 +15,9 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from domain import campaign
+from domain.roles import Role
 from domain.session import CampaignSession as S
+from domain.session import Member, fold_member, hidden_by_rewind, is_hidden
 from projections.campaign import CampaignView
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ class SessionView:
     settings: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
     last_activity_at: str | None = None
-    members: dict[str, dict[str, str]] = field(default_factory=dict)  # user id -> name, role
+    members: dict[str, Member] = field(default_factory=dict)  # user id -> role, name
     blocked: set[str] = field(default_factory=set)
     invites: dict[str, dict[str, Any]] = field(default_factory=dict)
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -115,7 +117,8 @@ class SessionView:
         self.settings = dict(e.settings)
         self.created_at = at
         if e.owner is not None:
-            self.members[e.owner] = {"display_name": e.owner_name or e.owner, "role": "owner"}
+            name = e.owner_name or e.owner
+            self.members, _ = fold_member(self.members, None, e.owner, Role.OWNER, name)
 
     def _on_SessionRenamed(self, e: S.SessionRenamed, version: int, at: str) -> None:
         self.title = e.title
@@ -200,8 +203,9 @@ class SessionView:
             message.pop("held", None)
 
     def _on_TimelineRewound(self, e: S.TimelineRewound, version: int, at: str) -> None:
-        if e.to_version < version - 1:
-            self.hidden.append((e.to_version + 1, version - 1))
+        span = hidden_by_rewind(e.to_version, version)
+        if span is not None:
+            self.hidden.append(span)
         self._refresh_pending_flags(e.to_version)
         self.campaign.rewound(e.to_version)
 
@@ -260,19 +264,17 @@ class SessionView:
         self.invites[str(e.invite_id)]["revoked"] = True
 
     def _on_MemberJoined(self, e: S.MemberJoined, version: int, at: str) -> None:
-        self.members[e.user_id] = {"display_name": e.display_name, "role": e.role}
-        if e.role == "owner":
-            self.owner = e.user_id
+        self.members, self.owner = fold_member(
+            self.members, self.owner, e.user_id, e.role, e.display_name
+        )
         if e.invite_id is not None and str(e.invite_id) in self.invites:
             self.invites[str(e.invite_id)]["uses"] += 1
 
     def _on_MemberRoleChanged(self, e: S.MemberRoleChanged, version: int, at: str) -> None:
-        self.members[e.user_id]["role"] = e.role
-        if e.role == "owner":
-            self.owner = e.user_id
+        self.members, self.owner = fold_member(self.members, self.owner, e.user_id, e.role)
 
     def _on_MemberRemoved(self, e: S.MemberRemoved, version: int, at: str) -> None:
-        self.members.pop(e.user_id, None)
+        self.members, _ = fold_member(self.members, self.owner, e.user_id, None)
         if e.blocked:
             self.blocked.add(e.user_id)
 
@@ -321,7 +323,7 @@ class SessionView:
     # -- reading ----------------------------------------------------------------------------
 
     def is_visible(self, version: int) -> bool:
-        return not any(low <= version <= high for low, high in self.hidden)
+        return not is_hidden(version, self.hidden)
 
     def visible_messages(self) -> list[dict[str, Any]]:
         """The history: inherited messages, then visible ones (the latest reply of each turn)."""
@@ -369,7 +371,7 @@ class SessionView:
         visible = self.visible_messages()
         return replace(
             self,
-            members={k: dict(v) for k, v in self.members.items()},
+            members={k: v.copy() for k, v in self.members.items()},
             blocked=set(self.blocked),
             invites={k: dict(v) for k, v in self.invites.items()},
             media=dict(self.media),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.roles import Role
 from domain.session import CampaignSession as S
 from projections.database import Cursor
 
@@ -49,7 +50,7 @@ class MySessions:
                 (sid, event.title, event.owner, event.owner_name, at, at, event.originator_version),
             )
             if event.owner is not None:
-                self._member(cur, sid, event.owner, "owner", event.owner_name or event.owner)
+                self._member(cur, sid, event.owner, Role.OWNER, event.owner_name or event.owner)
             if event.origin.get("kind") == "fork":
                 self._inherit(
                     cur, sid, str(event.origin["parent_id"]), int(event.origin["at_version"])
@@ -138,9 +139,12 @@ class MySessions:
     def _on_SessionRenamed(self, cur: Cursor, sid: str, e: S.SessionRenamed) -> None:
         cur.execute(f"UPDATE {SESSIONS} SET title = %s WHERE session_id = %s", (e.title, sid))
 
+    # Membership in SQL, as domain.session.fold_member folds it: a join or role change upserts
+    # the member, an owner's also names the session's owner, a removal deletes the member.
+
     def _on_MemberJoined(self, cur: Cursor, sid: str, e: S.MemberJoined) -> None:
         self._member(cur, sid, e.user_id, e.role, e.display_name)
-        if e.role == "owner":
+        if e.role == Role.OWNER:
             cur.execute(
                 f"UPDATE {SESSIONS} SET owner_id = %s, owner_name = %s WHERE session_id = %s",
                 (e.user_id, e.display_name, sid),
@@ -151,7 +155,7 @@ class MySessions:
             f"UPDATE {MEMBERS} SET role = %s WHERE user_id = %s AND session_id = %s",
             (e.role, e.user_id, sid),
         )
-        if e.role == "owner":
+        if e.role == Role.OWNER:
             cur.execute(
                 f"UPDATE {SESSIONS} SET owner_id = %s, owner_name = (SELECT display_name FROM"
                 f" {MEMBERS} WHERE user_id = %s AND session_id = %s) WHERE session_id = %s",
@@ -180,7 +184,9 @@ class MySessions:
         self._turn_pending(cur, sid, str(e.turn_id), True)
 
     def _on_TimelineRewound(self, cur: Cursor, sid: str, e: S.TimelineRewound) -> None:
-        # Rewinds land only on quiet versions, so no turn that stays visible is pending.
+        # The messages first seen after ``to_version`` are the ones domain.session's
+        # hidden_by_rewind hides. Rewinds land only on quiet versions, so no turn that stays
+        # visible is pending.
         cur.execute(
             f"SELECT count(*), coalesce(sum(pending), 0) FROM {MESSAGES}"
             " WHERE session_id = %s AND version > %s",

@@ -67,6 +67,7 @@ class ProjectionRunner:
         *,
         poll_interval_s: float = 1.0,
         batch_size: int = 500,
+        on_skip: Sequence[Callable[[str], None]] = (),
     ) -> None:
         self.sessions = sessions
         self.database = database
@@ -77,7 +78,7 @@ class ProjectionRunner:
         self.skipped = 0  # events this runner could not apply and went past
         self.last_skipped: dict[str, Any] | None = None
         # Called with the view's name for every skipped event (a metric); must not raise.
-        self.on_skip: list[Callable[[str], None]] = []
+        self.on_skip: list[Callable[[str], None]] = list(on_skip)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()

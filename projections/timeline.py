@@ -70,10 +70,7 @@ def session_at(sessions: Sessions, session_id: UUID, version: int) -> SessionVie
         origin=dict(session.origin),
         settings=dict(session.settings),
         created_at=session.created_on.isoformat(),
-        members={
-            user_id: {"display_name": member["display_name"], "role": member["role"]}
-            for user_id, member in session.members.items()
-        },
+        members={user_id: member.copy() for user_id, member in session.members.items()},
         blocked=set(session.blocked),
         hidden=[(low, high) for low, high in session.hidden],
     )

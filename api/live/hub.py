@@ -237,6 +237,8 @@ class LiveHub:
                 feed.task.cancel()
 
     def has_listeners(self, session_id: UUID) -> bool:
+        if self._loop is None:  # not started, or stopped: no stream will take a delta
+            return False
         feed = self._feeds.get(session_id)
         return feed is not None and bool(feed.subscribers)
 

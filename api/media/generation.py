@@ -182,7 +182,7 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-Save = Callable[..., Any]  # Media.save, called in a worker thread
+Save = Callable[..., Any]  # MediaWriter.save, called in a worker thread
 
 
 class MediaGenerator:

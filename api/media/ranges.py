@@ -3,6 +3,12 @@
 Media is content-addressed, so its SHA-256 is a strong ETag that never changes. One byte range
 is served as 206; several ranges, another unit or a malformed header get the whole body (a
 server may ignore ``Range``), and a range wholly past the end gets 416.
+
+Starlette's ``FileResponse`` also serves ranges, but not by these rules: it answers several
+ranges with ``multipart/byteranges``, a malformed header or another unit with 400, and 416 with
+a plain-text body instead of our JSON error; it also serves only local files, while the same
+rules must hold for media streamed from GCS. So the local store is read through these functions
+like any other.
 """
 
 from __future__ import annotations

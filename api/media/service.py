@@ -1,5 +1,6 @@
 """The media part of a running service: the store, the media index view, the optional generator,
-and the one way bytes become a ``MediaStored`` event (object first, then the event).
+and the one way bytes become a ``MediaStored`` event (object first, then the event); the
+composition root (``api.composition``) builds and connects them.
 
 Writing the object before the event means an event never names missing bytes. If the event is
 then refused (the caller was removed meanwhile, the event store is down), the object stays
@@ -15,14 +16,13 @@ from uuid import UUID, uuid4
 
 from anyio import to_thread
 
-from api.media.generation import MediaGenerator, build_generator
-from api.media.store import MediaStore, open_store
+from api.media.generation import MediaGenerator
 from api.settings import Settings
-from api.worker import TurnWorker
+from domain.adapters.media import MediaStore
 from domain.application import Sessions, Written
 from domain.media import MediaType, storage_key, upload_filename
 from projections.database import ViewDatabase
-from projections.media_index import IndexedMedia, MediaIndex, media_named
+from projections.media_index import IndexedMedia, media_named
 from projections.runner import ProjectionRunner
 
 
@@ -56,35 +56,13 @@ class Saved:
     written: Written
 
 
-class Media:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        sessions: Sessions,
-        store: MediaStore,
-        index: ProjectionRunner,
-        database: ViewDatabase,
-        generator: MediaGenerator | None,
-    ) -> None:
-        self.settings = settings
-        self.sessions = sessions
+class MediaWriter:
+    """The one way bytes become a ``MediaStored`` event: the object first, then the event. Uploads
+    and the generator both write through it."""
+
+    def __init__(self, store: MediaStore, sessions: Sessions) -> None:
         self.store = store
-        self.index = index
-        self.database = database
-        self.generator = generator
-        self.uploads = UploadCounts()
-
-    async def start(self) -> None:
-        self.index.start()
-        if self.generator is not None:
-            self.generator.start()
-
-    async def aclose(self) -> None:
-        if self.generator is not None:
-            await self.generator.aclose()
-        self.index.stop()
-        self.store.close()
+        self.sessions = sessions
 
     def save(
         self,
@@ -124,6 +102,39 @@ class Media:
         )
         return Saved(media_id, filename, key, written)
 
+
+class Media:
+    """What the media routes use: the writer, the index of stored media, the generator (None when
+    no provider is configured), and how uploads ended."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        writer: MediaWriter,
+        index: ProjectionRunner,
+        database: ViewDatabase,
+        generator: MediaGenerator | None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = writer.sessions
+        self.store = writer.store
+        self.save = writer.save
+        self.index = index
+        self.database = database
+        self.generator = generator
+        self.uploads = UploadCounts()
+
+    async def start(self) -> None:
+        self.index.start()
+        if self.generator is not None:
+            self.generator.start()
+
+    async def stop(self) -> None:
+        if self.generator is not None:
+            await self.generator.aclose()
+        self.index.stop()
+
     async def named(self, filename: str, kind: str, *, wait_s: float) -> list[IndexedMedia]:
         """Index rows for ``filename``; on a miss, wait (bounded, holding no thread while it
         waits) for the index to catch up with the store."""
@@ -147,24 +158,3 @@ class Media:
     def _rows(self, filename: str, kind: str) -> list[IndexedMedia]:
         with self.database.transaction() as cur:
             return media_named(cur, filename, kind)
-
-
-def build_media(
-    settings: Settings, sessions: Sessions, database: ViewDatabase, worker: TurnWorker
-) -> Media:
-    """Wire media into a service being built: the index wakes on writes, the generator (if any
-    provider is configured) runs after each stored narration."""
-    index = ProjectionRunner(sessions, database, MediaIndex())
-    sessions.on_saved.append(lambda _sid, _version, position: index.wake(position))
-    media = Media(
-        settings=settings,
-        sessions=sessions,
-        store=open_store(settings),
-        index=index,
-        database=database,
-        generator=None,
-    )
-    media.generator = build_generator(settings, sessions, media.save)
-    if media.generator is not None:
-        worker.on_narrated = media.generator.schedule
-    return media

@@ -9,12 +9,13 @@ from __future__ import annotations
 import email.utils
 import json
 import math
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import httpx
+from httpx_sse import EventSource
 
 from api.narration.base import ErrorKind
 
@@ -80,8 +81,11 @@ async def read_events(
     pieces: list[str] = []
     model: str | None = None
     finished = False
-    async with aclosing(_sse_data(response)) as events:
-        async for data in events:
+    async with aclosing(EventSource(response).aiter_sse()) as events:
+        async for event in events:
+            data = event.data
+            if not data:
+                continue  # an event of only an id, a name or a retry delay carries no chunk
             if data == "[DONE]":
                 return "".join(pieces), model
             chunk = _json_object(data, "a stream event")
@@ -105,21 +109,6 @@ async def read_events(
         # Without [DONE] or a finish_reason, a clean end of body still means a cut-off answer.
         raise AttemptFailed("connection", "the stream ended before the answer was complete")
     return "".join(pieces), model
-
-
-async def _sse_data(response: httpx.Response) -> AsyncGenerator[str]:
-    """Yield the data of each server-sent event; comments and other fields carry nothing here."""
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if line:
-            field, _, value = line.partition(":")
-            if field == "data":
-                data.append(value.removeprefix(" "))
-        elif data:
-            yield "\n".join(data)
-            data = []
-    if data:
-        yield "\n".join(data)
 
 
 def read_completion(raw: bytes) -> tuple[str, str | None]:

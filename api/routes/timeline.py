@@ -15,7 +15,8 @@ from api.json_body import StrictJsonRoute
 from api.routes.campaign import campaign_doc
 from api.routes.sessions import count_new_session, session_doc
 from api.schemas import ForkIn, RewindIn
-from domain.store import position_of
+from domain.adapters.event_store import position_of
+from domain.roles import Role
 from projections.export import FORMAT, export_ndjson
 from projections.records import shown_to
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
@@ -172,7 +173,7 @@ def fork(access: Member, state: State, body: ForkIn | None = None) -> dict[str, 
         at_version=body.at_version,
         title=body.title,
     )
-    doc = session_doc(state.views.get(written.session_id), "owner", written.position)
+    doc = session_doc(state.views.get(written.session_id), Role.OWNER, written.position)
     return {
         "session_id": doc["session_id"],
         "title": doc["title"],

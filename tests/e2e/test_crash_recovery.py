@@ -17,9 +17,9 @@ from uuid import UUID
 import httpx
 
 from api.auth import LocalAuthenticator
-from domain.application import Sessions
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.session import CampaignSession
-from domain.store import store_env
 from tests.support.api import free_port
 from tests.support.fake_llm import Answer, FakeLLM
 from tests.support.stores import StoreConfig
@@ -99,7 +99,7 @@ def test_a_server_killed_while_narrating_loses_no_turn_and_narrates_each_once(
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         with server(postgres_store, llm.base_url, port):
-            app = Sessions(
+            app = open_sessions(
                 store_env(postgres_store.database_url, postgres_store.data_dir, name="gaia")
             )
             try:

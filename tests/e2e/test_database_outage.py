@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from api.auth import LocalAuthenticator
-from domain.application import Sessions
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.session import CampaignSession
-from domain.store import store_env
 from tests.support.postgres import LocalCluster, stoppable_cluster
 from tests.support.server_process import ServerProcess, server_process, wait_until
 
@@ -183,7 +183,7 @@ def test_a_database_outage_answers_503_fast_and_the_service_recovers_without_los
     assert recovered_in < RECOVERY_S
 
     acknowledged = [c.turn_id for c in calls if c.turn_id is not None]
-    app = Sessions(store_env(cluster.url, Path(server.log.parent), name="gaia"))
+    app = open_sessions(store_env(cluster.url, Path(server.log.parent), name="gaia"))
     try:
         stored = {
             str(e.turn_id)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from api.narration import DeltaSink, DemoNarrator, Narration, NarrationRequest
-from domain.store import sqlite_path
+from domain.adapters.config import sqlite_path
 from tests.e2e.conftest import OWNER, PLAYER, seat_table
 from tests.support.api import Service, running
 from tests.support.server_process import wait_until

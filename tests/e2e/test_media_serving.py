@@ -17,7 +17,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from api.media.store import CHUNK_BYTES
+from domain.adapters.media import CHUNK_BYTES
 from tests.e2e.conftest import OWNER, PLAYER, SPECTATOR, STRANGER, seat_table
 from tests.support.api import Service, running
 from tests.support.gcs import BUCKET

@@ -26,8 +26,8 @@ from playwright.sync_api import Error as PlaywrightError
 
 from api.auth import LocalAuthenticator
 from api.pages import PAGE_CSP
-from domain.application import Sessions
-from domain.store import store_env as library_env
+from domain.adapters.config import store_env as library_env
+from domain.adapters.event_store import open_sessions
 from tests.support.api import Service, free_port, running
 from tests.support.browser import chromium
 from tests.support.fake_llm import Answer, FakeLLM, Status
@@ -484,7 +484,7 @@ def test_in_oidc_mode_the_page_takes_the_identity_providers_token_instead_of_a_g
 
 def _long_story(store: StoreConfig, owner: str, turns: int) -> str:
     """A session of ``turns`` narrated turns written straight to the store; its id."""
-    sessions = Sessions(library_env(store.database_url, store.data_dir, name="gaia"))
+    sessions = open_sessions(library_env(store.database_url, store.data_dir, name="gaia"))
     try:
         session = narrated_story(
             sessions,

@@ -29,9 +29,10 @@ from uuid import UUID
 import httpx
 import pytest
 
+from domain.adapters.config import store_env as library_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
 from domain.session import CampaignSession
-from domain.store import store_env as library_env
 from projections.__main__ import PROJECTIONS
 from projections.database import ViewDatabase
 from projections.media_index import HIDDEN, MEDIA
@@ -517,7 +518,9 @@ def _checkpoints(database: ViewDatabase) -> dict[str, int]:
 def test_three_instances_killed_in_turn_lose_no_turn_narrate_each_once_and_stream_in_order(
     postgres_store: StoreConfig, tmp_path: Path
 ) -> None:
-    app = Sessions(library_env(postgres_store.database_url, postgres_store.data_dir, name="gaia"))
+    app = open_sessions(
+        library_env(postgres_store.database_url, postgres_store.data_dir, name="gaia")
+    )
     database = ViewDatabase(postgres_store.database_url, postgres_store.data_dir)
     try:
         with FakeLLM() as llm, instances(postgres_store, llm, tmp_path) as group:

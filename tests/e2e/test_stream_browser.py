@@ -20,8 +20,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from domain.application import Sessions
-from domain.store import store_env as library_env
+from domain.adapters.config import store_env as library_env
+from domain.adapters.event_store import open_sessions
 from projections.timeline import EVENT_TOPICS
 from tests.e2e.conftest import OWNER
 from tests.support.api import free_port
@@ -119,7 +119,7 @@ def test_a_browser_replays_follows_and_resumes_by_itself_after_a_restart(
 
         first.terminate(timeout=8)
         # While no server runs, another writer appends (version 8): resume must replay it.
-        writer = Sessions(library_env(store.database_url, store.data_dir, name="gaia"))
+        writer = open_sessions(library_env(store.database_url, store.data_dir, name="gaia"))
         try:
             writer.rename(session_id=UUID(sid), actor=OWNER, title="while down")
         finally:

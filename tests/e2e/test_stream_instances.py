@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from api.live.tail import LISTEN_APPLICATION_NAME
-from domain.application import Sessions
-from domain.store import store_env as library_env
+from domain.adapters.config import store_env as library_env
+from domain.adapters.event_store import open_sessions
 from tests.e2e.conftest import OWNER
 from tests.support.api import free_port, running
 from tests.support.live_server import SECRET, Server, bearer, serve, start, store_env
@@ -83,7 +83,7 @@ def test_a_client_on_one_instance_sees_a_turn_written_through_another(
 
 
 def test_a_lost_notification_only_delays_the_event(postgres_store: StoreConfig) -> None:
-    writer = Sessions(
+    writer = open_sessions(
         library_env(postgres_store.database_url, postgres_store.data_dir, name="gaia")
     )
     try:

@@ -19,8 +19,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from domain.application import Sessions
-from domain.store import store_env
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from projections.records import event_record
 from projections.timeline import EVENT_TOPICS
 from tests.support.api import Service, running
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 @contextmanager
 def story_service(store: StoreConfig, events: int) -> Iterator[tuple[Service, str]]:
     """A campaign of exactly ``events`` events written before the service starts (cold views)."""
-    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    sessions = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     try:
         session_id = start_story(sessions)
         play_story(sessions, session_id, events=events)

@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
-from domain.store import store_env
 from tests.support.stores import StoreConfig
 
 SessionsFactory = Callable[..., Sessions]
@@ -20,7 +21,7 @@ def make_sessions(store: StoreConfig) -> Iterator[SessionsFactory]:
 
     def make(**kwargs: object) -> Sessions:
         env = store_env(store.database_url, store.data_dir, name="gaia")
-        app = Sessions(env, **kwargs)  # type: ignore[arg-type]
+        app = open_sessions(env, **kwargs)  # type: ignore[arg-type]
         built.append(app)
         return app
 

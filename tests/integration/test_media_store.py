@@ -16,8 +16,8 @@ from google.auth.credentials import Credentials
 from google.cloud.storage import Client
 from google.oauth2 import service_account
 
-from api.media.gcs import GcsMediaStore, UrlSigner
-from api.media.store import STALE_STAGING_S, LocalMediaStore, MediaMissing, MediaStore
+from domain.adapters.gcs_media import GcsMediaStore, UrlSigner
+from domain.adapters.media import STALE_STAGING_S, LocalMediaStore, MediaMissing, MediaStore
 from domain.media import storage_key
 from tests.support.gcs import BUCKET, SIGNER_EMAIL
 from tests.support.media import PNG, png_of_size, sha256

@@ -16,9 +16,10 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
 from domain.ids import legacy_session_id
-from domain.store import store_env
 from migrate_legacy.cli import main
 from migrate_legacy.job import Config, run
 from projections.history import SessionView
@@ -44,7 +45,7 @@ def corpus(tmp_path: Path) -> Corpus:
 
 @pytest.fixture
 def sessions(store: StoreConfig) -> Iterator[Sessions]:
-    app = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    app = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     yield app
     app.close()
 
@@ -345,15 +346,19 @@ def test_events_stored_before_the_legacy_field_read_with_none(sessions: Sessions
 
 
 def test_media_urls_may_name_a_directory_or_a_file_url(tmp_path: Path) -> None:
-    from migrate_legacy.media import LocalMediaStore, open_media_store  # noqa: PLC0415
+    from domain.adapters.media import (  # noqa: PLC0415
+        LocalMediaStore,
+        open_media_store,
+        put_checked,
+    )
 
     data = b"bytes"
     digest = hashlib.sha256(data).hexdigest()
     for url in (str(tmp_path / "a"), f"file://{tmp_path / 'b'}"):
         media = open_media_store(url)
         assert isinstance(media, LocalMediaStore)
-        key = media.put(data, sha256=digest, content_type="x/y")
-        assert media.put(data, sha256=digest, content_type="x/y") == key
+        key = put_checked(media, data, sha256=digest, content_type="x/y")
+        assert put_checked(media, data, sha256=digest, content_type="x/y") == key
         assert (media.root / key).read_bytes() == data
     assert os.listdir(tmp_path / "a" / "sha256" / digest[:2]) == [digest]
 
@@ -381,12 +386,12 @@ def test_image_binaries_can_go_to_a_gcs_bucket(tmp_path: Path, sqlite_store: Sto
 def test_a_binary_that_changes_before_it_is_copied_rejects_only_its_campaign(
     tmp_path: Path, sqlite_store: StoreConfig
 ) -> None:
+    from domain.adapters.media import LocalMediaStore  # noqa: PLC0415
     from migrate_legacy.apply import importer  # noqa: PLC0415
     from migrate_legacy.campaign import parse_campaign  # noqa: PLC0415
     from migrate_legacy.discovery import discover  # noqa: PLC0415
     from migrate_legacy.job import image_finder  # noqa: PLC0415
     from migrate_legacy.mapping import Options, map_campaign  # noqa: PLC0415
-    from migrate_legacy.media import LocalMediaStore  # noqa: PLC0415
     from migrate_legacy.sources import load  # noqa: PLC0415
     from migrate_legacy.timestamps import UTC_ZONE  # noqa: PLC0415
 

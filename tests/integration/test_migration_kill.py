@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from domain.application import Sessions
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.ids import legacy_session_id
-from domain.store import store_env
 from migrate_legacy.job import Config, run
 from tests.support.legacy_corpus import simple_history, write_json
 from tests.support.stores import StoreConfig
@@ -86,7 +86,7 @@ def test_a_run_killed_halfway_then_restarted_ends_complete_without_duplicates(
     assert statuses["imported"] > 0  # the kill came before the end
     assert sum(statuses.values()) == CAMPAIGNS
 
-    sessions = Sessions(store_env(store.database_url, store.data_dir, name="gaia"))
+    sessions = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     try:
         for legacy_id in ids:
             events = list(sessions.events.get(legacy_session_id(legacy_id)))

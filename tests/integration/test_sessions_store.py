@@ -11,10 +11,11 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
 from domain.errors import StoreUnavailable
 from domain.session import CampaignSession
-from domain.store import store_env
 from tests.integration.conftest import SessionsFactory
 from tests.support.stores import StoreConfig
 
@@ -207,7 +208,7 @@ def test_an_unreachable_database_fails_a_call_within_seconds(tmp_path: Path) -> 
     env = store_env("postgresql://postgres@127.0.0.1:9/gaia", tmp_path, name="gaia")
     started = time.monotonic()
     with pytest.raises(StoreUnavailable):
-        Sessions(env)
+        open_sessions(env)
     # A guard against hanging for minutes (the library's default), not a speed goal.
     assert time.monotonic() - started < 15
 
@@ -247,7 +248,7 @@ def test_instances_starting_at_once_on_an_empty_database_all_start(
     def start() -> None:
         barrier.wait()
         try:
-            started.append(Sessions(env))
+            started.append(open_sessions(env))
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domain.application import Sessions
-from domain.store import store_env
+from domain.adapters.config import store_env
+from domain.adapters.event_store import open_sessions
 from tests.support.postgres import provide_database
 from tests.support.stores import StoreConfig
 
@@ -72,7 +72,7 @@ def test_the_wheel_provides_a_database_when_no_server_docker_or_binaries_are_the
     assert shutil.which("pg_ctl") is None
 
     with provide_database() as database:
-        sessions = Sessions(store_env(database.url, tmp_path, name="gaia"))
+        sessions = open_sessions(store_env(database.url, tmp_path, name="gaia"))
         try:
             started = sessions.start_session(owner="user-ada", owner_name="Ada", title="Wheel")
             sessions.rename(session_id=started.session_id, actor="user-ada", title="Wheel, read")

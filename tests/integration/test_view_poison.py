@@ -37,7 +37,8 @@ def store_poison(sessions: Sessions) -> list[int]:
     sid = sessions.start_session(owner=OWNER, owner_name="Ann").session_id
     for filename, size in (("bad\u0000.png", 1), ("huge.png", 2**70)):
         session = sessions.get(sid)
-        session._media_stored(
+        session.trigger_event(
+            session.MediaStored,
             media_id=uuid4(),
             kind="image",
             content_type="image/png",

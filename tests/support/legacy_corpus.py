@@ -1,5 +1,6 @@
-"""A legacy storage tree generated from code (LEGACY_FORMAT.md): every layout generation, the
-global folders, orphans, conflicts across layers, superseded copies and hazards H1-H11, §4.10.
+"""A legacy storage tree generated from code (docs/legacy-format.md): every layout generation, the
+global folders, orphans, conflicts across layers, superseded copies, hazards H1-H11 and unreadable
+files.
 
 ``build_corpus(tmp)`` writes it and returns what a faithful migration must produce, so tests
 compare against these expectations rather than against data files in the repository.
@@ -393,7 +394,8 @@ def small_campaigns(root: Path, images: Path, corpus: Corpus) -> None:
             counts={"image_binaries": 1, "image_metadata": 1},
         )
     )
-    # §4.10: the history or the metadata unreadable rejects the whole campaign.
+    # docs/legacy-format.md#unreadable: the history or the metadata unreadable rejects the whole
+    # campaign.
     write_bytes(root / "campaign_30/logs/chat_history.json", b'[{"role": "user", "content": "trunc')
     write_json(root / "campaign_30/data/characters/pc:a.json", {"name": "A"})
     corpus.campaigns.append(

@@ -7,8 +7,8 @@ from uuid import UUID
 
 import pytest
 
+from domain.adapters.config import InvalidDatabaseURL, store_env
 from domain.ids import legacy_child_id, legacy_session_id
-from domain.store import InvalidDatabaseURL, store_env
 
 
 def test_the_same_legacy_id_always_maps_to_the_same_session_id() -> None:

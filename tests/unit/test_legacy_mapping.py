@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.application import Sessions
-from domain.session import HELD, NARRATED, CampaignSession
+from domain.session import CampaignSession, TurnStatus
 from migrate_legacy.campaign import ParsedCampaign, parse_campaign
 from migrate_legacy.discovery import Candidate
 from migrate_legacy.mapping import Options, Plan, map_campaign
@@ -247,8 +247,8 @@ def test_a_plan_applies_to_a_new_legacy_session() -> None:
         step.apply(session)
     assert session.version == plan.events
     turns = [s for s in plan.steps if isinstance(s, ImportTurn)]
-    assert session.turn_state(str(turns[0].turn_id)) == NARRATED
-    assert session.turn_state(str(turns[1].turn_id)) == HELD
+    assert session.turn_state(str(turns[0].turn_id)) == TurnStatus.NARRATED
+    assert session.turn_state(str(turns[1].turn_id)) == TurnStatus.HELD
     assert session.pending_turns() == []
     assert isinstance(session, CampaignSession)
     assert session.origin["import"]["fingerprint"]

@@ -9,14 +9,12 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.session import (
-    HELD,
-    NARRATED,
-    PENDING,
     CampaignSession,
     InvalidTurn,
     InvalidValue,
     NotALegacySession,
     TurnNotFound,
+    TurnStatus,
 )
 from projections.history import SessionView
 
@@ -71,7 +69,7 @@ def folded(session: CampaignSession) -> list[dict[str, Any]]:
 def test_an_imported_turn_is_held_never_pending() -> None:
     session = legacy_session()
     turn_id = import_turn(session, text="")  # blank legacy content is kept, not refused
-    assert session.turn_state(str(turn_id)) == HELD
+    assert session.turn_state(str(turn_id)) == TurnStatus.HELD
     assert session.pending_turns() == []
 
 
@@ -79,7 +77,7 @@ def test_an_imported_reply_answers_its_turn_once() -> None:
     session = legacy_session()
     turn_id = import_turn(session)
     import_reply(session, turn_id, {"narrative": "The door creaks."})
-    assert session.turn_state(str(turn_id)) == NARRATED
+    assert session.turn_state(str(turn_id)) == TurnStatus.NARRATED
     with pytest.raises(InvalidTurn):
         import_reply(session, turn_id, {})
 
@@ -119,7 +117,7 @@ def test_a_held_imported_turn_is_narrated_only_after_a_retry() -> None:
     turn_id = import_turn(session)
     session.request_narration(actor="o", turn_id=turn_id, at=None)
     assert session.pending_turns() == [str(turn_id)]
-    assert session.turn_state(str(turn_id)) == PENDING
+    assert session.turn_state(str(turn_id)) == TurnStatus.PENDING
 
 
 def test_turns_are_a_kind_of_game_state() -> None:

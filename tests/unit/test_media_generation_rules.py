@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.errors import RuleViolation
-from domain.session import NARRATED, CampaignSession, TurnNotFound
+from domain.session import CampaignSession, TurnNotFound, TurnStatus
 from projections.history import SessionView
 from tests.unit.test_session_rules import T0, narrate, submit, with_members
 
@@ -32,7 +32,7 @@ def test_a_failed_generation_is_recorded_and_leaves_the_narration_standing() -> 
     session.fail_media_generation(
         turn_id=turn_id, kind="image", error_kind="timeout", message="no answer in 2 s", at=T0
     )
-    assert session.turn_state(str(turn_id)) == NARRATED
+    assert session.turn_state(str(turn_id)) == TurnStatus.NARRATED
     event = session.pending_events[-1]
     assert isinstance(event, CampaignSession.MediaGenerationFailed)
     assert (event.turn_id, event.kind, event.error_kind) == (turn_id, "image", "timeout")

@@ -9,10 +9,7 @@ import pytest
 
 from domain.errors import Forbidden, NotFound, RuleViolation
 from domain.session import (
-    FAILED,
     IDEMPOTENCY_WINDOW,
-    NARRATED,
-    PENDING,
     CampaignSession,
     IdempotencyKeyReused,
     InvalidRewind,
@@ -22,6 +19,7 @@ from domain.session import (
     OwnerIsPermanent,
     RoleTooLow,
     TurnNotFound,
+    TurnStatus,
     UserBlocked,
 )
 
@@ -171,10 +169,10 @@ def test_stranger_cannot_submit_a_turn() -> None:
 def test_a_submitted_turn_is_pending_until_narrated() -> None:
     session = with_members()
     turn_id = submit(session)
-    assert session.turn_state(str(turn_id)) == PENDING
+    assert session.turn_state(str(turn_id)) == TurnStatus.PENDING
     assert session.pending_turns() == [str(turn_id)]
     narrate(session, turn_id)
-    assert session.turn_state(str(turn_id)) == NARRATED
+    assert session.turn_state(str(turn_id)) == TurnStatus.NARRATED
     assert session.pending_turns() == []
 
 
@@ -252,7 +250,7 @@ def test_a_failed_narration_leaves_the_turn_retryable() -> None:
     session = with_members()
     turn_id = submit(session)
     fail(session, turn_id)
-    assert session.turn_state(str(turn_id)) == FAILED
+    assert session.turn_state(str(turn_id)) == TurnStatus.FAILED
     session.request_narration(actor=PLAYER, turn_id=turn_id, at=T0)
     assert session.pending_turns() == [str(turn_id)]
 
@@ -262,7 +260,7 @@ def test_a_narrated_turn_can_be_narrated_again() -> None:
     turn_id = submit(session)
     narrate(session, turn_id)
     session.request_narration(actor=PLAYER, turn_id=turn_id, at=T0)
-    assert session.turn_state(str(turn_id)) == PENDING
+    assert session.turn_state(str(turn_id)) == TurnStatus.PENDING
 
 
 def test_a_pending_turn_cannot_be_retried() -> None:
@@ -294,7 +292,7 @@ def test_rewind_hides_later_versions_and_their_turns() -> None:
     assert not session.is_visible(6)
     assert session.is_visible(5)
     assert str(second) not in session.turns
-    assert session.turn_state(str(first)) == NARRATED
+    assert session.turn_state(str(first)) == TurnStatus.NARRATED
 
 
 def test_rewind_to_a_version_where_a_turn_waited_is_refused() -> None:
@@ -330,7 +328,7 @@ def test_rewind_drops_hidden_pending_turns_and_reverts_retries() -> None:
     later = submit(session)  # 7
     session.rewind(actor=OWNER, to_version=5, at=T0)
     assert session.pending_turns() == []
-    assert session.turn_state(str(first)) == NARRATED
+    assert session.turn_state(str(first)) == TurnStatus.NARRATED
     assert str(later) not in session.turns
 
 
@@ -604,7 +602,9 @@ def test_a_version_one_snapshot_is_read_through_the_aggregate_upcaster() -> None
     old_state = dict(current.state)
     old_state.pop("class_version")
     old_state.pop("waiting")  # version 1 had no separate record of waiting turns
-    old_state["turns"] = {str(first): [[4, PENDING], [5, NARRATED]]}  # the version 1 shape
+    old_state["turns"] = {
+        str(first): [[4, TurnStatus.PENDING], [5, TurnStatus.NARRATED]]
+    }  # the version 1 shape
     old = CampaignSession.Snapshot(
         originator_id=current.originator_id,
         originator_version=current.originator_version,

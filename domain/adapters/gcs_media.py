@@ -1,9 +1,9 @@
-"""Media on Google Cloud Storage: objects ``<prefix>/sha256/ab/<hex>`` in one bucket, written
-once (``if_generation_match=0``) and served through short-lived V4 signed URLs when the
-credentials can sign, else streamed through the API.
+"""Media on Google Cloud Storage, for the API and the migration job: objects
+``<prefix>/sha256/ab/<hex>`` in one bucket, written once (``if_generation_match=0``) and served
+through short-lived V4 signed URLs when the credentials can sign, else streamed through the API.
 
 ``STORAGE_EMULATOR_HOST`` points the client at an emulator; it then talks anonymously, and a
-key file (``GAIA_GCS_CREDENTIALS_FILE``), if given, is used only to sign URLs.
+key file (``credentials_file``), if given, is used only to sign URLs.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from google.cloud.storage import Client as StorageClient
 from google.cloud.storage.retry import DEFAULT_RETRY, DEFAULT_RETRY_IF_GENERATION_SPECIFIED
 from google.oauth2 import service_account
 
-from api.media.store import MediaMissing, MediaStoreUnavailable, checked_key
-from api.settings import Settings
+from domain.adapters.media import MediaMissing, MediaStoreUnavailable, checked_key
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,6 @@ class GcsMediaStore:
         self._prefix = prefix.strip("/")
         self._signer = signer
         self._ttl = signed_url_ttl
-        self.location = f"gs://{bucket}/{self._prefix}".rstrip("/")
 
     def name_of(self, key: str) -> str:
         key = checked_key(key)
@@ -202,21 +200,27 @@ def _reading() -> Iterator[None]:
         raise _unavailable(error) from None
 
 
-def open_gcs_store(bucket: str, prefix: str, settings: Settings) -> GcsMediaStore:
+def open_gcs_store(
+    bucket: str,
+    prefix: str,
+    *,
+    project: str | None = None,
+    credentials_file: Path | None = None,
+    signed_urls: bool = False,
+) -> GcsMediaStore:
     """A client for the bucket: the emulator (anonymous), a key file, or the default account."""
     credentials: google.auth.credentials.Credentials | None = None
-    if settings.gcs_credentials_file is not None:
+    if credentials_file is not None:
         credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-            str(settings.gcs_credentials_file)
+            str(credentials_file)
         )
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         # The client talks to the emulator anonymously; a key file only signs URLs.
-        client = StorageClient(project=settings.gcs_project or "local")
+        client = StorageClient(project=project or "local")
     else:
-        project = settings.gcs_project
         if credentials is None:
             credentials, default_project = google.auth.default()
             project = project or default_project
         client = StorageClient(project=project, credentials=credentials)
-    signer = signer_for(credentials) if settings.media_signed_urls else None
+    signer = signer_for(credentials) if signed_urls else None
     return GcsMediaStore(client, bucket, prefix, signer=signer)

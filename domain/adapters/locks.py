@@ -1,0 +1,80 @@
+"""PostgreSQL advisory locks: the keys every lock in the service uses, and the per-stream write
+lock that serialises writers of one session across processes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Final
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+
+from domain.adapters.pools import CONNECT_TIMEOUT_S, Pool, connection_pool, drop_broken_connections
+
+# Any fixed 64-bit number: the advisory lock that lets one process at a time create tables.
+DDL_LOCK_KEY: Final = 0x6761696164646C  # "gaiaddl"
+
+
+def advisory_key(purpose: str, stream_id: UUID) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for one purpose on one stream."""
+    digest = hashlib.blake2b(purpose.encode() + stream_id.bytes, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class StreamLocks:
+    """Serialise writers of one stream across processes.
+
+    Optimistic retries alone let a busy process starve another one writing the same stream;
+    a transaction-scoped advisory lock queues them fairly, and is released by the rollback
+    below or, if this process dies, by the server closing its connection.
+
+    The locks hold connections from a pool of their own, smaller than the store's: sharing
+    one pool would let every lock holder wait forever for a second connection to save with.
+    """
+
+    POOL_SIZE: Final = 8
+
+    def __init__(self, conninfo: str) -> None:
+        self._pool: Pool = connection_pool(
+            conninfo,
+            min_size=1,
+            max_size=self.POOL_SIZE,
+            timeout=CONNECT_TIMEOUT_S,
+            autocommit=True,
+        )
+
+    @contextlib.contextmanager
+    def hold(self, stream_id: UUID) -> Iterator[None]:
+        with _as_store_errors(), self._pool.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SET LOCAL lock_timeout = '10s'")
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s)", (advisory_key("write", stream_id),)
+                )
+                yield
+            finally:
+                # A broken connection is dropped by the pool; the server released the lock then.
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
+
+    def drop_broken_connections(self) -> None:
+        drop_broken_connections(self._pool)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+@contextlib.contextmanager
+def _as_store_errors() -> Iterator[None]:
+    """psycopg's connection errors as the library's, which the use cases report as the store
+    being unavailable (as they do for the recorders' own)."""
+    try:
+        yield
+    except psycopg.InterfaceError as error:
+        raise InterfaceError(str(error)) from error
+    except psycopg.OperationalError as error:
+        raise OperationalError(str(error)) from error

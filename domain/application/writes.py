@@ -1,0 +1,238 @@
+"""The write loop under every use case: load the session, apply one command, save; on a version
+conflict with another process reload and apply it again, a bounded number of times.
+
+Writers of one session are serialised inside this process by a lock per session, and across
+processes by the store's lock (``StoreAccess.hold``). How long to wait between tries is the
+caller's choice (``Retries.pause``), so the loop itself never sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    JSONTranscoder,
+    OperationalError,
+    Transcoder,
+)
+
+from domain import roles
+from domain.application.ports import OneProcessStore, StoreFactory
+from domain.application.results import Written
+from domain.errors import NotFound, StoreUnavailable, VersionConflict
+from domain.session import CampaignSession
+from domain.transcoding import ReadSafeTranscoder
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_SNAPSHOT_INTERVAL: Final = 100
+DEFAULT_ATTEMPTS: Final = 20
+
+# Called after every committed write with (session id, version, position).
+SavedListener = Callable[[UUID, int, int], None]
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _at_once(attempt: int) -> None:
+    """Re-apply a command without waiting."""
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How many times a command is applied before giving up on a stream that keeps changing,
+    and what to do after a try that lost the race (``pause(attempt)``, counting from 0)."""
+
+    attempts: int = DEFAULT_ATTEMPTS
+    pause: Callable[[int], None] = _at_once
+
+
+AT_ONCE: Final = Retries()
+
+
+class _InProcessLocks:
+    """One lock per session id, kept only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[UUID, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: UUID) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._locks[key]
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """The library's connection errors as the domain's StoreUnavailable."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as error:
+        raise StoreUnavailable("the event store is unavailable", reason=str(error)) from error
+
+
+class SessionWrites(Application[UUID]):
+    """Campaign sessions as event streams: reading them, and the loop that writes them."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        store: StoreFactory = OneProcessStore,
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+        clock: Callable[[], datetime] = utc_now,
+        retries: Retries = AT_ONCE,
+        on_saved: Iterable[SavedListener] = (),
+    ) -> None:
+        with store_errors():
+            super().__init__(dict(env or {}))
+            self._store = store(self.recorder)
+        self.snapshot_interval = snapshot_interval
+        self.clock = clock
+        self.retries = retries
+        self._locks = _InProcessLocks()
+        # Called after every committed write with (session id, version, position): views,
+        # the turn worker and live streams wake up on it. They must be quick and not raise.
+        self.on_saved: list[SavedListener] = list(on_saved)
+
+    def construct_transcoder(self) -> Transcoder:
+        # Decoding that no stored event can break (domain/transcoding.py).
+        transcoder: JSONTranscoder = ReadSafeTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def _saved(self, written: Written) -> Written:
+        for listener in self.on_saved:
+            try:
+                listener(written.session_id, written.version, written.position)
+            except Exception:
+                log.exception("on_saved listener failed")
+        return written
+
+    # -- the write loop ---------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self, session_id: UUID) -> Iterator[None]:
+        """The session to this caller alone, in this process and across processes."""
+        with self._locks.hold(session_id), store_errors(), self._store.hold(session_id):
+            yield
+
+    def _update(
+        self,
+        session_id: UUID,
+        command: Callable[[CampaignSession], T],
+        *,
+        unchanged_at: Callable[[T], int] | None = None,
+    ) -> tuple[T, Written]:
+        """Load, apply ``command``, save; on a version conflict reload and apply it again."""
+        with self._writing(session_id):
+            for attempt in range(self.retries.attempts):
+                session = self.get(session_id)
+                before = session.version
+                result = command(session)
+                if not session.pending_events:
+                    # Nothing written: answer with the version the command names (a repeated
+                    # turn's first version), else the session's current one.
+                    version = unchanged_at(result) if unchanged_at else session.version
+                    return result, self._written_at(session_id, version)
+                try:
+                    recordings = self.save(session)
+                except IntegrityError:
+                    # Another process appended first: reload and re-apply.
+                    self.retries.pause(attempt)
+                    continue
+                self._snapshot_if_due(session, before)
+                written = Written(session_id, session.version, recordings[-1].notification.id)
+                return result, self._saved(written)
+        raise VersionConflict("the session kept changing; try again", session_id=str(session_id))
+
+    def _create(self, session: CampaignSession) -> Written:
+        with store_errors():
+            recordings = self.save(session)
+        self._snapshot_if_due(session, 0)
+        return self._saved(Written(session.id, session.version, recordings[-1].notification.id))
+
+    def _snapshot_if_due(self, session: CampaignSession, before: int) -> None:
+        """Snapshot the in-memory session when the save crossed an interval boundary.
+
+        Done here rather than by the library so that no replay is needed and a failed
+        snapshot (a later read simply replays more) never turns a committed write into an error.
+        """
+        interval = self.snapshot_interval
+        if (
+            not interval
+            or self.snapshots is None
+            or session.version // interval == before // interval
+        ):
+            return
+        try:
+            self.snapshots.put([CampaignSession.Snapshot.take(session)])
+        except IntegrityError:
+            pass  # another process snapshotted this version first
+        except Exception:
+            log.exception("snapshot failed", extra={"session_id": str(session.id)})
+
+    def _written_at(self, session_id: UUID, version: int) -> Written:
+        position = self._store.position_of(session_id, version)
+        return Written(session_id, version, position or 0)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def get(self, session_id: UUID, *, version: int | None = None) -> CampaignSession:
+        """The session now, or as it was at ``version``."""
+        with store_errors():
+            try:
+                session: CampaignSession = self.repository.get(session_id, version=version)
+            except AggregateNotFoundError:
+                raise SessionNotFound("session not found", session_id=str(session_id)) from None
+        return session
+
+    def get_for(
+        self, session_id: UUID, actor: str, needed: str = roles.SPECTATOR
+    ) -> CampaignSession:
+        """The session, if ``actor`` holds at least the ``needed`` role in it."""
+        session = self.get(session_id)
+        session.require(actor, needed)
+        return session
+
+    def max_position(self) -> int:
+        with store_errors():
+            return self.recorder.max_notification_id() or 0
+
+    # -- the store's connections ------------------------------------------------------------
+
+    def drop_broken_connections(self) -> None:
+        """Replace the pooled connections that died, once the database answers again."""
+        self._store.drop_broken_connections()
+
+    def close(self) -> None:
+        self._store.close()
+        super().close()
