@@ -9,11 +9,36 @@ is kept by kind and key; an imported character or scene shows wherever no live o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from domain import campaign
 
 LEGACY_KINDS = ("character", "scene", "combat")
+
+
+class Quests(TypedDict):
+    all: dict[str, Any]
+    active: list[str]
+
+
+class ImportedState(TypedDict):
+    """Everything a legacy import recorded, verbatim, by key."""
+
+    characters: dict[str, Any]
+    scenes: dict[str, Any]
+    combat: dict[str, Any]
+    campaign_data: dict[str, Any] | None
+
+
+class CampaignDocument(TypedDict):
+    """The campaign state a reader sees (``CampaignView.document``). A character is its sheet
+    (``domain.campaign.new_sheet``) or imported record, with ``owner_name`` and ``source``."""
+
+    characters: list[dict[str, Any]]
+    scene: dict[str, Any] | None
+    combat: dict[str, Any] | None
+    quests: Quests
+    legacy: ImportedState
 
 
 @dataclass
@@ -75,7 +100,7 @@ class CampaignView:
         """Imported state of ``kind`` by key, in the order it was recorded (latest data)."""
         return {key: entries[-1][1] for key, entries in self.legacy.get(kind, {}).items()}
 
-    def document(self, member_names: dict[str, str] | None = None) -> dict[str, Any]:
+    def document(self, member_names: dict[str, str] | None = None) -> CampaignDocument:
         """What ``GET .../campaign`` answers: live characters, then imported ones no live
         character replaces; the live scene, else the imported current one; combat; quests;
         and everything imported, verbatim."""
@@ -145,7 +170,7 @@ def _imported_character(key: str, data: Any) -> dict[str, Any]:
     }
 
 
-def _quests(campaign_data: dict[str, Any]) -> dict[str, Any]:
+def _quests(campaign_data: dict[str, Any]) -> Quests:
     quests = campaign_data.get("quests")
     active = campaign_data.get("active_quest_ids")
     return {

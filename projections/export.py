@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from domain import roles
 from domain.application import Sessions
-from projections.records import event_record, shown_to
+from projections.records import EventRecord, event_record, shown_to
 
 FORMAT: Final = "gaia-export/1"
 ZERO_HASH: Final = "0" * 64
@@ -156,7 +156,7 @@ class ExportSigner:
         }
 
 
-def event_line(record: dict[str, Any], prev_hash: str) -> tuple[str, str]:
+def event_line(record: EventRecord, prev_hash: str) -> tuple[str, str]:
     """One event line (without its newline) from an ``event_record``, and its hash."""
     body = {
         "type": "event",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID, uuid5
 
 from domain import campaign
@@ -44,6 +44,18 @@ def _legacy(legacy: dict[str, Any], text: str, structured: dict[str, Any]) -> di
     return view
 
 
+class InviteRow(TypedDict):
+    """An invite as its owner may list it: never its token, nor the token's hash."""
+
+    invite_id: str
+    role: str
+    expires_at: str | None
+    max_uses: int | None
+    uses: int
+    revoked: bool
+    created_at: str
+
+
 @dataclass
 class SessionView:
     """What the read side knows about one session, as of ``version``."""
@@ -56,9 +68,9 @@ class SessionView:
     settings: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
     last_activity_at: str | None = None
-    members: dict[str, Member] = field(default_factory=dict)  # user id -> role, name
+    members: dict[str, Member] = field(default_factory=dict)  # by user id
     blocked: set[str] = field(default_factory=set)
-    invites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invites: dict[str, InviteRow] = field(default_factory=dict)  # by invite id
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)  # every message, hidden too
     hidden: list[tuple[int, int]] = field(default_factory=list)
@@ -373,7 +385,7 @@ class SessionView:
             self,
             members={k: v.copy() for k, v in self.members.items()},
             blocked=set(self.blocked),
-            invites={k: dict(v) for k, v in self.invites.items()},
+            invites={k: v.copy() for k, v in self.invites.items()},
             media=dict(self.media),
             messages=[],
             hidden=list(self.hidden),

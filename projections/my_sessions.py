@@ -3,7 +3,7 @@ last activity, message count and how many turns wait for narration (the turn wor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from domain.roles import Role
 from domain.session import CampaignSession as S
@@ -12,6 +12,22 @@ from projections.database import Cursor
 SESSIONS = "gaia_view_sessions"
 MEMBERS = "gaia_view_members"
 MESSAGES = "gaia_view_messages"
+
+
+class ListedOwner(TypedDict):
+    user_id: str
+    display_name: str | None
+
+
+class SessionRow(TypedDict):
+    """One session in a user's list (``sessions_of``)."""
+
+    session_id: str
+    title: str
+    role: str
+    owner: ListedOwner | None
+    last_activity_at: str
+    message_count: int
 
 
 class MySessions:
@@ -222,7 +238,7 @@ class MySessions:
         self._message(cur, sid, ref, "media_failed", e.originator_version, False)
 
 
-def sessions_of(cur: Cursor, user_id: str) -> list[dict[str, Any]]:
+def sessions_of(cur: Cursor, user_id: str) -> list[SessionRow]:
     """The sessions ``user_id`` belongs to, most recently active first."""
     cur.execute(
         f"SELECT s.session_id, s.title, m.role, s.owner_id, s.owner_name, s.last_activity_at,"
@@ -231,14 +247,14 @@ def sessions_of(cur: Cursor, user_id: str) -> list[dict[str, Any]]:
         (user_id,),
     )
     return [
-        {
-            "session_id": row[0],
-            "title": row[1],
-            "role": row[2],
-            "owner": {"user_id": row[3], "display_name": row[4]} if row[3] else None,
-            "last_activity_at": row[5],
-            "message_count": int(row[6]),
-        }
+        SessionRow(
+            session_id=row[0],
+            title=row[1],
+            role=row[2],
+            owner=ListedOwner(user_id=row[3], display_name=row[4]) if row[3] else None,
+            last_activity_at=row[5],
+            message_count=int(row[6]),
+        )
         for row in cur.fetchall()
     ]
 

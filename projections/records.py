@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 from uuid import UUID
 
 from domain import roles
@@ -20,6 +20,17 @@ OWNER_ONLY_DATA: Final[dict[str, tuple[str, ...]]] = {
     "InviteIssued": ("invite_id",),
     "InviteRevoked": ("invite_id",),
 }
+
+
+class EventRecord(TypedDict):
+    """One stored event as JSON: the envelope at the top, the event's own fields in ``data``."""
+
+    version: int
+    type: str
+    recorded_at: str
+    occurred_at: str | None
+    actor: str | None
+    data: dict[str, Any]
 
 
 def jsonable(value: Any) -> Any:
@@ -39,7 +50,7 @@ def event_type(event: Any) -> str:
     return type(event).__name__
 
 
-def event_record(event: Any) -> dict[str, Any]:
+def event_record(event: Any) -> EventRecord:
     """``{version, type, recorded_at, occurred_at, actor, data}`` for one domain event."""
     fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     data = {
@@ -58,9 +69,11 @@ def event_record(event: Any) -> dict[str, Any]:
     }
 
 
-def shown_to(record: dict[str, Any], role: str) -> dict[str, Any]:
+def shown_to(record: EventRecord, role: str) -> EventRecord:
     """``record`` as a member with ``role`` may read it (see ``OWNER_ONLY_DATA``)."""
     kept = OWNER_ONLY_DATA.get(record["type"])
     if kept is None or role == roles.OWNER:
         return record
-    return record | {"data": {key: record["data"][key] for key in kept if key in record["data"]}}
+    shown = record.copy()
+    shown["data"] = {key: record["data"][key] for key in kept if key in record["data"]}
+    return shown

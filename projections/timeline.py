@@ -4,13 +4,13 @@ rewound ones included) and the session's title and members as they were at any v
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
 from domain.application import Sessions
 from domain.session import CampaignSession
 from projections.history import SessionView
-from projections.records import event_record
+from projections.records import EventRecord, event_record
 
 # Event type name (as in a record's "type") -> the topic it is stored under.
 EVENT_TOPICS: Final[dict[str, str]] = {
@@ -32,7 +32,7 @@ def timeline_page(
     after: int,
     limit: int,
     types: frozenset[str] | None = None,
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> tuple[list[EventRecord], int | None]:
     """Records of the stored events after version ``after``, at most ``limit``, in order.
 
     Returns ``(records, next_after)``; ``next_after`` is None at the end of the stream. With
@@ -41,7 +41,7 @@ def timeline_page(
     """
     topics = None if types is None else {EVENT_TOPICS[name] for name in types}
     chunk = limit + 1 if topics is None else SCAN_CHUNK
-    records: list[dict[str, Any]] = []
+    records: list[EventRecord] = []
     scanned, budget = after, SCAN_BUDGET
     while budget > 0:
         batch = sessions.recorder.select_events(session_id, gt=scanned, limit=chunk)

@@ -3,10 +3,12 @@ players keep (a player creates and edits her own; the owner edits any and adds N
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
+from api.answers.base import ERRORS
+from api.answers.campaign import Campaign, Character, Characters, CharacterWritten
 from api.deps import Member, Player, SessionAccess, State
 from api.errors import ApiError
 from api.json_body import StrictJsonRoute
@@ -14,26 +16,25 @@ from api.routes.sessions import check_json_limits
 from api.schemas import CharacterChangeIn, CharacterFields, CharacterIn
 from api.settings import Settings
 from domain.application import Written
+from projections.campaign import CampaignDocument
 from projections.history import SessionView
 
-router = APIRouter(tags=["campaign"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["campaign"], route_class=StrictJsonRoute, responses=ERRORS)
 
 CharacterId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def campaign_doc(view: SessionView) -> dict[str, Any]:
+def campaign_doc(view: SessionView) -> CampaignDocument:
     """The campaign state of ``view``: characters (with owner), scene, combat, quests, and
     what a legacy import recorded."""
     names = {user_id: member["display_name"] for user_id, member in view.members.items()}
-    doc: dict[str, Any] = view.campaign.document(names)
-    return doc
+    return view.campaign.document(names)
 
 
-def _character(view: SessionView, character_id: str) -> dict[str, Any]:
-    characters: list[dict[str, Any]] = campaign_doc(view)["characters"]
-    for character in characters:
+def _character(view: SessionView, character_id: str) -> Character:
+    for character in campaign_doc(view)["characters"]:
         if character["character_id"] == character_id:
-            return character
+            return Character.model_validate(character)
     raise ApiError(404, "character_not_found", "character not found", character_id=character_id)
 
 
@@ -44,35 +45,37 @@ def _check_limits(body: CharacterFields, settings: Settings) -> None:
 
 def _written(
     access: SessionAccess, state: State, character_id: str, written: Written
-) -> dict[str, Any]:
+) -> CharacterWritten:
     view = state.views.get(access.session_id)
-    return {
-        "character": _character(view, character_id),
-        "version": written.version,
-        "position": written.position,
-    }
+    return CharacterWritten(
+        character=_character(view, character_id),
+        version=written.version,
+        position=written.position,
+    )
 
 
 @router.get("/api/sessions/{sid}/campaign")
-def campaign(access: Member) -> dict[str, Any]:
+def campaign(access: Member) -> Campaign:
     """The session's campaign state now. ``characters`` lists live characters (``source``
     live, with ``owner``) and imported ones no live character replaces (``source`` legacy);
     ``scene`` is the live scene, else the imported campaign's current one."""
-    return campaign_doc(access.view) | {"version": access.view.version}
+    return Campaign(**campaign_doc(access.view), version=access.view.version)
 
 
 @router.get("/api/sessions/{sid}/characters")
-def characters(access: Member) -> dict[str, Any]:
-    return {"characters": campaign_doc(access.view)["characters"], "version": access.view.version}
+def characters(access: Member) -> Characters:
+    return Characters(
+        characters=campaign_doc(access.view)["characters"], version=access.view.version
+    )
 
 
 @router.get("/api/sessions/{sid}/characters/{character_id}")
-def character(access: Member, character_id: CharacterId) -> dict[str, Any]:
+def character(access: Member, character_id: CharacterId) -> Character:
     return _character(access.view, character_id)
 
 
 @router.post("/api/sessions/{sid}/characters", status_code=status.HTTP_201_CREATED)
-def create_character(body: CharacterIn, access: Player, state: State) -> dict[str, Any]:
+def create_character(body: CharacterIn, access: Player, state: State) -> CharacterWritten:
     """Create a character played by the caller; ``kind`` npc is the owner's alone."""
     _check_limits(body, state.settings)
     sheet = body.model_dump(exclude={"kind", "character_id"}, exclude_none=True)
@@ -89,7 +92,7 @@ def create_character(body: CharacterIn, access: Player, state: State) -> dict[st
 @router.patch("/api/sessions/{sid}/characters/{character_id}")
 def change_character(
     body: CharacterChangeIn, access: Player, state: State, character_id: CharacterId
-) -> dict[str, Any]:
+) -> CharacterWritten:
     """Change fields of a character (null clears one), or retire it with ``retired: true``.
     A player changes only her own characters (403 ``not_your_character``); the owner any."""
     _check_limits(body, state.settings)

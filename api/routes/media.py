@@ -11,8 +11,10 @@ from uuid import UUID
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
+from api.answers.base import ERRORS, Ticket
+from api.answers.media import IMAGE_BYTES, MEDIA_BYTES, MediaStored
 from api.auth import Principal
 from api.deps import (
     MediaMember,
@@ -46,7 +48,7 @@ from projections.media_index import IndexedMedia
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["media"])
+router = APIRouter(tags=["media"], responses=ERRORS)
 
 # A served file never runs as a page and is never second-guessed into another type.
 SAFE_HEADERS: Final = {
@@ -114,7 +116,7 @@ def media_url(session_id: UUID | str, kind: str, media_id: UUID | str) -> str:
 )
 async def upload_media(
     request: Request, access: Player, media: MediaService, state: State
-) -> JSONResponse:
+) -> MediaStored:
     """Upload one image or audio file (field ``file``; ``kind`` optional). Its bytes decide its
     type: PNG, JPEG, WebP, GIF, MP3, OGG or WAV, else 415; a claim of the other kind (field,
     content type or file name) 422; over GAIA_MAX_UPLOAD_BYTES 413, refused while streaming; an
@@ -133,19 +135,16 @@ async def upload_media(
         raise
     media.uploads.count("stored")
     kind = upload.media_type.kind
-    return JSONResponse(
-        {
-            "media_id": str(saved.media_id),
-            "kind": kind,
-            "content_type": upload.media_type.content_type,
-            "size": upload.size,
-            "sha256": upload.sha256,
-            "url": media_url(access.session_id, kind, saved.media_id),
-            "filename": saved.filename,
-            "version": saved.written.version,
-            "position": saved.written.position,
-        },
-        status_code=status.HTTP_201_CREATED,
+    return MediaStored(
+        media_id=str(saved.media_id),
+        kind=kind,
+        content_type=upload.media_type.content_type,
+        size=upload.size,
+        sha256=upload.sha256,
+        url=media_url(access.session_id, kind, saved.media_id),
+        filename=saved.filename,
+        version=saved.written.version,
+        position=saved.written.position,
     )
 
 
@@ -239,7 +238,7 @@ def _inherited(view: SessionView, media_id: str) -> dict[str, Any] | None:
 
 
 @router.post("/api/sessions/{sid}/media-ticket")
-def media_ticket(access: Member, state: State) -> dict[str, Any]:
+def media_ticket(access: Member, state: State) -> Ticket:
     """A ticket for this session's media URLs (``?ticket=``), for ``<img>`` and ``<audio>``,
     which cannot send headers: bound to the caller and this session, valid for an hour (a
     player fetches new ranges whenever it seeks); membership is still checked on every use."""
@@ -248,10 +247,10 @@ def media_ticket(access: Member, state: State) -> dict[str, Any]:
     tickets = state.live.media_tickets
     caller = access.caller
     ticket = tickets.issue(caller.user_id, caller.display_name, str(access.session_id))
-    return {"ticket": ticket, "expires_in": tickets.ttl_s}
+    return Ticket(ticket=ticket, expires_in=tickets.ttl_s)
 
 
-@router.get("/api/media/{sid}/{kind}/{media_id}")
+@router.get("/api/media/{sid}/{kind}/{media_id}", response_class=Response, responses=MEDIA_BYTES)
 async def get_media_bytes(
     request: Request, access: MediaMember, media: MediaService, kind: Kind, media_id: MediaId
 ) -> Response:
@@ -261,7 +260,7 @@ async def get_media_bytes(
     return await serve(request, media, find_media(access.view, kind, media_id))
 
 
-@router.get("/api/images/{filename}")
+@router.get("/api/images/{filename}", response_class=Response, responses=IMAGE_BYTES)
 async def get_image(
     request: Request,
     caller: Annotated[UrlCaller, Depends(media_caller)],

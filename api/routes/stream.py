@@ -16,6 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
+from api.answers.base import ERRORS, ErrorAnswer, Ticket
 from api.deps import Member, State, StreamMember
 from api.errors import ApiError
 from api.live import DELTA_EVENT, EventStream, Live
@@ -24,7 +25,7 @@ from api.state import AppState
 from projections.timeline import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["live"])
+router = APIRouter(tags=["live"], responses=ERRORS)
 
 SEND_TIMEOUT_S: Final = 30.0  # a client that takes nothing for this long is dropped
 # Stored event types, as sent in ``event:`` (and repeated in the data as ``type``).
@@ -103,10 +104,16 @@ def _cursor(last_event_id: str | None, after: int | None) -> int:
             "description": "the event stream",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        401: {"description": "no or bad credentials"},
-        404: {"description": "not a member, or no such session"},
-        409: {"description": "`cursor_ahead`: the cursor is past the stream's last version"},
-        429: {"description": "`rate_limited`: too many open streams (per user or instance)"},
+        401: {"model": ErrorAnswer, "description": "no or bad credentials"},
+        404: {"model": ErrorAnswer, "description": "not a member, or no such session"},
+        409: {
+            "model": ErrorAnswer,
+            "description": "`cursor_ahead`: the cursor is past the stream's last version",
+        },
+        429: {
+            "model": ErrorAnswer,
+            "description": "`rate_limited`: too many open streams (per user or instance)",
+        },
     },
 )
 async def events(
@@ -154,10 +161,10 @@ async def events(
 
 
 @router.post("/api/sessions/{sid}/stream-ticket")
-def stream_ticket(access: Member, state: State) -> dict[str, Any]:
+def stream_ticket(access: Member, state: State) -> Ticket:
     """A 60 s ticket for `GET .../events?ticket=`: bound to the caller and this session,
     reusable until it expires (EventSource reconnects to the same URL)."""
     tickets = _live(state).tickets
     caller = access.caller
     ticket = tickets.issue(caller.user_id, caller.display_name, str(access.session_id))
-    return {"ticket": ticket, "expires_in": tickets.ttl_s}
+    return Ticket(ticket=ticket, expires_in=tickets.ttl_s)

@@ -4,26 +4,32 @@ new session from any quiet version."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
+from api.answers.base import ERRORS, Written
+from api.answers.timeline import (
+    NDJSON,
+    ExportKey,
+    Forked,
+    SessionAt,
+    Timeline,
+    export_answer,
+)
 from api.deps import Member, Owner, State
 from api.errors import ApiError
 from api.json_body import StrictJsonRoute
 from api.routes.campaign import campaign_doc
-from api.routes.sessions import count_new_session, session_doc
+from api.routes.sessions import count_new_session, origin_of, session_doc
 from api.schemas import ForkIn, RewindIn
 from domain.adapters.event_store import position_of
-from domain.roles import Role
 from projections.export import FORMAT, export_ndjson
 from projections.records import shown_to
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
 
-router = APIRouter(tags=["timeline"], route_class=StrictJsonRoute)
-
-NDJSON: Final = "application/x-ndjson"
+router = APIRouter(tags=["timeline"], route_class=StrictJsonRoute, responses=ERRORS)
 
 Limit = Annotated[int, Query(ge=1, le=500, description="at most this many items")]
 
@@ -55,7 +61,7 @@ def timeline(
     types: Annotated[
         str | None, Query(max_length=2000, description="comma-separated event type names")
     ] = None,
-) -> dict[str, Any]:
+) -> Timeline:
     """Every stored event in version order, rewound ones included (this is the audit trail).
     Invite events carry only their ``invite_id`` for anyone but the owner.
 
@@ -66,15 +72,15 @@ def timeline(
     events, next_after = timeline_page(
         state.sessions, access.session_id, after=after, limit=limit, types=wanted
     )
-    return {
-        "events": [shown_to(record, access.role) for record in events],
-        "next_after": next_after,
-        "version": access.view.version,
-        "hidden": [list(span) for span in access.view.hidden],
-    }
+    return Timeline(
+        events=[shown_to(record, access.role) for record in events],
+        next_after=next_after,
+        version=access.view.version,
+        hidden=access.view.hidden,
+    )
 
 
-@router.get("/api/sessions/{sid}/state")
+@router.get("/api/sessions/{sid}/state", response_model_exclude_unset=True)
 def state_at(
     access: Member,
     state: State,
@@ -87,7 +93,7 @@ def state_at(
     limit: Limit = 100,
     history: Annotated[bool, Query(description="false: no history page")] = True,
     campaign: Annotated[bool, Query(description="false: no campaign state")] = True,
-) -> dict[str, Any]:
+) -> SessionAt:
     """The session (title, owner, members and their roles), its campaign state (as
     ``GET .../campaign`` answers it) and a page of its history exactly as they were at
     ``at_version``. ``my_role`` is the caller's role now."""
@@ -102,23 +108,22 @@ def state_at(
         )
     sid = access.session_id
     position = position_of(state.sessions.recorder, sid, at_version) or 0
-    doc = session_doc(session_at(state.sessions, sid, at_version), access.role, position)
-    doc["current_version"] = current
-    if not (history or campaign):
-        return doc  # title and members alone come from the aggregate's snapshot
-    # At the head the live view already holds the answer; an older version is a new fold.
-    past = access.view if at_version == current else state.views.get(sid, at_version=at_version)
-    if campaign:
-        doc["campaign"] = campaign_doc(past)
-    if history:
-        doc["messages"], doc["next_after"] = past.history_page(after, limit)
-    return doc
+    then = session_at(state.sessions, sid, at_version)  # title and members: the aggregate's
+    more: dict[str, Any] = {"current_version": current}
+    if history or campaign:
+        # At the head the live view already holds the answer; an older version is a new fold.
+        past = access.view if at_version == current else state.views.get(sid, at_version=at_version)
+        if campaign:
+            more["campaign"] = campaign_doc(past)
+        if history:
+            more["messages"], more["next_after"] = past.history_page(after, limit)
+    return session_doc(SessionAt, then, access.role, position, **more)
 
 
 @router.get(
     "/api/sessions/{sid}/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {NDJSON: {}}, "description": f"an NDJSON {FORMAT} export"}},
+    responses=export_answer(f"an NDJSON {FORMAT} export"),
 )
 def export(access: Member, state: State) -> StreamingResponse:
     """Every stored event up to the current version with a SHA-256 hash chain, streamed page by
@@ -144,24 +149,28 @@ def export(access: Member, state: State) -> StreamingResponse:
 
 
 @router.get("/api/export-key")
-async def export_key(state: State) -> dict[str, str]:
+async def export_key(state: State) -> ExportKey:
     """The public key that export trailers are signed with: ``key_id`` (named in each trailer),
     ``algorithm`` (Ed25519), ``public_key`` (base64 of the raw 32 bytes) and ``pem``. Public:
     an auditor needs it to check an export, and it reveals nothing about any session."""
-    return state.export_signer.public_doc()
+    return ExportKey(**state.export_signer.public_doc())
 
 
 @router.post("/api/sessions/{sid}/rewind")
-def rewind(body: RewindIn, access: Owner, state: State) -> dict[str, Any]:
+def rewind(body: RewindIn, access: Owner, state: State) -> Written:
     """Hide everything after ``to_version`` from the history; the timeline keeps it."""
     written = state.sessions.rewind(
         session_id=access.session_id, actor=access.caller.user_id, to_version=body.to_version
     )
-    return {"version": written.version, "position": written.position}
+    return Written(version=written.version, position=written.position)
 
 
-@router.post("/api/sessions/{sid}/fork", status_code=status.HTTP_201_CREATED)
-def fork(access: Member, state: State, body: ForkIn | None = None) -> dict[str, Any]:
+@router.post(
+    "/api/sessions/{sid}/fork",
+    status_code=status.HTTP_201_CREATED,
+    response_model_exclude_unset=True,
+)
+def fork(access: Member, state: State, body: ForkIn | None = None) -> Forked:
     """A new session owned by the caller whose history starts as this one's at ``at_version``."""
     body = body or ForkIn()
     caller = access.caller
@@ -173,11 +182,11 @@ def fork(access: Member, state: State, body: ForkIn | None = None) -> dict[str, 
         at_version=body.at_version,
         title=body.title,
     )
-    doc = session_doc(state.views.get(written.session_id), Role.OWNER, written.position)
-    return {
-        "session_id": doc["session_id"],
-        "title": doc["title"],
-        "version": written.version,
-        "position": written.position,
-        "origin": doc["origin"],
-    }
+    view = state.views.get(written.session_id)
+    return Forked(
+        session_id=str(view.session_id),
+        title=view.title,
+        version=written.version,
+        position=written.position,
+        origin=origin_of(view),
+    )

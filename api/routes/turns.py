@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, status
-from fastapi.responses import JSONResponse
 
+from api.answers.base import ERRORS
+from api.answers.history import History, TurnAccepted
 from api.deps import Member, MinPosition, Player, State, parse_id
 from api.errors import ApiError
 from api.json_body import StrictJsonRoute
 from api.schemas import TurnIn
 
-router = APIRouter(tags=["turns"], route_class=StrictJsonRoute)
+router = APIRouter(tags=["turns"], route_class=StrictJsonRoute, responses=ERRORS)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -25,7 +26,7 @@ IdempotencyKey = Annotated[
 @router.post("/api/sessions/{sid}/turns", status_code=status.HTTP_202_ACCEPTED)
 def submit_turn(
     body: TurnIn, access: Player, state: State, idempotency_key: IdempotencyKey = None
-) -> JSONResponse:
+) -> TurnAccepted:
     """Accept a turn for narration. Quotas (429 ``rate_limited``): turns per user and per
     session, and turns waiting for narration per session; a repeat of an Idempotency-Key
     answers its first turn and costs no quota."""
@@ -59,20 +60,15 @@ def submit_turn(
     else:
         state.metrics.turns_submitted.inc()
         state.worker.schedule(access.session_id)
-    return JSONResponse(
-        {
-            "turn_id": str(accepted.turn_id),
-            "version": accepted.version,
-            "position": accepted.position,
-        },
-        status_code=status.HTTP_202_ACCEPTED,
+    return TurnAccepted(
+        turn_id=str(accepted.turn_id), version=accepted.version, position=accepted.position
     )
 
 
 @router.post("/api/sessions/{sid}/turns/{turn_id}/retry", status_code=status.HTTP_202_ACCEPTED)
 def retry_turn(
     access: Player, state: State, turn_id: Annotated[str, Path(max_length=64)]
-) -> dict[str, Any]:
+) -> TurnAccepted:
     """Narrate a turn again. Quotas (429 ``rate_limited``): retries per turn, and turns waiting
     for narration per session."""
     tid = parse_id(turn_id)
@@ -90,10 +86,10 @@ def retry_turn(
         rates.give_back(quota)  # nothing was written
         raise
     state.worker.schedule(access.session_id)
-    return {"turn_id": str(tid), "version": written.version, "position": written.position}
+    return TurnAccepted(turn_id=str(tid), version=written.version, position=written.position)
 
 
-@router.get("/api/sessions/{sid}/history")
+@router.get("/api/sessions/{sid}/history", response_model_exclude_unset=True)
 def history(
     access: Member,
     # Versions of messages a fork inherited are <= 0; the bounds keep values 64-bit.
@@ -112,17 +108,14 @@ def history(
             "(`previous_before` pages on)",
         ),
     ] = None,
-) -> dict[str, Any]:
+) -> History:
     # The per-session view caught up to the stream's head when access was checked, so any
     # write acknowledged before this request is already in it: min_position needs no wait
     # (one past the store's head was refused 409).
     if before is not None:
         page, previous, newer = access.view.history_before(before, limit)
-        return {
-            "messages": page,
-            "next_after": newer,
-            "previous_before": previous,
-            "version": access.view.version,
-        }
+        return History(
+            messages=page, next_after=newer, previous_before=previous, version=access.view.version
+        )
     page, next_after = access.view.history_page(after, limit)
-    return {"messages": page, "next_after": next_after, "version": access.view.version}
+    return History(messages=page, next_after=next_after, version=access.view.version)

@@ -1,5 +1,6 @@
 """Schemathesis sends schema-shaped and malformed requests to the live service's /openapi.json:
-no input may cause a 5xx. Runs on the embedded store, authenticated as a real user."""
+no input may cause a 5xx, and every answer has a documented content type and conforms to its
+documented schema. Runs on the embedded store, authenticated as a real user."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+)
 
 from tests.support.api import running
 from tests.support.stores import StoreConfig
+
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
 @pytest.mark.slow
@@ -36,8 +43,6 @@ def test_no_generated_request_makes_the_service_fail(tmp_path: Path) -> None:
                 if case.path_parameters and "sid" in case.path_parameters:
                     # Random ids only meet the 404 (tested elsewhere); aim at the real session.
                     case.path_parameters["sid"] = session_id
-                case.call_and_validate(
-                    base_url=live.base_url, headers=headers, checks=[not_a_server_error]
-                )
+                case.call_and_validate(base_url=live.base_url, headers=headers, checks=CHECKS)
 
             run()
