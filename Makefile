@@ -9,11 +9,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := domain projections api migrate_legacy
 WITH_SERVICES := scripts/with-services
+# pytest-xdist workers: twice the cores by default, since most tests wait on servers, sockets and
+# subprocesses rather than compute; PYTEST_WORKERS=0 runs the tests in one process.
+PYTEST_WORKERS ?= $(shell echo $$((2 * $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2))))
+PARALLEL = -n $(PYTEST_WORKERS) --dist worksteal
+FAST_TESTS := not postgres and not slow
 
-.PHONY: help venv run test lint bench db migrate clean
+.PHONY: help venv run test test-fast lint bench db migrate clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Internal: the virtualenv, reinstalled only when pyproject.toml is newer than the stamp.
 venv: $(STAMP)
@@ -43,10 +48,15 @@ $(CHROMIUM):
 	echo "make: $$($@ --version 2>/dev/null)" >&2
 
 # pytest exits 5 when it collected nothing: for the main suite that means a broken test path.
-test: venv $(CHROMIUM) ## Start PostgreSQL and the GCS emulator, run the suite (PYTEST_ARGS=...), stop them
-	@status=0; $(WITH_SERVICES) $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
-	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; check testpaths and test names" >&2; fi; \
-	exit $$status
+NO_TESTS = if [ $$status -eq 5 ]; then echo "make $@: pytest collected no tests; check testpaths and test names" >&2; fi
+test: venv $(CHROMIUM) ## Start PostgreSQL and the GCS emulator, run the suite in PYTEST_WORKERS processes (PYTEST_ARGS=...), stop them
+	@status=0; $(WITH_SERVICES) $(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS) || status=$$?; \
+	$(NO_TESTS); exit $$status
+
+# No services: SQLite tests put their media in a GCS emulator that each worker starts in-process.
+test-fast: venv $(CHROMIUM) ## Run the unit and SQLite tests, not the slow ones, in about a minute (PYTEST_ARGS=...)
+	@status=0; $(PY) -m pytest $(PARALLEL) -m "$(FAST_TESTS)" $(PYTEST_ARGS) || status=$$?; \
+	$(NO_TESTS); exit $$status
 
 # Runs every check even when one fails, so that one run shows all the problems.
 lint: venv ## Check formatting, lint rules, typing, imports, Dockerfile, workflow, Cloud Run files

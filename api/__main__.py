@@ -57,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "serve":
-        configure_logging(settings.log_level, settings.google_cloud_project)
+        configure_logging(settings.log_level, settings.google_cloud_project, settings.log_format)
         config = uvicorn.Config(
             create_app(settings),
             host=args.host or settings.host,
             port=args.port or settings.port,
             log_level=settings.log_level.lower(),
-            log_config=None,  # configure_logging's JSON lines, uvicorn's records included
+            log_config=None,  # configure_logging's lines, uvicorn's records included
             **server_options(settings),
         )
         _AnnouncingServer(config).run()

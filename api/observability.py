@@ -1,6 +1,7 @@
 """Logs as Cloud Logging reads them: one JSON object a line with ``severity`` and ``message``,
 the request's trace (from ``X-Cloud-Trace-Context``, when GOOGLE_CLOUD_PROJECT names the
 project) and the session id whenever there is one (``extra={"session_id": ...}`` or the path).
+At a terminal the same records read as plain lines instead (``GAIA_LOG_FORMAT``).
 
 ``RequestContext`` keeps the request's trace and session in context variables, so that every
 record logged while serving it carries them, whichever logger wrote it. ``RedactQuerySecrets``
@@ -16,7 +17,7 @@ import sys
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal, TextIO
 from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -113,12 +114,8 @@ class CloudLoggingFormatter(logging.Formatter):
         self.project = project
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if record.exc_info:
-            # Error Reporting finds a stack trace at the end of the message.
-            message = f"{message}\n{self.formatException(record.exc_info)}"
-        elif record.stack_info:
-            message = f"{message}\n{self.formatStack(record.stack_info)}"
+        # Error Reporting finds a stack trace at the end of the message.
+        message = _message_with_trace(self, record)
         entry: dict[str, Any] = {
             "severity": record.levelname,
             "message": message,
@@ -130,10 +127,9 @@ class CloudLoggingFormatter(logging.Formatter):
                 "function": record.funcName,
             },
         }
-        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
-        session_id = extra.pop("session_id", None) or _session_id.get()
+        session_id, extra = _context_fields(record)
         if session_id:
-            entry["session_id"] = str(session_id)
+            entry["session_id"] = session_id
         entry |= extra
         trace = _trace.get()
         if trace is not None and self.project:
@@ -146,10 +142,47 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str, project: str | None) -> None:
-    """Send every logger's records, uvicorn's too, to stdout as Cloud Logging JSON."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(CloudLoggingFormatter(project))
+class TextFormatter(logging.Formatter):
+    """A record as one readable line for a person at a terminal: local time, level, logger,
+    message, then the session, the trace and any ``extra`` fields as ``key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created, UTC).astimezone()
+        fields = []
+        session_id, extra = _context_fields(record)
+        if session_id:
+            fields.append(f"session={session_id}")
+        trace = _trace.get()
+        if trace is not None:
+            fields.append(f"trace={trace.trace_id}")
+        fields += [f"{key}={_text_value(value)}" for key, value in extra.items()]
+        head = f"{when:%H:%M:%S}.{when.microsecond // 1000:03d} {record.levelname:<7} {record.name}"
+        # A traceback stays on the lines below, as Python prints it.
+        message, _, trace_text = _message_with_trace(self, record).partition("\n")
+        line = "  ".join(part for part in (head, message, " ".join(fields)) if part)
+        return f"{line}\n{trace_text}" if trace_text else line
+
+
+LogFormat = Literal["auto", "json", "text"]
+
+
+def choose_formatter(
+    log_format: LogFormat, project: str | None, stream: TextIO
+) -> logging.Formatter:
+    """``text`` or ``json``, or for ``auto`` text when ``stream`` is a terminal and JSON otherwise
+    (a container's stdout is a pipe, so Cloud Run keeps its structured entries)."""
+    if log_format == "text" or (log_format == "auto" and _is_terminal(stream)):
+        return TextFormatter()
+    return CloudLoggingFormatter(project)
+
+
+def configure_logging(
+    level: str, project: str | None, log_format: LogFormat = "auto", stream: TextIO | None = None
+) -> None:
+    """Send every logger's records, uvicorn's too, to ``stream`` (stdout) in ``log_format``."""
+    stream = sys.stdout if stream is None else stream
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(choose_formatter(log_format, project, stream))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -162,3 +195,33 @@ def configure_logging(level: str, project: str | None) -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactQuerySecrets) for f in access.filters):
         access.addFilter(RedactQuerySecrets())
+
+
+def _message_with_trace(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    """The record's message, followed by its exception's traceback or its stack, if any."""
+    message = record.getMessage()
+    if record.exc_info:
+        return f"{message}\n{formatter.formatException(record.exc_info)}"
+    if record.stack_info:
+        return f"{message}\n{formatter.formatStack(record.stack_info)}"
+    return message
+
+
+def _context_fields(record: logging.LogRecord) -> tuple[str | None, dict[str, Any]]:
+    """The record's session id (its own, else the request's) and its other ``extra`` fields."""
+    extra = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+    session_id = extra.pop("session_id", None) or _session_id.get()
+    return (str(session_id) if session_id else None), extra
+
+
+def _text_value(value: object) -> str:
+    text = str(value)
+    # Quoted only when needed, so that the line still splits on spaces into its fields.
+    return json.dumps(text, ensure_ascii=False) if not text or re.search(r'[\s="]', text) else text
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

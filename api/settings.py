@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     read_barrier_seconds: float = Field(2.0, ge=0, le=30)
     resume_sweep_seconds: float = Field(30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # auto: readable lines when stdout is a terminal, Cloud Logging JSON otherwise (a container).
+    log_format: Literal["auto", "json", "text"] = "auto"
     # Set: /metrics wants "Authorization: Bearer <it>". Stripped (a secret file often ends in a
     # newline); an empty or short value is refused at start rather than leaving /metrics open.
     metrics_token: str | None = None

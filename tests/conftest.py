@@ -19,6 +19,9 @@ Stores
 Every test that reaches PostgreSQL through these fixtures carries the ``postgres`` marker, so
 ``-m "not postgres"`` runs the rest without a server.
 
+    In pytest-xdist workers (``make test``) every worker uses the one server, provided before
+    they start, and the ``slow`` tests run first (tests/support/parallel.py).
+
 Media stores
     ``media_backend`` (function, ids ``local`` and ``gcs``): the service settings that put media
     in the local directory, then in a fresh prefix of the GCS emulator's bucket
@@ -40,15 +43,22 @@ from psycopg import sql
 from tests.support.gcs import BUCKET as GCS_BUCKET
 from tests.support.gcs import emulator, write_signing_key
 from tests.support.media import MediaBackend
+from tests.support.parallel import share_one_server, start_long_tests_first
 from tests.support.postgres import LocalClusterError, provide_database
 from tests.support.stores import StoreConfig
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that need PostgreSQL, so that ``-m`` can select or deselect them."""
+def pytest_configure(config: pytest.Config) -> None:
+    share_one_server(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that need PostgreSQL, so that ``-m`` can select or deselect them; in an
+    xdist worker, order the long tests first."""
     for item in items:
         if "postgres_server_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
+    start_long_tests_first(config, items)
 
 
 @pytest.fixture(scope="session")

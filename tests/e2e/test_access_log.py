@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.live_server import bearer, store_env
 from tests.support.server_process import server_process, wait_until
@@ -18,6 +19,7 @@ def access_lines(log: Path) -> list[str]:
     return [entry["message"] for entry in entries if entry.get("logger") == "uvicorn.access"]
 
 
+@pytest.mark.slow
 def test_tickets_and_tokens_in_urls_are_redacted_in_the_access_log(
     store: StoreConfig, tmp_path: Path
 ) -> None:

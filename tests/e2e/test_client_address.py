@@ -14,6 +14,8 @@ from api.auth import LocalAuthenticator
 from tests.support.server_process import ServerProcess, server_process
 from tests.support.stores import StoreConfig
 
+pytestmark = pytest.mark.slow
+
 SECRET = "client-address-test-secret-" + "k" * 32
 UNKNOWN_TOKEN = "not-a-real-invite-token"
 

@@ -68,6 +68,7 @@ def final() -> Stage:
     return stages(DOCKERFILE.read_text())[-1]
 
 
+@pytest.mark.slow
 def test_the_container_start_command_serves_readyz_on_the_port_it_is_given(
     final: Stage, tmp_path: Path
 ) -> None:

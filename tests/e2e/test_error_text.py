@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from api.narration import DeltaSink, DemoNarrator, Narration, NarrationRequest
 from domain.adapters.config import sqlite_path
@@ -61,6 +62,7 @@ def test_a_locked_sqlite_store_answers_503_without_the_drivers_words(
     assert "locked" not in answer.text
 
 
+@pytest.mark.slow
 def test_readiness_says_a_view_is_failing_without_saying_why(sqlite_store: StoreConfig) -> None:
     with running(sqlite_store) as service, locked(sqlite_store.data_dir / "views.sqlite3"):
         created = service.call("POST", "/api/campaigns/new", OWNER, json={"title": "Stuck"})

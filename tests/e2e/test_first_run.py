@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from playwright.sync_api import Route
 
 from api.pages import PAGE_CSP
@@ -16,6 +17,8 @@ from tests.support.api import free_port
 from tests.support.browser import chromium
 from tests.support.live_server import serve, start, store_env
 from tests.support.stores import StoreConfig
+
+pytestmark = pytest.mark.slow
 
 WAIT_MS = 20_000
 

@@ -180,6 +180,7 @@ def assert_views_equal_a_rebuild(service: Service) -> None:
         )
 
 
+@pytest.mark.slow
 # Hypothesis warns that a failing example holding a 100 KB string makes a long report.
 @pytest.mark.filterwarnings("ignore:Generating overly large repr")
 def test_no_input_halts_a_view_or_fails_a_route(service: Service, table: Table) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from tests.support.api import running
 from tests.support.fake_llm import Answer, FakeLLM
 from tests.support.stores import StoreConfig
@@ -12,6 +14,7 @@ from tests.support.stores import StoreConfig
 SESSIONS = 50
 
 
+@pytest.mark.slow
 def test_the_api_answers_while_fifty_narrations_wait_on_the_provider(store: StoreConfig) -> None:
     release = threading.Event()
     with FakeLLM() as llm:

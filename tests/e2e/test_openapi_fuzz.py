@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
@@ -20,6 +21,7 @@ from tests.support.stores import StoreConfig
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
+@pytest.mark.slow
 def test_no_generated_request_makes_the_service_fail(tmp_path: Path) -> None:
     store = StoreConfig(database_url=None, data_dir=tmp_path)
     with running(store) as live:

@@ -36,6 +36,8 @@ from tests.support.live_server import SECRET, Server, serve, start, store_env
 from tests.support.stores import StoreConfig
 from tests.support.story import narrated_story
 
+pytestmark = pytest.mark.slow
+
 WAIT_MS = 20_000
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"  # var/ is ignored by git: artifacts to look at

@@ -59,6 +59,7 @@ def test_a_min_position_the_store_has_reached_is_still_answered(service: Service
     assert written["session_id"] in [s["session_id"] for s in answer.json()["sessions"]]
 
 
+@pytest.mark.slow
 def test_many_reads_waiting_for_a_view_do_not_hold_up_other_requests(service: Service) -> None:
     other = new_session(service, "Salt Road")["session_id"]
     view = service.state.my_sessions

@@ -126,6 +126,7 @@ def test_cors_allows_exactly_the_configured_origins(sqlite_store: StoreConfig) -
     assert "access-control-allow-origin" not in other.headers
 
 
+@pytest.mark.slow
 def test_the_cli_prints_a_token_the_service_accepts(sqlite_store: StoreConfig) -> None:
     env = {"GAIA_DATA_DIR": str(sqlite_store.data_dir), "PATH": "/usr/bin:/bin"}
     printed = subprocess.run(

@@ -8,6 +8,7 @@ import time
 from uuid import UUID
 
 import httpx
+import pytest
 
 from api.auth import StreamTickets
 from api.auth.local import SECRET_FILE_NAME
@@ -67,6 +68,7 @@ async def _isolation(
     return [(sid, records) for (sid, _), records in zip(watchers, results, strict=True)]
 
 
+@pytest.mark.slow
 def test_no_stream_ever_carries_an_event_of_another_session(service: Service) -> None:
     seated = [_seat(service, n) for n in range(SESSIONS)]
     titles = {sid: f"session {n}" for n, (sid, _) in enumerate(seated)}

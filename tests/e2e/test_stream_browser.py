@@ -29,6 +29,8 @@ from tests.support.browser import chromium
 from tests.support.live_server import Server, bearer, serve, start, store_env
 from tests.support.stores import StoreConfig
 
+pytestmark = pytest.mark.slow
+
 WAIT_MS = 20_000
 
 PAGE = """<!doctype html>

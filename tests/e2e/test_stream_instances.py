@@ -13,6 +13,7 @@ from uuid import UUID
 
 import httpx
 import psycopg
+import pytest
 
 from api.live.tail import LISTEN_APPLICATION_NAME
 from domain.adapters.config import store_env as library_env
@@ -138,6 +139,7 @@ async def _streams_through_shutdown(server: Server, session_id: str) -> list[lis
         return await asyncio.wait_for(asyncio.gather(*watchers), timeout=5)
 
 
+@pytest.mark.slow
 def test_sigterm_ends_every_stream_with_a_retry_hint_and_exits_within_8_s(
     store: StoreConfig, tmp_path: Path
 ) -> None:

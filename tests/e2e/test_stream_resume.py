@@ -8,6 +8,7 @@ import random
 from uuid import UUID
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import OWNER, PLAYER, Table
 from tests.support.api import Service
@@ -77,6 +78,7 @@ async def _write_and_follow(service: Service, session_id: str) -> list[list[int]
         return await asyncio.wait_for(asyncio.gather(*followers), timeout=60)
 
 
+@pytest.mark.slow
 def test_every_client_ends_with_each_version_once_in_order_despite_drops(
     service: Service,
 ) -> None:

@@ -170,6 +170,7 @@ def verify_cli(path: Path, *public_key: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow
 def test_a_thousand_event_session_exports_over_http_and_verifies(
     store: StoreConfig, tmp_path: Path
 ) -> None:
@@ -229,6 +230,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_an_export_verifies_with_the_key_that_every_instance_and_the_cli_show(
     store: StoreConfig, tmp_path: Path
 ) -> None:
@@ -267,6 +269,7 @@ def test_an_export_verifies_with_the_key_that_every_instance_and_the_cli_show(
     assert "INVALID at line 6: the line repeats the key 'actor'" in refused.stderr
 
 
+@pytest.mark.slow
 def test_instances_given_the_signing_key_sign_with_it_whatever_their_data_directory(
     store: StoreConfig, tmp_path: Path
 ) -> None:

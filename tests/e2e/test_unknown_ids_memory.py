@@ -23,6 +23,7 @@ def forgetful(store: StoreConfig) -> Iterator[Service]:
         yield svc
 
 
+@pytest.mark.slow
 def test_requests_for_unknown_session_ids_leave_nothing_behind(forgetful: Service) -> None:
     service = forgetful
     table = seat_table(service)

@@ -12,6 +12,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
 from domain.ids import legacy_session_id
@@ -68,6 +70,7 @@ def start_and_kill(source: Path, store: StoreConfig) -> int:
     return done
 
 
+@pytest.mark.slow
 def test_a_run_killed_halfway_then_restarted_ends_complete_without_duplicates(
     store: StoreConfig, tmp_path: Path
 ) -> None:

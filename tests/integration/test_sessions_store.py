@@ -28,6 +28,7 @@ def new_session(sessions: Sessions) -> tuple[Sessions, object]:
     ).session_id
 
 
+@pytest.mark.slow
 def test_eight_threads_appending_one_hundred_turns_each_lose_nothing(
     make_sessions: SessionsFactory, store: StoreConfig
 ) -> None:

@@ -61,6 +61,7 @@ def test_tests_using_postgres_carry_the_postgres_marker(request: pytest.FixtureR
     assert request.node.get_closest_marker("postgres") is not None
 
 
+@pytest.mark.slow
 def test_the_wheel_provides_a_database_when_no_server_docker_or_binaries_are_there(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

