@@ -171,8 +171,6 @@ async def _url_caller(
         raise unauthorized(f"access tokens are not accepted in URLs; use a {kind} ticket")
     if authorization is not None or ticket is None:
         return UrlCaller(await current_principal(state, authorization))
-    if state.live is None:
-        raise ApiError(503, "starting", "the service is starting", headers={"Retry-After": "1"})
     tickets = state.live.tickets if kind == "stream" else state.live.media_tickets
     try:
         principal, session = tickets.read(ticket)

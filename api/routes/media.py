@@ -82,10 +82,7 @@ UPLOAD_BODY: Final[dict[str, Any]] = {
 
 
 def get_media(state: State) -> Media:
-    media: Media | None = state.media
-    if media is None:
-        raise ApiError(503, "media_unavailable", "media is not available on this instance")
-    return media
+    return state.media
 
 
 MediaService = Annotated[Media, Depends(get_media)]
@@ -242,8 +239,6 @@ def media_ticket(access: Member, state: State) -> Ticket:
     """A ticket for this session's media URLs (``?ticket=``), for ``<img>`` and ``<audio>``,
     which cannot send headers: bound to the caller and this session, valid for an hour (a
     player fetches new ranges whenever it seeks); membership is still checked on every use."""
-    if state.live is None:
-        raise ApiError(503, "starting", "the service is starting", headers={"Retry-After": "1"})
     tickets = state.live.media_tickets
     caller = access.caller
     ticket = tickets.issue(caller.user_id, caller.display_name, str(access.session_id))
