@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from domain.application import Sessions
 from projections.database import UNREACHABLE, Cursor, ViewDatabase
@@ -46,6 +46,14 @@ class CheckpointedView(Protocol):
     def clear(self, cur: Cursor) -> None: ...
 
     def apply(self, cur: Cursor, event: Any) -> None: ...
+
+
+@runtime_checkable
+class BatchedView(CheckpointedView, Protocol):
+    """A view that can also apply a batch of events at once, leaving the rows ``apply`` would
+    leave event by event (fewer statements; the updater prefers it)."""
+
+    def apply_batch(self, cur: Cursor, events: Sequence[Any]) -> None: ...
 
 
 @dataclass(frozen=True, eq=False)  # each waiter is itself, whatever it waits for
@@ -199,12 +207,15 @@ class ViewUpdater:
                 # Another updater (another instance, or a rebuild) moved the view: follow it.
                 self._moved_to(stored)
                 return 1  # read again from there
-            for notification in notifications:
-                if skip_failures:
+            to_event = self.sessions.mapper.to_domain_event
+            if skip_failures:
+                for notification in notifications:
                     self._apply_or_skip(cur, notification)
-                else:
-                    event = self.sessions.mapper.to_domain_event(notification)
-                    self.view.apply(cur, event)
+            elif isinstance(self.view, BatchedView):
+                self.view.apply_batch(cur, [to_event(n) for n in notifications])
+            else:
+                for notification in notifications:
+                    self.view.apply(cur, to_event(notification))
             last = notifications[-1].id
             self.database.set_position(cur, self.view.name, last)
         self._moved_to(last)
