@@ -12,7 +12,6 @@ from projections.database import Cursor
 from projections.dispatch import IGNORED, EventTable
 from projections.my_sessions_batch import MEMBERS, MESSAGES, SESSIONS, RunFold, needs_sql
 
-
 Fold = Callable[["MySessions", Cursor, str, Any], None]
 
 

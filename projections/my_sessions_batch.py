@@ -114,12 +114,12 @@ class RunFold:
             self._message(row, (sid, str(event.turn_id), "reply"), version, pending=False)
         elif isinstance(event, S.NarrationRequested):
             self._turn_pending(row, (sid, str(event.turn_id), "turn"), pending=True)
-        elif isinstance(event, S.MediaStored | S.MessagePosted | S.MediaGenerationFailed):
-            if not isinstance(event, S.MediaStored) or (
-                event.turn_id is None and event.legacy is None
-            ):
-                [key] = message_keys(event)
-                self._message(row, key, version, pending=False)
+        elif isinstance(event, S.MessagePosted | S.MediaGenerationFailed) or (
+            # Imported legacy images belong to the session, not to its transcript.
+            isinstance(event, S.MediaStored) and event.turn_id is None and event.legacy is None
+        ):
+            [key] = message_keys(event)
+            self._message(row, key, version, pending=False)
 
     def _message(
         self, row: list[Any], key: tuple[str, str, str], version: int, *, pending: bool
