@@ -16,7 +16,6 @@ from projections.database import Cursor
 SESSIONS = "gaia_view_sessions"
 MEMBERS = "gaia_view_members"
 MESSAGES = "gaia_view_messages"
-ROWS_PER_INSERT: Final = 200  # rows of one multi-row INSERT (5 parameters each)
 REFS_PER_SELECT: Final = 400  # refs of one prefetch query
 
 # What a session row gets from the run: the last activity and version, a new title or owner
@@ -185,10 +184,9 @@ class RunFold:
             for key, (version, pending) in self.messages.items()
             if key not in self.stored
         ]
-        for start in range(0, len(new), ROWS_PER_INSERT):
-            chunk = new[start : start + ROWS_PER_INSERT]
-            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
-            cur.execute(
-                f"INSERT INTO {MESSAGES} (session_id, ref, slot, version, pending) VALUES {values}",
-                [value for message in chunk for value in message],
+        if new:
+            cur.executemany(
+                f"INSERT INTO {MESSAGES} (session_id, ref, slot, version, pending)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                new,
             )
