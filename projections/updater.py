@@ -191,16 +191,24 @@ class ViewUpdater:
         )
         if not notifications:
             return 0
+        # Events of the topics the view never reads are not decoded (nor applied); the
+        # position still moves past them.
+        until = notifications[-1].id
+        unread: frozenset[str] = getattr(self.view, "unread_topics", frozenset())
+        if unread:
+            notifications = [n for n in notifications if n.topic not in unread]
         try:
-            return self._apply(notifications, skip_failures=False)
+            return self._apply(notifications, until, skip_failures=False)
         except UNREACHABLE:
             raise
         except Exception:  # noqa: BLE001 - any error of a view: retried event by event
             # Some event of the batch cannot be applied: apply the batch again one event at a
             # time, each in a savepoint, skipping those that fail. Only this rare path pays.
-            return self._apply(notifications, skip_failures=True)
+            return self._apply(notifications, until, skip_failures=True)
 
-    def _apply(self, notifications: Sequence[Any], *, skip_failures: bool) -> int:
+    def _apply(self, notifications: Sequence[Any], until: int, *, skip_failures: bool) -> int:
+        """Apply ``notifications`` and move the view to ``until``; returns how many the view
+        went past (at least 1)."""
         with self.database.transaction() as cur:
             stored = self.database.position(cur, self.view.name, lock=True)
             if stored != self._position:
@@ -216,10 +224,9 @@ class ViewUpdater:
             else:
                 for notification in notifications:
                     self.view.apply(cur, to_event(notification))
-            last = notifications[-1].id
-            self.database.set_position(cur, self.view.name, last)
-        self._moved_to(last)
-        return len(notifications)
+            self.database.set_position(cur, self.view.name, until)
+        self._moved_to(until)
+        return max(1, len(notifications))
 
     def _moved_to(self, position: int) -> None:
         """The view now stands at ``position``: wake whoever waits for it."""
