@@ -71,13 +71,14 @@ def run(ctx: Context) -> list[Row]:
     """Register in bench/__init__.py's GROUPS as ``"startup": startup.run``."""
     events = QUICK_EVENTS if ctx.quick else FULL_EVENTS
     rows: list[Row] = []
+    reps = 1 if ctx.quick else REPS  # each start is a process start: seconds apiece
     stores = ctx.stores(GROUP)
     # Untimed: the first start of each reads its modules from disk, the rest from the cache.
     ready_after(service_command, service_env(stores[-1]))
     ready_after(bare_command, {})
     for store in stores:
-        empty_runs = [ready_after(service_command, service_env(store)) for _ in range(REPS)]
-        bare_runs = [ready_after(bare_command, {}) for _ in range(REPS)]
+        empty_runs = [ready_after(service_command, service_env(store)) for _ in range(reps)]
+        bare_runs = [ready_after(bare_command, {}) for _ in range(reps)]
         rows.append(row("start to ready, empty store", store, empty_runs, bare_runs, {}))
 
         seeded = 0
@@ -88,8 +89,8 @@ def run(ctx: Context) -> list[Row]:
             progress(f"{GROUP}: seeding {total - seeded:,} events to {total:,} ({store.label})")
             details = seed(store, total - seeded)
             seeded = total
-            full_runs = [ready_after(service_command, service_env(store)) for _ in range(REPS)]
-            bare_runs = [ready_after(bare_command, {}) for _ in range(REPS)]
+            full_runs = [ready_after(service_command, service_env(store)) for _ in range(reps)]
+            bare_runs = [ready_after(bare_command, {}) for _ in range(reps)]
             rows.append(
                 row(f"start to ready, {total:,} events", store, full_runs, bare_runs, details)
             )
