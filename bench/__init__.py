@@ -5,10 +5,17 @@ one group). Groups, one module each:
 
 - ``store`` (:mod:`bench.store`): event appends and session rebuilds through the Sessions
   application, against raw SQL on the same store.
+- ``growth`` (:mod:`bench.growth`): the cost of one ``submit_turn`` as a session grows (100,
+  2,000 and 4,000 events), against a raw INSERT+COMMIT.
 - ``http_turns`` (:mod:`bench.http_turns`): turn submission over HTTP at 1, 10 and 50
   concurrent sessions, against a bare FastAPI app doing one insert per request.
 - ``guards`` (:mod:`bench.guards`): the same turn path with the quotas and the body cap on,
   against the same service with them off.
+- ``durable`` (:mod:`bench.durable`): appends and HTTP turns at 1 and 50 sessions on a
+  PostgreSQL with production settings (``fsync``, ``synchronous_commit`` on), against the same
+  baselines on that server.
+- ``workers`` (:mod:`bench.workers`): HTTP turns at 1 and 50 sessions with two uvicorn worker
+  processes in one instance, against the bare app with two workers and the service with one.
 - ``projections`` (:mod:`bench.projections`): rebuilding "my sessions" from zero and its lag
   under writes, against reading the notification log.
 - ``live`` (:mod:`bench.live`): delivery latency to 200 and 1,000 open streams and memory per
@@ -34,6 +41,8 @@ from typing import Final
 
 from bench import (
     campaign,
+    durable,
+    growth,
     guards,
     http_turns,
     live,
@@ -44,13 +53,17 @@ from bench import (
     startup,
     store,
     timeline,
+    workers,
 )
 from bench.core import Context, Row
 
 GROUPS: Final[dict[str, Callable[[Context], list[Row]]]] = {
     "store": store.run,
+    "growth": growth.run,
     "http_turns": http_turns.run,
     "guards": guards.run,
+    "durable": durable.run,
+    "workers": workers.run,
     "projections": projections.run,
     "live": live.group,
     "timeline": timeline.run,

@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     failed: list[str] = []
     foreign: dict[str, float] = {}
+    seconds: dict[str, float] = {}
     with postgres_server() as server_url:
         ctx = Context(server_url=server_url, quick=args.quick)
         try:
@@ -68,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
                     traceback.print_exc()
                     failed.append(group)
                 foreign[group] = round(ctx.foreign.share(group), 3)
+                seconds[group] = round(time.perf_counter() - group_started, 1)
                 progress(
-                    f"{group}: {time.perf_counter() - group_started:.0f} s; other processes "
+                    f"{group}: {seconds[group]:.0f} s; other processes "
                     f"used {foreign[group]:.0%} of a core meanwhile"
                 )
             env["duration_s"] = round(time.perf_counter() - started, 1)
+            env["group_seconds"] = seconds
             env["failed_groups"] = failed
             env["foreign_cpu"] = {
                 "by_group": foreign,

@@ -50,6 +50,7 @@ from bench.core import (
     median,
     percentile,
     progress,
+    tree_cpu_seconds,
     turn_text,
 )
 
@@ -106,6 +107,12 @@ class Server:
     label: str  # its key in the results: the kind, unless two servers of one kind are compared
     stalled_at: int | None = None  # the concurrency at which it got stuck
     session_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    workers: int = 1  # uvicorn worker processes sharing the port
+
+    def cpu(self) -> float:
+        """CPU seconds the server has used so far, all its worker processes included."""
+        pid = self.process.pid
+        return cpu_seconds(pid) if self.workers == 1 else tree_cpu_seconds(pid)
 
     @classmethod
     async def start(
@@ -117,12 +124,13 @@ class Server:
         *,
         label: str | None = None,
         env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> Server:
         """Start the server with ``env`` over this process's environment (the service reads its
-        settings from it; by default ``UNREACHED_QUOTAS``)."""
+        settings from it; by default ``UNREACHED_QUOTAS``), in ``workers`` uvicorn processes."""
         port = free_port()
         command = [sys.executable, "-m", "bench.servers", kind, "--port", str(port)]
-        command += ["--data-dir", str(data_dir)]
+        command += ["--data-dir", str(data_dir), "--workers", str(workers)]
         if database_url:
             command += ["--database-url", database_url]
         with log_path.open("wb") as log:
@@ -134,7 +142,7 @@ class Server:
                 env=os.environ | (UNREACHED_QUOTAS if env is None else env),
             )
         client = new_client(port, connections=8)
-        server = cls(kind, process, client, log_path, label or kind)
+        server = cls(kind, process, client, log_path, label or kind, workers=workers)
         client = server.client
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:
@@ -199,11 +207,10 @@ class Server:
         CPU time comes in clock ticks (10 ms): a 100 ms window is idle with at most one.
         """
         started = busy_until = time.perf_counter()
-        pid = self.process.pid
         while time.perf_counter() - started < QUIET_MAX_S and self.process.poll() is None:
-            before = cpu_seconds(pid)
+            before = self.cpu()
             await asyncio.sleep(QUIET_WINDOW_S)
-            if cpu_seconds(pid) - before < QUIET_CPU_SHARE * QUIET_WINDOW_S:
+            if self.cpu() - before < QUIET_CPU_SHARE * QUIET_WINDOW_S:
                 break
             busy_until = time.perf_counter()
         return busy_until - started
@@ -306,7 +313,7 @@ async def load(ctx: Context, server: Server, targets: Sequence[Target], duration
     """Run one client per target for ``duration_s``, then wait until the server is idle."""
     rep = Rep()
     ctx.foreign.mark(GROUP + "-rep")
-    cpu_server = cpu_seconds(server.process.pid)
+    cpu_server = server.cpu()
     cpu_client = time.process_time()
     started = time.perf_counter()
     deadline = started + duration_s
@@ -320,7 +327,7 @@ async def load(ctx: Context, server: Server, targets: Sequence[Target], duration
         rep.timed_out = True
     rep.elapsed_s = time.perf_counter() - started
     if server.process.poll() is None:
-        rep.server_cpu = (cpu_seconds(server.process.pid) - cpu_server) / rep.elapsed_s
+        rep.server_cpu = (server.cpu() - cpu_server) / rep.elapsed_s
     rep.client_cpu = (time.process_time() - cpu_client) / rep.elapsed_s
     rep.foreign_cpu = ctx.foreign.share(GROUP + "-rep")
     rep.drain_s = await server.wait_quiet()

@@ -364,6 +364,9 @@ async def _run(quick: bool, database_url: str | None, scratch: Path) -> list[dic
         "GAIA_DATABASE_URL": database_url or "",
         "GAIA_JWT_SECRET": SECRET,
         "GAIA_LOG_LEVEL": "WARNING",
+        # Every stream is one reader's: the per-user cap (20) would refuse all but the first
+        # few; the per-instance cap stays as the service sets it.
+        "GAIA_STREAMS_PER_USER": "100000",
     }
     payload = _payload()
     rows: list[dict[str, Any]] = []

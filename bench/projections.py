@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Final
 from uuid import uuid4
 
-from bench.core import Context, Row, Store, median, percentile, progress, turn_text
+from bench.core import REPS, Context, Row, Store, median, percentile, progress, turn_text
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
@@ -26,6 +26,9 @@ GROUP: Final = "projections"
 EVENTS_PER_SESSION: Final = 200
 PAGE: Final = 500
 POLL_S: Final = 1.0  # the updater's poll interval in the service (it also wakes on local writes)
+# A rebuild slower than this is measured once: repeating it would change the figure little and
+# cost minutes of the run.
+REPEAT_BELOW_S: Final = 20.0
 
 
 def run(ctx: Context) -> list[Row]:
@@ -79,8 +82,11 @@ def build(sessions: Sessions, total: int) -> None:
 
 
 def rebuild_row(sessions: Sessions, store: Store, total: int) -> Row:
-    ours, raw = [], []
-    for _ in range(3):
+    ours: list[float] = []
+    raw: list[float] = []
+    for _ in range(REPS):
+        if ours and ours[0] > REPEAT_BELOW_S * 1000:
+            break
         started = time.perf_counter()
         position = 0
         while batch := sessions.recorder.select_notifications(
@@ -104,7 +110,8 @@ def rebuild_row(sessions: Sessions, store: Store, total: int) -> Row:
         ours,
         f"read the {total:,} notifications, pages of {PAGE}",
         raw,
-        note=f"{total / median(ours) * 1000:,.0f} ev/s",
+        note=f"{total / median(ours) * 1000:,.0f} ev/s"
+        + ("" if len(ours) == REPS else f"; {len(ours)} run (slower than {REPEAT_BELOW_S:g} s)"),
     )
 
 

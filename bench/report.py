@@ -199,6 +199,8 @@ def footer(env: dict[str, Any], groups: set[str]) -> list[str]:
         *(STORE_LINES if "store" in groups else []),
         *(http_lines(env) if groups & {"http_turns", "guards"} else []),
         *(GUARDS_LINES if "guards" in groups else []),
+        *(DURABLE_LINES if "durable" in groups else []),
+        *(WORKERS_LINES if "workers" in groups else []),
         f"Python {env['python']}, eventsourcing {pkgs['eventsourcing']}, psycopg "
         f"{pkgs['psycopg']} ({env['psycopg_impl']}), fastapi {pkgs['fastapi']}, uvicorn "
         f"{pkgs['uvicorn']}, httpx {pkgs['httpx']}; {env['cpus']} CPU ({env['cpu_model']}); "
@@ -208,6 +210,15 @@ def footer(env: dict[str, Any], groups: set[str]) -> list[str]:
     ]
 
 
+DURABLE_LINES: Final = (
+    "Rows on 'PostgreSQL, fsync on' ran on a second cluster with production settings "
+    "(fsync=on, synchronous_commit=on, full_page_writes=on) on this machine's disk; their "
+    "baselines ran on that same cluster.",
+)
+WORKERS_LINES: Final = (
+    "'2 workers': two uvicorn processes sharing one port (--workers 2), as a 2-vCPU instance "
+    "runs them; the client and PostgreSQL share the same 2 cores.",
+)
 STORE_LINES: Final = [
     "store: ours = Sessions as the service builds it (store_env defaults: aggregate cache, "
     "snapshot every 100). Baselines: raw INSERT+COMMIT = psycopg (SQLite: stdlib sqlite3, own WAL "

@@ -1,6 +1,6 @@
 """The HTTP servers under load, each run by uvicorn in a process of its own.
 
-``python -m bench.servers gaia|baseline --port P --data-dir D [--database-url URL]``
+``python -m bench.servers gaia|baseline --port P --data-dir D [--database-url URL] [--workers N]``
 
 - ``gaia``: the service itself, ``create_app(Settings(...))`` with the demo narrator (instant and
   deterministic), local-mode auth with the benchmark's JWT secret.
@@ -9,15 +9,17 @@
   otherwise, one connection, writes under a lock), and no auth, no domain, no views, no
   narration.
 
-Both are served the same way: one uvicorn worker, default loop and HTTP implementation, access
-log off, idle keep-alive connections kept for 120 s. The client runs in the parent process,
-so client and server do not share a GIL.
+Both are served the same way: one uvicorn worker (or ``--workers N`` processes sharing the port,
+as uvicorn's ``--workers`` runs them on a multi-vCPU instance), default loop and HTTP
+implementation, access log off, idle keep-alive connections kept for 120 s. The client runs in
+the parent process, so client and server do not share a GIL.
 """
 
 from __future__ import annotations
 
 import argparse
 import faulthandler
+import os
 import signal
 import sqlite3
 import threading
@@ -154,19 +156,38 @@ def gaia_app(database_url: str | None, data_dir: Path) -> FastAPI:
     return create_app(Settings(data_dir=data_dir, database_url=database_url, jwt_secret=JWT_SECRET))
 
 
+# How a worker process, which uvicorn starts by importing ``app_from_env``, learns what to serve.
+ENV_KIND: Final = "BENCH_SERVER_KIND"
+ENV_DATA_DIR: Final = "BENCH_SERVER_DATA_DIR"
+ENV_DATABASE_URL: Final = "BENCH_SERVER_DATABASE_URL"
+
+
+def app_from_env() -> FastAPI:
+    """The app named by the ``BENCH_SERVER_*`` variables (the factory of every worker)."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    build = gaia_app if os.environ[ENV_KIND] == "gaia" else baseline_app
+    return build(os.environ.get(ENV_DATABASE_URL) or None, Path(os.environ[ENV_DATA_DIR]))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.servers", description=__doc__)
     parser.add_argument("kind", choices=["gaia", "baseline"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--database-url")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
+    os.environ[ENV_KIND] = args.kind
+    os.environ[ENV_DATA_DIR] = str(args.data_dir)
+    os.environ[ENV_DATABASE_URL] = args.database_url or ""
     # The client sends SIGUSR1 when the server stalls: every thread's stack goes to the log.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    build = gaia_app if args.kind == "gaia" else baseline_app
-    app = build(args.database_url or None, args.data_dir)
     uvicorn.run(
-        app,
+        # With one worker, the app built here; with more, uvicorn's supervisor binds the port
+        # and starts that many processes, each building its own app from the factory.
+        app_from_env() if args.workers == 1 else "bench.servers:app_from_env",
+        factory=args.workers > 1,
+        workers=args.workers if args.workers > 1 else None,
         host="127.0.0.1",
         port=args.port,
         log_level="warning",

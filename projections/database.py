@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +49,7 @@ def _storable_params(params: Sequence[Any]) -> tuple[Any, ...]:
 
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
 
@@ -163,6 +164,9 @@ class _PostgresCursor:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(sql, _storable_params(params))
 
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        return self._cursor.executemany(sql, [_storable_params(row) for row in rows])
+
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
@@ -178,6 +182,11 @@ class _SQLiteCursor:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(sql.replace("%s", "?"), _storable_params(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        return self._cursor.executemany(
+            sql.replace("%s", "?"), [_storable_params(row) for row in rows]
+        )
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()

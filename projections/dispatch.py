@@ -89,6 +89,13 @@ class EventTable(Generic[H]):
         if missing := self.undeclared(event_types):
             raise UndeclaredEvent(self.view, missing)
 
+    @property
+    def ignored_topics(self) -> frozenset[str]:
+        """The stored topics of the event types declared ``IGNORED``."""
+        return frozenset(
+            stored_topic(t) for t, decision in self._decisions.items() if decision is IGNORED
+        )
+
     def handler(self, event: Aggregate.Event) -> H | None:
         """The handler for ``event``, or None when the view ignores its type."""
         try:

@@ -58,6 +58,11 @@ class MediaIndex:
         cur.execute(f"DELETE FROM {MEDIA}")
         cur.execute(f"DELETE FROM {HIDDEN}")
 
+    @property
+    def unread_topics(self) -> frozenset[str]:
+        """Events the updater need not even decode: they change no row of this view."""
+        return self.HANDLERS.ignored_topics
+
     def apply(self, cur: Cursor, event: Any) -> None:
         handler = self.HANDLERS.handler(event)
         if handler is not None:

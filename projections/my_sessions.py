@@ -3,17 +3,14 @@ last activity, message count and how many turns wait for narration (the turn wor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypedDict
 
 from domain.roles import Role
 from domain.session import CampaignSession as S
 from projections.database import Cursor
 from projections.dispatch import IGNORED, EventTable
-
-SESSIONS = "gaia_view_sessions"
-MEMBERS = "gaia_view_members"
-MESSAGES = "gaia_view_messages"
+from projections.my_sessions_batch import MEMBERS, MESSAGES, SESSIONS, RunFold, needs_sql
 
 Fold = Callable[["MySessions", Cursor, str, Any], None]
 
@@ -69,6 +66,28 @@ class MySessions:
             )
         if handler is not None:
             handler(self, cur, sid, event)
+
+    def apply_batch(self, cur: Cursor, events: Sequence[Any]) -> None:
+        """Apply ``events`` in order, leaving the same rows as ``apply`` one by one: runs of
+        events are folded in memory and written in bulk (``my_sessions_batch``)."""
+        run: list[Any] = []
+        for event in events:
+            self.HANDLERS.handler(event)  # an undeclared type fails here, as in ``apply``
+            if needs_sql(event):
+                self._write_run(cur, run)
+                run = []
+                self.apply(cur, event)
+            else:
+                run.append(event)
+        self._write_run(cur, run)
+
+    @staticmethod
+    def _write_run(cur: Cursor, events: Sequence[Any]) -> None:
+        if events:
+            fold = RunFold(cur, events)
+            for event in events:
+                fold.add(event)
+            fold.write()
 
     def _on_SessionStarted(self, cur: Cursor, sid: str, event: S.SessionStarted) -> None:
         at = event.timestamp.isoformat()

@@ -252,6 +252,41 @@ def test_a_rebuild_from_zero_equals_the_live_view_after_a_random_workload(
     database.close()
 
 
+class OneByOne:
+    """``MySessions`` without its batch fold: every event applied on its own, with SQL."""
+
+    name = MySessions.name
+
+    def __init__(self) -> None:
+        self._view = MySessions()
+
+    def create_tables(self, cur: Any) -> None:
+        self._view.create_tables(cur)
+
+    def clear(self, cur: Any) -> None:
+        self._view.clear(cur)
+
+    def apply(self, cur: Any, event: Any) -> None:
+        self._view.apply(cur, event)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_folding_a_batch_at_once_leaves_the_rows_of_applying_it_event_by_event(
+    make_sessions: SessionsFactory, store: StoreConfig, seed: int
+) -> None:
+    sessions = make_sessions()
+    database = ViewDatabase(store.database_url, store.data_dir)
+    random_workload(sessions, random.Random(seed), steps=300)  # noqa: S311 - reproducible
+    one_by_one = ViewUpdater(sessions, database, OneByOne())
+    assert one_by_one.rebuild() == sessions.max_position()
+    expected = rows(database)
+    for batch_size in (7, 500):
+        batched = ViewUpdater(sessions, database, MySessions(), batch_size=batch_size)
+        assert batched.rebuild() == sessions.max_position()
+        assert rows(database) == expected
+    database.close()
+
+
 def test_the_view_resumes_from_its_checkpoint_after_a_restart(
     make_sessions: SessionsFactory, store: StoreConfig
 ) -> None:

@@ -148,7 +148,13 @@ def _user_exists(name: str) -> bool:
 class LocalCluster:
     """A throwaway cluster that a test may stop and start again (same port, same data)."""
 
-    def __init__(self, base: Path, binaries: ServerBinaries, port: int) -> None:
+    def __init__(
+        self,
+        base: Path,
+        binaries: ServerBinaries,
+        port: int,
+        settings: tuple[str, ...] = FAST_TEST_SETTINGS,
+    ) -> None:
         root = os.geteuid() == 0
         # initdb and pg_ctl refuse to run as root; a system user runs them instead.
         self._as_user = ["runuser", "-u", binaries.root_user, "--"] if root else []
@@ -158,7 +164,7 @@ class LocalCluster:
         self._pgbin = binaries.bin
         self._options = " ".join(
             [f"-p {port}", f"-k {base}", "-c listen_addresses=127.0.0.1"]
-            + [f"-c {setting}" for setting in FAST_TEST_SETTINGS]
+            + [f"-c {setting}" for setting in settings]
         )
 
     @property
@@ -194,13 +200,14 @@ class LocalCluster:
 
 
 @contextmanager
-def stoppable_cluster() -> Iterator[LocalCluster]:
-    """A started ``LocalCluster`` on a free loopback port, stopped and deleted afterwards."""
+def stoppable_cluster(settings: tuple[str, ...] = FAST_TEST_SETTINGS) -> Iterator[LocalCluster]:
+    """A started ``LocalCluster`` on a free loopback port, stopped and deleted afterwards;
+    ``settings`` are its ``-c`` options (the benchmarks' durable cluster passes its own)."""
     binaries = find_binaries()
     # Under /tmp rather than pytest's tmp dir or the checkout: the server's user must be able to
     # traverse every parent directory, and /root is not traversable.
     base = Path(tempfile.mkdtemp(prefix="gaia-pg.", dir="/tmp"))
-    cluster = LocalCluster(base, binaries, free_port())
+    cluster = LocalCluster(base, binaries, free_port(), settings)
     try:
         if os.geteuid() == 0:
             shutil.chown(base, user=binaries.root_user, group=binaries.root_user)

@@ -12,7 +12,13 @@ import pytest
 import projections
 from domain.application import Sessions
 from domain.session import CampaignSession as S
-from projections.dispatch import IGNORED, SESSION_EVENTS, EventTable, UndeclaredEvent
+from projections.dispatch import (
+    IGNORED,
+    SESSION_EVENTS,
+    EventTable,
+    UndeclaredEvent,
+    stored_topic,
+)
 from projections.history import SessionView
 from tests.support.story import play_story, start_story
 
@@ -97,3 +103,8 @@ def test_the_session_view_goes_past_an_event_it_has_no_decision_for(
     view.apply(renamed)
     assert view.version == 2
     assert view.title == ""
+
+
+def test_a_view_names_the_topics_it_ignores_so_that_its_updater_need_not_decode_them() -> None:
+    table = EventTable[Any]("partial", {S.SessionRenamed: IGNORED, S.SessionStarted: len})
+    assert table.ignored_topics == {stored_topic(S.SessionRenamed)}
