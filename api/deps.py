@@ -23,7 +23,9 @@ from domain import roles
 from projections.history import SessionView
 
 
-def get_state(request: Request) -> AppState:
+# The dependencies that only look at the request are ``async``: FastAPI runs a plain ``def``
+# dependency in its thread pool, and each such hop costs more than the lookup itself.
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.gaia
     return state
 
@@ -100,7 +102,7 @@ def parse_id(value: str) -> UUID:
         raise not_found() from None
 
 
-def session_id(sid: Annotated[str, Path(max_length=64)]) -> UUID:
+async def session_id(sid: Annotated[str, Path(max_length=64)]) -> UUID:
     return parse_id(sid)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jwt
 
-from api.auth.base import Principal, TokenRules, decode, principal_from
+from api.auth.base import Principal, TokenRules, check_times, decode, principal_from
 from api.keyfiles import load_or_create
 
 SECRET_FILE_NAME = "jwt-secret"  # noqa: S105 - a file name, not a secret
@@ -18,6 +20,7 @@ SECRET_FILE_NAME = "jwt-secret"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_BYTES = 32
 # Every instance signs and checks with its own clock; this absorbs small skews between them.
 CLOCK_SKEW_S = 5.0
+VERIFIED_TOKENS = 4096  # tokens remembered as verified, the least recently verified dropped first
 
 
 class LocalAuthenticator:
@@ -45,6 +48,10 @@ class LocalAuthenticator:
         )
         self._token_ttl_s = token_ttl_s
         self._clock = clock
+        # Tokens whose signature and claims were verified, with their claims: the signature
+        # check is the dearest part of a request's authentication, and a client sends the same
+        # token on every request. The key never changes, so only the times need checking again.
+        self._verified: OrderedDict[str, tuple[dict[str, Any], Principal]] = OrderedDict()
 
     def issue(self, user_id: str, display_name: str) -> str:
         """Sign an access token for ``user_id``, valid for ``token_ttl_s`` from now."""
@@ -64,8 +71,18 @@ class LocalAuthenticator:
 
     async def authenticate(self, token: str) -> Principal:
         """Return the token's Principal, or raise AuthError."""
-        claims = decode(token, self._key, self._rules, now=self._clock())
-        return principal_from(claims)
+        now = self._clock()
+        known = self._verified.get(token)
+        if known is not None:
+            claims, principal = known
+            check_times(claims, now=now, leeway_s=self._rules.leeway_s)
+            return principal
+        claims = decode(token, self._key, self._rules, now=now)
+        principal = principal_from(claims)
+        self._verified[token] = (claims, principal)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return principal
 
     async def aclose(self) -> None:
         """Nothing to release; present to satisfy the Authenticator protocol."""

@@ -112,6 +112,17 @@ async def test_token_is_refused_once_expired(auth: LocalAuthenticator, clock: Fa
 
 
 @pytest.mark.asyncio
+async def test_token_verified_before_is_still_refused_once_expired(
+    auth: LocalAuthenticator, clock: FakeClock
+) -> None:
+    token = auth.issue("guest:abc", "Alice")
+    assert (await auth.authenticate(token)).user_id == "guest:abc"  # remembered as verified
+    clock.advance(DAY_S + CLOCK_SKEW_S)
+
+    assert (await refused(auth, token)).reason == "expired"
+
+
+@pytest.mark.asyncio
 async def test_token_issued_in_the_future_beyond_the_clock_skew_is_refused(
     auth: LocalAuthenticator, clock: FakeClock
 ) -> None:
