@@ -101,6 +101,7 @@ class ViewUpdater:
         self._progress = threading.Condition()
         self._waiters: list[_Waiter] = []  # guarded by _progress
         self._thread: threading.Thread | None = None
+        self._more = True  # the last batch read was full: more events may follow at once
         with database.ddl() as cur:
             view.create_tables(cur)
             self._position = database.position(cur, view.name)
@@ -169,7 +170,9 @@ class ViewUpdater:
         failures = 0
         while not self._stop.is_set():
             try:
-                while self.run_once() and not self._stop.is_set():
+                # A batch shorter than the limit reached the end of the log: no need to read
+                # again to learn that; a later write wakes the loop, another process's is polled.
+                while self.run_once() and self._more and not self._stop.is_set():
                     pass
                 failures, self.last_error = 0, None
             except Exception as error:  # a view must outlive a bad moment of the database
@@ -189,6 +192,7 @@ class ViewUpdater:
         notifications = self.sessions.recorder.select_notifications(
             start=self._position, limit=self.batch_size, inclusive_of_start=False
         )
+        self._more = len(notifications) >= self.batch_size
         if not notifications:
             return 0
         # Events of the topics the view never reads are not decoded (nor applied); the
@@ -214,6 +218,7 @@ class ViewUpdater:
             if stored != self._position:
                 # Another updater (another instance, or a rebuild) moved the view: follow it.
                 self._moved_to(stored)
+                self._more = True
                 return 1  # read again from there
             to_event = self.sessions.mapper.to_domain_event
             if skip_failures:
