@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -120,27 +121,46 @@ class TurnWorker:
                 self._schedule(session_id)
 
     async def _drain_locked(self, session_id: UUID) -> None:
-        """Hold the cross-instance lock and narrate until no turn of the session waits."""
+        """Hold the cross-instance lock and narrate until no turn of the session waits.
+
+        Each narration's write and the look for the next turn share one trip to a worker
+        thread: a hop costs more than either on a busy instance."""
         lease = await to_thread.run_sync(self.locks.acquire, session_id)
         if lease is None:
             return  # another instance narrates this session; the sweep looks again later
         try:
-            while True:
+            self._dirty.discard(session_id)
+            upcoming = await to_thread.run_sync(self._next, session_id)
+            while upcoming is not None:
+                store = await self._narrate(session_id, *upcoming)
                 self._dirty.discard(session_id)
-                pending = await to_thread.run_sync(self._pending, session_id)
-                if not pending:
-                    return
-                await self._narrate(session_id, UUID(pending[0]))
+                upcoming = await to_thread.run_sync(self._store_then_next, store, session_id)
         finally:
             await to_thread.run_sync(self.locks.release, lease)
+
+    def _next(self, session_id: UUID) -> tuple[UUID, NarrationRequest] | None:
+        """The first turn waiting for narration and its request, or None when none waits."""
+        pending = self._pending(session_id)
+        if not pending:
+            return None
+        turn_id = UUID(pending[0])
+        return turn_id, self._request_for(session_id, turn_id)
+
+    def _store_then_next(
+        self, store: Callable[[], None], session_id: UUID
+    ) -> tuple[UUID, NarrationRequest] | None:
+        store()
+        return self._next(session_id)
 
     def _pending(self, session_id: UUID) -> list[str]:
         # Read from the loaded session: a copy of the whole session per look costs more as
         # it grows.
         return self.sessions.read(session_id, lambda session: session.pending_turns())
 
-    async def _narrate(self, session_id: UUID, turn_id: UUID) -> None:
-        request = await to_thread.run_sync(self._request_for, session_id, turn_id)
+    async def _narrate(
+        self, session_id: UUID, turn_id: UUID, request: NarrationRequest
+    ) -> Callable[[], None]:
+        """Narrate the turn; returns the write that stores the outcome (run in a thread)."""
         started = time.monotonic()
         on_delta = None
         if self.publish_delta is not None and self.wants_deltas(session_id):
@@ -153,17 +173,10 @@ class TurnWorker:
             async with asyncio.timeout(self.deadline_s):
                 narration: Narration = await self.narrator.narrate(request, on_delta)
         except TimeoutError:
-            await to_thread.run_sync(
-                self._record_failure,
-                session_id,
-                turn_id,
-                "timeout",
-                f"no narration within {self.deadline_s:.0f} s",
-                1,
-            )
-            return
+            message = f"no narration within {self.deadline_s:.0f} s"
+            return partial(self._record_failure, session_id, turn_id, "timeout", message, 1)
         except NarrationFailed as failure:
-            await to_thread.run_sync(
+            return partial(
                 self._record_failure,
                 session_id,
                 turn_id,
@@ -171,20 +184,14 @@ class TurnWorker:
                 failure.message,
                 failure.attempts,
             )
-            return
         except Exception:
             log.exception("narrator crashed", extra={"session_id": str(session_id)})
-            await to_thread.run_sync(
-                self._record_failure,
-                session_id,
-                turn_id,
-                "internal",
-                INTERNAL_FAILURE,  # members read it; the crash itself is in the log
-                1,
+            # Members read the message; the crash itself is in the log.
+            return partial(
+                self._record_failure, session_id, turn_id, "internal", INTERNAL_FAILURE, 1
             )
-            return
         latency_ms = int((time.monotonic() - started) * 1000)
-        await to_thread.run_sync(self._record, session_id, turn_id, narration, latency_ms)
+        return partial(self._record, session_id, turn_id, narration, latency_ms)
 
     def _request_for(self, session_id: UUID, turn_id: UUID) -> NarrationRequest:
         view = self.views.get(session_id)
