@@ -4,6 +4,7 @@ and what of it each role may read."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -11,7 +12,7 @@ from functools import cache
 from typing import Any, Final, TypedDict
 from uuid import UUID
 
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import resolve_topic
 
 from domain import roles
@@ -20,6 +21,10 @@ from domain.transcoding import ReadSafeTranscoder
 # Carried by every event; shown at the top level of a record, not repeated in its data.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "occurred_at", "actor"})
 CREATION_ONLY = frozenset({"originator_topic"})
+_TYPE: Final = "_type_"  # the key of a stored value's type name: {"_type_": ..., "_data_": ...}
+_TYPE_KEY: Final = b'"_type_"'
+# Event fields the domain declares as instants (``datetime``): stored by the library's encoder.
+_INSTANTS: Final = frozenset({"timestamp", "occurred_at", "expires_at"})
 _HEX32: Final = re.compile(r"[0-9a-f]{32}")  # a UUID's ``hex``, as the library stores it
 # Events whose details only the owner may read, as only the owner may list invites (role,
 # expiry, uses, the token's hash): anyone else gets the event with just these fields of its
@@ -149,20 +154,51 @@ def _shape(topic: str) -> _Shape:
 
 class _JsonForms(ReadSafeTranscoder):
     """The application's transcoder, but decoding ids and instants to what ``jsonable`` makes
-    of them (the decoder's hook is this class's ``_decode_obj``)."""
+    of them (the decoder's hook is this class's ``_decode_obj``).
+
+    Stored values sit at the top of an event's state, so ``decode`` parses without the hook (all
+    in C) and decodes just the top-level values; a state with any other ``"_type_"`` key (a
+    value nested in free data) is parsed again with the hook.
+    """
 
     def __init__(self, transcodings: Iterable[Any]) -> None:
         super().__init__()
         for transcoding in transcodings:
             self.register(transcoding)
+        self._dates_as_iso = type(self.names.get("datetime_iso")) is DatetimeAsISO
+        self._unhooked = ReadSafeTranscoder()
+        self._unhooked.decoder = json.JSONDecoder(parse_constant=lambda _: None)
+
+    def decode(self, data: bytes) -> Any:
+        state = self._unhooked.decode(data)
+        if isinstance(state, dict):
+            found = 0
+            for name, value in state.items():
+                if type(value) is dict and _TYPE in value:
+                    stored = value.get("_data_")
+                    if name in _INSTANTS and self._is_instant(value) and type(stored) is str:
+                        # The library wrote it with ``isoformat()``, which reads back unchanged.
+                        state[name] = stored
+                    else:
+                        state[name] = self._decode_obj(value)
+                    found += 1
+            if found == data.count(_TYPE_KEY):
+                return state
+        return super().decode(data)
+
+    def _is_instant(self, d: dict[str, Any]) -> bool:
+        return self._dates_as_iso and len(d) == 2 and d[_TYPE] == "datetime_iso"  # noqa: PLR2004
 
     def _decode_obj(self, d: dict[str, Any]) -> Any:
         if len(d) != 2:  # noqa: PLR2004 - {"_type_", "_data_"}; most objects are no such pair
             return d
         data = d.get("_data_")
-        if d.get("_type_") == "uuid_hex" and isinstance(data, str) and _HEX32.fullmatch(data):
+        kind = d.get("_type_")
+        if kind == "uuid_hex" and isinstance(data, str) and _HEX32.fullmatch(data):
             # str(UUID(data)), without building the UUID.
             return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+        if kind == "datetime_iso" and self._dates_as_iso and isinstance(data, str):
+            return datetime.fromisoformat(data).isoformat()  # as the library's DatetimeAsISO
         value = super()._decode_obj(d)
         return jsonable(value) if isinstance(value, UUID | datetime) else value
 

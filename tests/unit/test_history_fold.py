@@ -17,6 +17,7 @@ from domain.application import Sessions
 from domain.session import CampaignSession as S
 from projections.dispatch import SESSION_EVENTS
 from projections.history import SessionView
+from projections.records import StoredRecords, event_record
 from projections.session_views import SessionViews
 from projections.timeline import EVENT_TOPICS
 from tests.support.story import GM, play_story, start_story
@@ -145,3 +146,23 @@ def test_events_stored_under_an_older_class_version_fold_as_the_library_upcasts_
     fast = SessionViews(sessions).get(copy_id, at_version=len(copied))
     assert picture(fast) == picture(fresh_fold(sessions, copy_id, len(copied)))
     assert any(m["kind"] == "media" for m in fast.messages)
+
+
+def test_stored_values_nested_in_free_data_read_as_the_library_reads_them(
+    story: tuple[Sessions, UUID],
+) -> None:
+    sessions, session_id = story
+    narration = next(
+        stored
+        for stored in sessions.recorder.select_events(session_id)
+        if stored.topic == EVENT_TOPICS["NarrationCompleted"]
+    )
+    state = json.loads(narration.state)
+    state["structured"] = {
+        "when": {"_type_": "datetime_iso", "_data_": "2020-01-01T00:00:00.000000Z"},
+        "who": {"_type_": "uuid_hex", "_data_": "A" * 32},
+    }
+    lookalike = replace(narration, state=json.dumps(state).encode())
+    record = StoredRecords(sessions.mapper).record(lookalike)
+    assert record == event_record(sessions.mapper.to_domain_event(lookalike))
+    assert record["data"]["structured"]["when"] == "2020-01-01T00:00:00+00:00"
