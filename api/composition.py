@@ -28,7 +28,6 @@ from api.auth import (
     MEDIA_TICKET_TTL_S,
     Authenticator,
     LocalAuthenticator,
-    OidcAuthenticator,
     StreamTickets,
     load_or_create_secret,
 )
@@ -40,7 +39,7 @@ from api.media import Media, MediaWriter
 from api.media.generation import build_generator
 from api.media.store import open_store
 from api.metrics import MeteredNarrator, Metrics
-from api.narration import DemoNarrator, Narrator, OpenAICompatNarrator
+from api.narration import DemoNarrator, Narrator
 from api.operations import Operations
 from api.ratelimit import Rates, StreamSlots
 from api.settings import Settings
@@ -265,6 +264,9 @@ class PendingSessions:
 def build_narrator(settings: Settings) -> Narrator:
     if not settings.llm_base_url:
         return DemoNarrator()
+    # Imported here: its HTTP client (httpx) loads only when a remote model is configured.
+    from api.narration.openai_compat import OpenAICompatNarrator  # noqa: PLC0415
+
     return OpenAICompatNarrator(
         settings.llm_base_url,
         settings.llm_api_key,
@@ -280,6 +282,9 @@ def build_auth(settings: Settings) -> tuple[Authenticator, LocalAuthenticator | 
         jwks_url = settings.oidc_jwks_url
         if not (issuer and audience and jwks_url):  # Settings already refuses this
             raise ValueError("oidc mode needs an issuer, an audience and a JWKS URL")
+        # Imported here: its JWKS client (httpx) loads only in oidc mode.
+        from api.auth.oidc import OidcAuthenticator  # noqa: PLC0415
+
         oidc = OidcAuthenticator(issuer=issuer, audience=audience, jwks_url=jwks_url)
         return oidc, None
     secret = settings.jwt_secret or load_or_create_secret(settings.data_dir)

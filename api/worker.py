@@ -127,13 +127,17 @@ class TurnWorker:
         try:
             while True:
                 self._dirty.discard(session_id)
-                session = await to_thread.run_sync(self.sessions.get, session_id)
-                pending = session.pending_turns()
+                pending = await to_thread.run_sync(self._pending, session_id)
                 if not pending:
                     return
                 await self._narrate(session_id, UUID(pending[0]))
         finally:
             await to_thread.run_sync(self.locks.release, lease)
+
+    def _pending(self, session_id: UUID) -> list[str]:
+        # Read from the loaded session: a copy of the whole session per look costs more as
+        # it grows.
+        return self.sessions.read(session_id, lambda session: session.pending_turns())
 
     async def _narrate(self, session_id: UUID, turn_id: UUID) -> None:
         request = await to_thread.run_sync(self._request_for, session_id, turn_id)

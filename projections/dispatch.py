@@ -57,9 +57,9 @@ H = TypeVar("H", bound=Callable[..., Any])
 class UndeclaredEvent(LookupError):
     """A view has no decision (a handler, or ``IGNORED``) for some event types."""
 
-    def __init__(self, view: str, event_types: Iterable[type]) -> None:
+    def __init__(self, view: str, event_types: Iterable[type | str]) -> None:
         self.view = view
-        self.event_types = sorted(t.__name__ for t in event_types)
+        self.event_types = sorted(t if isinstance(t, str) else t.__name__ for t in event_types)
         super().__init__(
             f"view {view!r} declares neither a handler nor IGNORED for "
             + ", ".join(self.event_types)
@@ -76,6 +76,7 @@ class EventTable(Generic[H]):
     def __init__(self, view: str, decisions: Mapping[EventType, H | Ignored]) -> None:
         self.view = view
         self._decisions = dict(decisions)
+        self._by_name = {t.__name__: decision for t, decision in self._decisions.items()}
 
     @property
     def declared(self) -> frozenset[EventType]:
@@ -102,4 +103,13 @@ class EventTable(Generic[H]):
             decision = self._decisions[type(event)]
         except KeyError:
             raise UndeclaredEvent(self.view, [type(event)]) from None
+        return None if isinstance(decision, Ignored) else decision
+
+    def handler_named(self, name: str) -> H | None:
+        """The handler for events of the type named ``name`` (a record's ``type``), or None
+        when the view ignores that type."""
+        try:
+            decision = self._by_name[name]
+        except KeyError:
+            raise UndeclaredEvent(self.view, [name]) from None
         return None if isinstance(decision, Ignored) else decision

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from domain import roles
 from domain.application import Sessions
-from projections.records import EventRecord, event_record, shown_to
+from projections.records import EventRecord, StoredRecords, shown_to
 
 FORMAT: Final = "gaia-export/1"
 ZERO_HASH: Final = "0" * 64
@@ -52,9 +52,12 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """The one serialisation that is hashed: keys sorted, no spaces, non-ASCII kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def chain_hash(prev_hash: str, canonical: str) -> str:
@@ -200,13 +203,14 @@ def export_ndjson(
     }
     yield canonical_json(header) + "\n"
     prev, count, after = ZERO_HASH, 0, 0
+    records = StoredRecords(sessions.mapper)
     while after < until:
-        page = list(sessions.events.get(session_id, gt=after, lte=until, limit=chunk))
+        page = sessions.recorder.select_events(session_id, gt=after, lte=until, limit=chunk)
         if not page:
             break
         lines = []
-        for event in page:
-            line, prev = event_line(shown_to(event_record(event), role), prev)
+        for record in records.records(page):
+            line, prev = event_line(shown_to(record, role), prev)
             lines.append(line)
         count += len(page)
         after = page[-1].originator_version

@@ -9,12 +9,12 @@ logged and gone past: no stored event makes a read fail.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, ClassVar, TypedDict
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from domain import campaign
 from domain.roles import Role
@@ -22,17 +22,25 @@ from domain.session import CampaignSession as S
 from domain.session import Member, fold_member, hidden_by_rewind, is_hidden
 from projections.campaign import CampaignView
 from projections.dispatch import IGNORED, EventTable
+from projections.records import EventRecord, event_record
 
 log = logging.getLogger(__name__)
 
 REPLY_KINDS = frozenset({"narration", "narration_failed"})
 
-# A fold handler: the view, the event, its version and when it was recorded (ISO 8601).
-Fold = Callable[["SessionView", Any, int, str], None]
+Data = dict[str, Any]  # an event's own fields, as a record's ``data`` holds them
+# A fold handler: the view, the event's fields and its record.
+Fold = Callable[["SessionView", Data, EventRecord], None]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def message_id(session_id: UUID, version: int) -> str:
+    """``str(uuid5(session_id, f"message/{version}"))``, without building UUID objects: the
+    fold names every message, so this is a large share of its time."""
+    digest = bytearray(hashlib.sha1(session_id.bytes + b"message/%d" % version).digest()[:16])  # noqa: S324 - uuid5 is SHA-1 by definition
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _legacy(legacy: dict[str, Any], text: str, structured: dict[str, Any]) -> dict[str, Any]:
@@ -87,12 +95,16 @@ class SessionView:
     # -- folding ----------------------------------------------------------------------------
 
     def apply(self, event: Any) -> None:
-        version = event.originator_version
-        recorded_at = event.timestamp.isoformat()
+        """Fold one domain event (as its record: the fold reads records only)."""
+        self.apply_record(event_record(event))
+
+    def apply_record(self, record: EventRecord) -> None:
+        """Fold one stored event, as ``projections/records.py`` reads it."""
+        version = record["version"]
         try:
-            handler = self.HANDLERS.handler(event)
+            handler = self.HANDLERS.handler_named(record["type"])
             if handler is not None:
-                handler(self, event, version, recorded_at)
+                handler(self, record["data"], record)
         except Exception:
             log.exception(
                 "session view skipped the event at version %d of session %s",
@@ -100,6 +112,10 @@ class SessionView:
                 self.session_id,
                 extra={"session_id": str(self.session_id), "version": version},
             )
+        self.pass_over(version)
+
+    def pass_over(self, version: int) -> None:
+        """Stand at ``version``: an event this view ignores, or one just folded."""
         self.version = version
         self._visible_cache = None
 
@@ -109,10 +125,10 @@ class SessionView:
         member = self.members.get(user_id)
         return {"user_id": user_id, "display_name": member["display_name"] if member else user_id}
 
-    def _message(self, event: Any, version: int, recorded_at: str, **fields: Any) -> dict[str, Any]:
+    def _message(self, r: EventRecord, **fields: Any) -> dict[str, Any]:
         message: dict[str, Any] = {
-            "message_id": str(uuid5(self.session_id, f"message/{version}")),
-            "version": version,
+            "message_id": message_id(self.session_id, r["version"]),
+            "version": r["version"],
             "turn_id": None,
             "role": "system",
             "kind": "system",
@@ -121,41 +137,41 @@ class SessionView:
             "text": "",
             "structured": {},
             "media": [],
-            "occurred_at": _iso(getattr(event, "occurred_at", None)),
-            "recorded_at": recorded_at,
+            "occurred_at": r["occurred_at"],
+            "recorded_at": r["recorded_at"],
         }
         message.update(fields)
         self.messages.append(message)
         return message
 
-    def _on_SessionStarted(self, e: S.SessionStarted, version: int, at: str) -> None:
-        self.title, self.owner, self.origin = e.title, e.owner, dict(e.origin)
-        self.settings = dict(e.settings)
-        self.created_at = at
-        if e.owner is not None:
-            name = e.owner_name or e.owner
-            self.members, _ = fold_member(self.members, None, e.owner, Role.OWNER, name)
+    # Each handler gets the event's fields (``d``, ids and instants as strings) and its record.
 
-    def _on_SessionRenamed(self, e: S.SessionRenamed, version: int, at: str) -> None:
-        self.title = e.title
+    def _on_SessionStarted(self, d: Data, r: EventRecord) -> None:
+        self.title, self.owner, self.origin = d["title"], d["owner"], dict(d["origin"])
+        self.settings = dict(d["settings"])
+        self.created_at = r["recorded_at"]
+        if d["owner"] is not None:
+            name = d["owner_name"] or d["owner"]
+            self.members, _ = fold_member(self.members, None, d["owner"], Role.OWNER, name)
 
-    def _on_TurnSubmitted(self, e: S.TurnSubmitted, version: int, at: str) -> None:
-        turn_id = str(e.turn_id)
+    def _on_SessionRenamed(self, d: Data, r: EventRecord) -> None:
+        self.title = d["title"]
+
+    def _on_TurnSubmitted(self, d: Data, r: EventRecord) -> None:
+        turn_id = d["turn_id"]
         message = self._message(
-            e,
-            version,
-            at,
+            r,
             turn_id=turn_id,
             role="player",
-            kind=e.kind,
-            author=self._name(e.actor),
-            character=dict(e.character) if e.character else None,
-            text=e.text,
-            pending=not e.held,
+            kind=d["kind"],
+            author=self._name(r["actor"]),
+            character=dict(d["character"]) if d["character"] else None,
+            text=d["text"],
+            pending=not d["held"],
         )
-        if e.legacy is not None:
-            message["legacy"] = _legacy(e.legacy, e.text, {})
-        if e.held:
+        if d["legacy"] is not None:
+            message["legacy"] = _legacy(d["legacy"], d["text"], {})
+        if d["held"]:
             message["held"] = True
         self._turn_message[turn_id] = message
 
@@ -165,91 +181,87 @@ class SessionView:
             message["pending"] = False
             message.pop("held", None)
 
-    def _on_NarrationCompleted(self, e: S.NarrationCompleted, version: int, at: str) -> None:
-        turn_id = str(e.turn_id)
+    def _on_NarrationCompleted(self, d: Data, r: EventRecord) -> None:
+        turn_id = d["turn_id"]
         self._settle(turn_id)
         message = self._message(
-            e,
-            version,
-            at,
+            r,
             turn_id=turn_id,
             role="narrator",
             kind="narration",
-            text=e.narrative,
-            structured=dict(e.structured),
-            answer=e.answer,
-            player_options=list(e.player_options),
-            provider=e.provider,
-            model=e.model,
-            degraded=e.degraded,
+            text=d["narrative"],
+            structured=dict(d["structured"]),
+            answer=d["answer"],
+            player_options=list(d["player_options"]),
+            provider=d["provider"],
+            model=d["model"],
+            degraded=d["degraded"],
         )
-        if e.legacy is not None:
-            message["legacy"] = _legacy(e.legacy, e.narrative, e.structured)
+        if d["legacy"] is not None:
+            message["legacy"] = _legacy(d["legacy"], d["narrative"], d["structured"])
 
-    def _on_MessagePosted(self, e: S.MessagePosted, version: int, at: str) -> None:
+    def _on_MessagePosted(self, d: Data, r: EventRecord) -> None:
         message = self._message(
-            e,
-            version,
-            at,
-            role=e.role,
-            kind="narration" if e.role == "narrator" else "system",
-            text=e.text,
-            structured=dict(e.structured),
+            r,
+            role=d["role"],
+            kind="narration" if d["role"] == "narrator" else "system",
+            text=d["text"],
+            structured=dict(d["structured"]),
         )
-        if e.legacy is not None:
-            message["legacy"] = _legacy(e.legacy, e.text, e.structured)
+        if d["legacy"] is not None:
+            message["legacy"] = _legacy(d["legacy"], d["text"], d["structured"])
 
-    def _on_NarrationFailed(self, e: S.NarrationFailed, version: int, at: str) -> None:
-        turn_id = str(e.turn_id)
+    def _on_NarrationFailed(self, d: Data, r: EventRecord) -> None:
+        turn_id = d["turn_id"]
         self._settle(turn_id)
         self._message(
-            e,
-            version,
-            at,
+            r,
             turn_id=turn_id,
             kind="narration_failed",
-            text=f"The narrator could not answer ({e.error_kind}): {e.message}",
-            structured={"error_kind": e.error_kind, "attempts": e.attempts},
+            text=f"The narrator could not answer ({d['error_kind']}): {d['message']}",
+            structured={"error_kind": d["error_kind"], "attempts": d["attempts"]},
         )
 
-    def _on_NarrationRequested(self, e: S.NarrationRequested, version: int, at: str) -> None:
-        message = self._turn_message.get(str(e.turn_id))
+    def _on_NarrationRequested(self, d: Data, r: EventRecord) -> None:
+        message = self._turn_message.get(d["turn_id"])
         if message is not None:
             message["pending"] = True
             message.pop("held", None)
 
-    def _on_TimelineRewound(self, e: S.TimelineRewound, version: int, at: str) -> None:
-        span = hidden_by_rewind(e.to_version, version)
+    def _on_TimelineRewound(self, d: Data, r: EventRecord) -> None:
+        span = hidden_by_rewind(d["to_version"], r["version"])
         if span is not None:
             self.hidden.append(span)
-        self._refresh_pending_flags(e.to_version)
-        self.campaign.rewound(e.to_version)
+        self._refresh_pending_flags(d["to_version"])
+        self.campaign.rewound(d["to_version"])
 
     # Campaign state (projections/campaign.py).
 
-    def _on_CharacterCreated(self, e: S.CharacterCreated, version: int, at: str) -> None:
-        self.campaign.character_created(version, e.character_id, e.owner, e.kind, e.sheet)
+    def _on_CharacterCreated(self, d: Data, r: EventRecord) -> None:
+        self.campaign.character_created(
+            r["version"], d["character_id"], d["owner"], d["kind"], d["sheet"]
+        )
 
-    def _on_CharacterChanged(self, e: S.CharacterChanged, version: int, at: str) -> None:
-        self.campaign.character_changed(version, e.character_id, e.changes)
+    def _on_CharacterChanged(self, d: Data, r: EventRecord) -> None:
+        self.campaign.character_changed(r["version"], d["character_id"], d["changes"])
 
-    def _on_CharacterRetired(self, e: S.CharacterRetired, version: int, at: str) -> None:
-        self.campaign.character_retired(version, e.character_id)
+    def _on_CharacterRetired(self, d: Data, r: EventRecord) -> None:
+        self.campaign.character_retired(r["version"], d["character_id"])
 
-    def _on_SceneEntered(self, e: S.SceneEntered, version: int, at: str) -> None:
-        self.campaign.set(version, campaign.SCENE, e.scene)
+    def _on_SceneEntered(self, d: Data, r: EventRecord) -> None:
+        self.campaign.set(r["version"], campaign.SCENE, d["scene"])
 
-    def _on_CombatStarted(self, e: S.CombatStarted, version: int, at: str) -> None:
-        self.campaign.set(version, campaign.COMBAT, e.combat)
+    def _on_CombatStarted(self, d: Data, r: EventRecord) -> None:
+        self.campaign.set(r["version"], campaign.COMBAT, d["combat"])
 
-    def _on_CombatUpdated(self, e: S.CombatUpdated, version: int, at: str) -> None:
-        self.campaign.set(version, campaign.COMBAT, e.combat)
+    def _on_CombatUpdated(self, d: Data, r: EventRecord) -> None:
+        self.campaign.set(r["version"], campaign.COMBAT, d["combat"])
 
-    def _on_CombatEnded(self, e: S.CombatEnded, version: int, at: str) -> None:
-        self.campaign.set(version, campaign.COMBAT, None)
+    def _on_CombatEnded(self, d: Data, r: EventRecord) -> None:
+        self.campaign.set(r["version"], campaign.COMBAT, None)
 
-    def _on_GameStateRecorded(self, e: S.GameStateRecorded, version: int, at: str) -> None:
-        self.campaign.recorded(version, e.kind, e.key, e.data)
+    def _on_GameStateRecorded(self, d: Data, r: EventRecord) -> None:
+        self.campaign.recorded(r["version"], d["kind"], d["key"], d["data"])
 
     def _refresh_pending_flags(self, to_version: int) -> None:
         """After a rewind a retried turn is back to its state at ``to_version``."""
@@ -265,75 +277,72 @@ class SessionView:
             ]
             message["pending"] = not replies and not message.get("held", False)
 
-    def _on_InviteIssued(self, e: S.InviteIssued, version: int, at: str) -> None:
-        self.invites[str(e.invite_id)] = {
-            "invite_id": str(e.invite_id),
-            "role": e.role,
-            "expires_at": _iso(e.expires_at),
-            "max_uses": e.max_uses,
+    def _on_InviteIssued(self, d: Data, r: EventRecord) -> None:
+        self.invites[d["invite_id"]] = {
+            "invite_id": d["invite_id"],
+            "role": d["role"],
+            "expires_at": d["expires_at"],
+            "max_uses": d["max_uses"],
             "uses": 0,
             "revoked": False,
-            "created_at": at,
+            "created_at": r["recorded_at"],
         }
 
-    def _on_InviteRevoked(self, e: S.InviteRevoked, version: int, at: str) -> None:
-        self.invites[str(e.invite_id)]["revoked"] = True
+    def _on_InviteRevoked(self, d: Data, r: EventRecord) -> None:
+        self.invites[d["invite_id"]]["revoked"] = True
 
-    def _on_MemberJoined(self, e: S.MemberJoined, version: int, at: str) -> None:
+    def _on_MemberJoined(self, d: Data, r: EventRecord) -> None:
         self.members, self.owner = fold_member(
-            self.members, self.owner, e.user_id, e.role, e.display_name
+            self.members, self.owner, d["user_id"], d["role"], d["display_name"]
         )
-        if e.invite_id is not None and str(e.invite_id) in self.invites:
-            self.invites[str(e.invite_id)]["uses"] += 1
+        if d["invite_id"] is not None and d["invite_id"] in self.invites:
+            self.invites[d["invite_id"]]["uses"] += 1
 
-    def _on_MemberRoleChanged(self, e: S.MemberRoleChanged, version: int, at: str) -> None:
-        self.members, self.owner = fold_member(self.members, self.owner, e.user_id, e.role)
+    def _on_MemberRoleChanged(self, d: Data, r: EventRecord) -> None:
+        self.members, self.owner = fold_member(self.members, self.owner, d["user_id"], d["role"])
 
-    def _on_MemberRemoved(self, e: S.MemberRemoved, version: int, at: str) -> None:
-        self.members, _ = fold_member(self.members, self.owner, e.user_id, None)
-        if e.blocked:
-            self.blocked.add(e.user_id)
+    def _on_MemberRemoved(self, d: Data, r: EventRecord) -> None:
+        self.members, _ = fold_member(self.members, self.owner, d["user_id"], None)
+        if d["blocked"]:
+            self.blocked.add(d["user_id"])
 
-    def _on_MediaStored(self, e: S.MediaStored, version: int, at: str) -> None:
+    def _on_MediaStored(self, d: Data, r: EventRecord) -> None:
         item = {
-            "media_id": str(e.media_id),
-            "kind": e.kind,
-            "content_type": e.content_type,
-            "size": e.size,
-            "sha256": e.sha256,
-            "filename": e.filename,
-            "turn_id": str(e.turn_id) if e.turn_id else None,
-            "source": e.source,
-            "version": version,
+            "media_id": d["media_id"],
+            "kind": d["kind"],
+            "content_type": d["content_type"],
+            "size": d["size"],
+            "sha256": d["sha256"],
+            "filename": d["filename"],
+            "turn_id": d["turn_id"] or None,
+            "source": d["source"],
+            "version": r["version"],
         }
-        self.media[str(e.media_id)] = item | {"storage_key": e.storage_key}
-        if e.turn_id is not None:
-            message = self._turn_message.get(str(e.turn_id))
+        self.media[d["media_id"]] = item | {"storage_key": d["storage_key"]}
+        if d["turn_id"] is not None:
+            message = self._turn_message.get(d["turn_id"])
             if message is not None:
                 message["media"].append(item)
-        elif e.legacy is None:  # imported images belong to the session, not to its transcript
+        elif d["legacy"] is None:  # imported images belong to the session, not to its transcript
             self._message(
-                e,
-                version,
-                at,
+                r,
                 role="player",
                 kind="media",
-                author=self._name(e.actor),
-                text=e.filename,
+                author=self._name(r["actor"]),
+                text=d["filename"],
                 media=[item],
             )
 
-    def _on_MediaGenerationFailed(self, e: S.MediaGenerationFailed, version: int, at: str) -> None:
+    def _on_MediaGenerationFailed(self, d: Data, r: EventRecord) -> None:
         """A system note beside the narration: it stands, only its image or voice is missing."""
-        what = "image" if e.kind == "image" else "narration audio"
+        what = "image" if d["kind"] == "image" else "narration audio"
         self._message(
-            e,
-            version,
-            at,
-            turn_id=str(e.turn_id),
+            r,
+            turn_id=d["turn_id"],
             kind="media_failed",
-            text=f"The {what} for this turn could not be generated ({e.error_kind}): {e.message}",
-            structured={"kind": e.kind, "error_kind": e.error_kind},
+            text=f"The {what} for this turn could not be generated ({d['error_kind']}): "
+            f"{d['message']}",
+            structured={"kind": d["kind"], "error_kind": d["error_kind"]},
         )
 
     HANDLERS: ClassVar[EventTable[Fold]] = EventTable(

@@ -4,15 +4,28 @@ and what of it each role may read."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from typing import Any, Final, TypedDict
 from uuid import UUID
 
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.utils import resolve_topic
+
 from domain import roles
+from domain.transcoding import ReadSafeTranscoder
 
 # Carried by every event; shown at the top level of a record, not repeated in its data.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "occurred_at", "actor"})
 CREATION_ONLY = frozenset({"originator_topic"})
+_TYPE: Final = "_type_"  # the key of a stored value's type name: {"_type_": ..., "_data_": ...}
+_TYPE_KEY: Final = b'"_type_"'
+# Event fields the domain declares as instants (``datetime``): stored by the library's encoder.
+_INSTANTS: Final = frozenset({"timestamp", "occurred_at", "expires_at"})
+_HEX32: Final = re.compile(r"[0-9a-f]{32}")  # a UUID's ``hex``, as the library stores it
 # Events whose details only the owner may read, as only the owner may list invites (role,
 # expiry, uses, the token's hash): anyone else gets the event with just these fields of its
 # data. The event itself stays, so that versions run on without a gap in streams and exports.
@@ -67,6 +80,127 @@ def event_record(event: Any) -> EventRecord:
         "actor": fields.get("actor"),
         "data": data,
     }
+
+
+class StoredRecords:
+    """``event_record(mapper.to_domain_event(stored))`` for many stored events, read straight
+    from their stored JSON: no event objects, and ids and instants decoded to the strings a
+    record shows instead of to values turned back into strings.
+
+    An event stored under an older ``class_version`` (which upcasting changes), one lacking a
+    field its class declares (which would read as the field's default), or one that does not
+    decode goes the library's way, so each record is exactly what ``event_record`` gives.
+    """
+
+    def __init__(self, mapper: Mapper[UUID]) -> None:
+        self._mapper = mapper
+        source = mapper.transcoder
+        self._json: _JsonForms | None = None
+        if isinstance(source, JSONTranscoder) and not mapper.cipher and not mapper.compressor:
+            self._json = _JsonForms(source.names.values())
+
+    def records(self, stored_events: Iterable[StoredEvent]) -> list[EventRecord]:
+        return [self.record(stored) for stored in stored_events]
+
+    def record(self, stored: StoredEvent) -> EventRecord:
+        shape = _shape(stored.topic)
+        state: dict[str, Any] | None = None
+        if self._json is not None:
+            try:
+                state = self._json.decode(stored.state)
+            except Exception:  # noqa: BLE001 - the library's way below raises its own error for it
+                state = None
+        if (
+            not isinstance(state, dict)
+            or state.get("class_version", 1) != shape.class_version
+            or not shape.stored.issubset(state.keys())
+        ):
+            return event_record(self._mapper.to_domain_event(stored))
+        return {
+            "version": stored.originator_version,
+            "type": shape.name,
+            "recorded_at": state["timestamp"],
+            "occurred_at": state["occurred_at"] if shape.has_occurred_at else None,
+            "actor": state["actor"] if shape.has_actor else None,
+            "data": {name: state[name] for name in shape.data},
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What a record needs to know of one event class."""
+
+    name: str
+    class_version: int
+    stored: frozenset[str]  # the fields read from the stored state (not the row's columns)
+    data: tuple[str, ...]  # the fields shown in a record's data, in declaration order
+    has_occurred_at: bool
+    has_actor: bool
+
+
+@cache
+def _shape(topic: str) -> _Shape:
+    cls = resolve_topic(topic)
+    names = [f.name for f in dataclasses.fields(cls)]
+    return _Shape(
+        name=cls.__name__,
+        class_version=getattr(cls, "class_version", 1),
+        stored=frozenset(names) - {"originator_id", "originator_version"},
+        data=tuple(n for n in names if n not in ENVELOPE and n not in CREATION_ONLY),
+        has_occurred_at="occurred_at" in names,
+        has_actor="actor" in names,
+    )
+
+
+class _JsonForms(ReadSafeTranscoder):
+    """The application's transcoder, but decoding ids and instants to what ``jsonable`` makes
+    of them (the decoder's hook is this class's ``_decode_obj``).
+
+    Stored values sit at the top of an event's state, so ``decode`` parses without the hook (all
+    in C) and decodes just the top-level values; a state with any other ``"_type_"`` key (a
+    value nested in free data) is parsed again with the hook.
+    """
+
+    def __init__(self, transcodings: Iterable[Any]) -> None:
+        super().__init__()
+        for transcoding in transcodings:
+            self.register(transcoding)
+        self._dates_as_iso = type(self.names.get("datetime_iso")) is DatetimeAsISO
+        self._unhooked = ReadSafeTranscoder()
+        self._unhooked.decoder = json.JSONDecoder(parse_constant=lambda _: None)
+
+    def decode(self, data: bytes) -> Any:
+        state = self._unhooked.decode(data)
+        if isinstance(state, dict):
+            found = 0
+            for name, value in state.items():
+                if type(value) is dict and _TYPE in value:
+                    stored = value.get("_data_")
+                    if name in _INSTANTS and self._is_instant(value) and type(stored) is str:
+                        # The library wrote it with ``isoformat()``, which reads back unchanged.
+                        state[name] = stored
+                    else:
+                        state[name] = self._decode_obj(value)
+                    found += 1
+            if found == data.count(_TYPE_KEY):
+                return state
+        return super().decode(data)
+
+    def _is_instant(self, d: dict[str, Any]) -> bool:
+        return self._dates_as_iso and len(d) == 2 and d[_TYPE] == "datetime_iso"  # noqa: PLR2004
+
+    def _decode_obj(self, d: dict[str, Any]) -> Any:
+        if len(d) != 2:  # noqa: PLR2004 - {"_type_", "_data_"}; most objects are no such pair
+            return d
+        data = d.get("_data_")
+        kind = d.get("_type_")
+        if kind == "uuid_hex" and isinstance(data, str) and _HEX32.fullmatch(data):
+            # str(UUID(data)), without building the UUID.
+            return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+        if kind == "datetime_iso" and self._dates_as_iso and isinstance(data, str):
+            return datetime.fromisoformat(data).isoformat()  # as the library's DatetimeAsISO
+        value = super()._decode_obj(d)
+        return jsonable(value) if isinstance(value, UUID | datetime) else value
 
 
 def shown_to(record: EventRecord, role: str) -> EventRecord:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Final
 from uuid import UUID
 
 from domain.application import SessionNotFound, Sessions
 from projections.history import SessionView
+from projections.records import StoredRecords
 
 log = logging.getLogger(__name__)
+
+PAGE: Final = 5000  # stored events read per query while folding
 
 
 @dataclass
@@ -41,6 +44,7 @@ class SessionViews:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
+        self._records = StoredRecords(sessions.mapper)
         self._idle_ttl_s = idle_ttl_s
         self._clock = clock
         self._guard = threading.Lock()
@@ -73,10 +77,9 @@ class SessionViews:
                 del self._entries[session_id]
 
     def _catch_up(self, view: SessionView, until: int | None = None) -> None:
-        events = self._sessions.events.get(view.session_id, gt=view.version or None, lte=until)
         first = view.version == 0
-        applied = self._fold(view, events)
-        if first and not applied:
+        read = self._fold(view, until)
+        if first and not read:
             raise SessionNotFound("session not found", session_id=str(view.session_id))
         if first and view.origin.get("kind") == "fork":
             try:
@@ -85,13 +88,28 @@ class SessionViews:
                 # The fork's own history still reads; only what it inherits is missing.
                 log.exception("could not inherit the parent history of fork %s", view.session_id)
 
-    @staticmethod
-    def _fold(view: SessionView, events: Iterable[Any]) -> int:
-        count = 0
-        for event in events:
-            view.apply(event)
-            count += 1
-        return count
+    def _fold(self, view: SessionView, until: int | None) -> int:
+        """Fold the stored events after ``view.version`` (up to ``until``) into ``view``, read
+        ``PAGE`` at a time, one query each; returns how many were read.
+
+        Each event is read straight from its stored JSON into its record (the library's way only
+        for those that need it, see ``StoredRecords``); events of the topics the view ignores
+        are gone past without being decoded.
+        """
+        recorder, ignored = self._sessions.recorder, view.HANDLERS.ignored_topics
+        read = 0
+        while True:
+            page = recorder.select_events(
+                view.session_id, gt=view.version or None, lte=until, limit=PAGE
+            )
+            for stored in page:
+                if stored.topic in ignored:
+                    view.pass_over(stored.originator_version)
+                else:
+                    view.apply_record(self._records.record(stored))
+            read += len(page)
+            if len(page) < PAGE:
+                return read
 
     def _build(self, session_id: UUID, at_version: int) -> SessionView:
         view = SessionView(session_id)

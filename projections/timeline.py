@@ -10,7 +10,7 @@ from uuid import UUID
 from domain.application import Sessions
 from projections.dispatch import SESSION_EVENTS, stored_topic
 from projections.history import SessionView
-from projections.records import EventRecord, event_record
+from projections.records import EventRecord, StoredRecords
 
 # Event type name (as in a record's "type") -> the topic it is stored under.
 EVENT_TOPICS: Final[dict[str, str]] = {
@@ -37,6 +37,7 @@ def timeline_page(
     topics = None if types is None else {EVENT_TOPICS[name] for name in types}
     chunk = limit + 1 if topics is None else SCAN_CHUNK
     records: list[EventRecord] = []
+    reader = StoredRecords(sessions.mapper)
     scanned, budget = after, SCAN_BUDGET
     while budget > 0:
         batch = sessions.recorder.select_events(session_id, gt=scanned, limit=chunk)
@@ -44,7 +45,7 @@ def timeline_page(
             if topics is None or stored.topic in topics:
                 if len(records) == limit:
                     return records, records[-1]["version"]
-                records.append(event_record(sessions.mapper.to_domain_event(stored)))
+                records.append(reader.record(stored))
             scanned = stored.originator_version
         if len(batch) < chunk:
             return records, None

@@ -3,7 +3,8 @@
 Two providers share the ``Narrator`` protocol: ``OpenAICompatNarrator`` calls a remote chat
 model over httpx, and ``DemoNarrator`` answers offline when no model is configured. Both take
 a ``NarrationRequest`` and return a ``Narration``; the remote one raises ``NarrationFailed``
-once retrying is over.
+once retrying is over. ``OpenAICompatNarrator`` is imported from ``api.narration.openai_compat``,
+so a service without a remote model never loads httpx.
 """
 
 from api.narration.base import (
@@ -17,7 +18,6 @@ from api.narration.base import (
     Narrator,
 )
 from api.narration.demo import DemoNarrator
-from api.narration.openai_compat import OpenAICompatNarrator
 from api.narration.prompt import build_messages
 
 __all__ = [
@@ -30,6 +30,5 @@ __all__ = [
     "NarrationFailed",
     "NarrationRequest",
     "Narrator",
-    "OpenAICompatNarrator",
     "build_messages",
 ]

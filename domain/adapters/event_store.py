@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from domain.adapters.locks import StreamLocks
@@ -101,19 +102,20 @@ class RecorderAccess:
                     port=params["port"],
                     user=params["user"],
                     password=params.get("password") or "",
-                )
+                ),
+                sql.Identifier(recorder.datastore.schema, recorder.events_table_name),
             )
 
     def position_of(self, session_id: UUID, version: int) -> int | None:
         return position_of(self._recorder, session_id, version)
 
     @contextmanager
-    def hold(self, session_id: UUID) -> Iterator[None]:
+    def hold(self, session_id: UUID) -> Iterator[int | None]:
         if self._locks is None:
-            yield
+            yield None
             return
-        with self._locks.hold(session_id):
-            yield
+        with self._locks.hold(session_id) as head:
+            yield head
 
     def drop_broken_connections(self) -> None:
         if isinstance(self._recorder, PostgresApplicationRecorder):

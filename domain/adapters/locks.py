@@ -11,6 +11,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
+from psycopg import sql
 
 from domain.adapters.pools import CONNECT_TIMEOUT_S, Pool, connection_pool, drop_broken_connections
 
@@ -33,11 +34,19 @@ class StreamLocks:
 
     The locks hold connections from a pool of their own, smaller than the store's: sharing
     one pool would let every lock holder wait forever for a second connection to save with.
+    Taking a lock is one round trip, which also reads the stream's head version in
+    ``events_table`` (a table with the library's columns), so a writer that has the stream
+    loaded knows whether it must read anything at all.
     """
 
     POOL_SIZE: Final = 8
+    _TAKE: Final = sql.SQL(
+        "BEGIN; SET LOCAL lock_timeout = '10s'; SELECT pg_advisory_xact_lock({key}); "
+        "SELECT coalesce(max(originator_version), 0) FROM {table} WHERE originator_id = {stream}"
+    )
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, events_table: sql.Identifier) -> None:
+        self._events_table = events_table
         self._pool: Pool = connection_pool(
             conninfo,
             min_size=1,
@@ -47,15 +56,21 @@ class StreamLocks:
         )
 
     @contextlib.contextmanager
-    def hold(self, stream_id: UUID) -> Iterator[None]:
+    def hold(self, stream_id: UUID) -> Iterator[int]:
+        """Hold the stream's write lock until the block ends; gives its head version (0: none)."""
+        take = self._TAKE.format(
+            key=sql.Literal(advisory_key("write", stream_id)),
+            table=self._events_table,
+            stream=sql.Literal(stream_id),
+        )
         with _as_store_errors(), self._pool.connection() as conn:
-            conn.execute("BEGIN")
             try:
-                conn.execute("SET LOCAL lock_timeout = '10s'")
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s)", (advisory_key("write", stream_id),)
-                )
-                yield
+                # Without parameters, psycopg sends the statements as one simple query.
+                cursor = conn.execute(take)
+                while cursor.nextset():
+                    pass  # to the last statement's result: the head version
+                row = cursor.fetchone()
+                yield int(row[0]) if row else 0
             finally:
                 # A broken connection is dropped by the pool; the server released the lock then.
                 with contextlib.suppress(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import deepcopy
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID, uuid4
@@ -98,8 +99,9 @@ class Lifecycle(SessionWrites):
         lands wholly before the fork (which then sees it) or wholly after it, so the fork point
         is still visible when the fork is recorded, for the views that copy the parent's rows.
         """
-        with self._writing(session_id):
-            parent = self.get_for(session_id, actor)
+        with self._holding(session_id) as held:
+            held.require(actor, roles.SPECTATOR)
+            parent = deepcopy(held)  # the fork's events must share nothing with the parent
             at = parent.latest_quiet_version() if at_version is None else at_version
             if not parent.is_quiet(at):
                 raise InvalidForkPoint(

@@ -20,8 +20,9 @@ class StoreAccess(Protocol):
     def position_of(self, session_id: UUID, version: int) -> int | None:
         """The global position of the session's event at ``version``, or None if none is."""
 
-    def hold(self, session_id: UUID) -> AbstractContextManager[None]:
-        """Keep writers in other processes off the session until the block ends."""
+    def hold(self, session_id: UUID) -> AbstractContextManager[int | None]:
+        """Keep writers in other processes off the session until the block ends; gives the
+        session's head version in the store (0: no events) if the lock learnt it, else None."""
 
     def drop_broken_connections(self) -> None:
         """Replace the pooled connections that died, once the database answers again."""
@@ -56,8 +57,8 @@ class OneProcessStore:
         return None
 
     @contextmanager
-    def hold(self, session_id: UUID) -> Iterator[None]:
-        yield  # the write loop's in-process lock is all that one process needs
+    def hold(self, session_id: UUID) -> Iterator[int | None]:
+        yield None  # the write loop's in-process lock is all that one process needs
 
     def drop_broken_connections(self) -> None:
         pass  # nothing pooled

@@ -2,8 +2,9 @@
 conflict with another process reload and apply it again, a bounded number of times.
 
 Writers of one session are serialised inside this process by a lock per session, and across
-processes by the store's lock (``StoreAccess.hold``). How long to wait between tries is the
-caller's choice (``Retries.pause``), so the loop itself never sleeps.
+processes by the store's lock (``StoreAccess.hold``). Between commands the session stays loaded
+(``loaded.LoadedSessions``) and only catches up with what other processes appended. How long to
+wait between tries is the caller's choice (``Retries.pause``), so the loop itself never sleeps.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    Repository,
+    project_aggregate,
+)
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -27,6 +34,7 @@ from eventsourcing.persistence import (
 )
 
 from domain import roles
+from domain.application.loaded import LoadedSessions
 from domain.application.ports import OneProcessStore, StoreFactory
 from domain.application.results import Written
 from domain.errors import NotFound, StoreUnavailable, VersionConflict
@@ -119,9 +127,15 @@ class SessionWrites(Application[UUID]):
         self.clock = clock
         self.retries = retries
         self._locks = _InProcessLocks()
+        self._loaded = LoadedSessions(int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0))
         # Called after every committed write with (session id, version, position): views,
         # the turn worker and live streams wake up on it. They must be quick and not raise.
         self.on_saved: list[SavedListener] = list(on_saved)
+
+    def construct_repository(self) -> Repository[UUID]:
+        # No library cache: it copies the whole session on every get. The sessions this
+        # process uses stay loaded in ``self._loaded`` instead, sized by the same setting.
+        return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
     def construct_transcoder(self) -> Transcoder:
         # Decoding that no stored event can break (domain/transcoding.py).
@@ -140,10 +154,36 @@ class SessionWrites(Application[UUID]):
     # -- the write loop ---------------------------------------------------------------------
 
     @contextmanager
-    def _writing(self, session_id: UUID) -> Iterator[None]:
-        """The session to this caller alone, in this process and across processes."""
-        with self._locks.hold(session_id), store_errors(), self._store.hold(session_id):
-            yield
+    def _writing(self, session_id: UUID) -> Iterator[int | None]:
+        """The session to this caller alone, in this process and across processes; yields its
+        head version in the store when the lock tells it (else None)."""
+        with self._locks.hold(session_id), store_errors(), self._store.hold(session_id) as head:
+            yield head
+
+    @contextmanager
+    def _holding(self, session_id: UUID) -> Iterator[CampaignSession]:
+        """The session as stored now, for reading while its writers wait (it must not change)."""
+        with self._writing(session_id) as head:
+            session = self._current(session_id, head)
+            yield session
+            self._loaded.keep(session)
+
+    def _current(self, session_id: UUID, head: int | None) -> CampaignSession:
+        """The session as stored now, for the caller holding its lock: the loaded one brought
+        up to date with what other processes appended, else loaded from the store."""
+        session = self._loaded.take(session_id)
+        if session is not None and head is not None and head < session.version:
+            session = None  # the store is behind this process (restored?): trust the store
+        if session is None:
+            try:
+                loaded: CampaignSession = self.repository.get(session_id)
+            except AggregateNotFoundError:
+                raise SessionNotFound("session not found", session_id=str(session_id)) from None
+            return loaded
+        if head is None or head > session.version:
+            newer = self.events.get(session_id, gt=session.version)
+            session = project_aggregate(session, newer) or session
+        return session
 
     def _update(
         self,
@@ -152,13 +192,20 @@ class SessionWrites(Application[UUID]):
         *,
         unchanged_at: Callable[[T], int] | None = None,
     ) -> tuple[T, Written]:
-        """Load, apply ``command``, save; on a version conflict reload and apply it again."""
-        with self._writing(session_id):
+        """Load, apply ``command``, save; on a version conflict reload and apply it again.
+
+        The session goes back to ``self._loaded`` only after a command that raised nothing and
+        a save that succeeded (or was not needed).
+        """
+        with self._writing(session_id) as head_now:
+            head = head_now
             for attempt in range(self.retries.attempts):
-                session = self.get(session_id)
+                session = self._current(session_id, head)
+                head = None  # after a lost race, the head is unknown: catch up by reading
                 before = session.version
                 result = command(session)
                 if not session.pending_events:
+                    self._loaded.keep(session)
                     # Nothing written: answer with the version the command names (a repeated
                     # turn's first version), else the session's current one.
                     version = unchanged_at(result) if unchanged_at else session.version
@@ -169,6 +216,7 @@ class SessionWrites(Application[UUID]):
                     # Another process appended first: reload and re-apply.
                     self.retries.pause(attempt)
                     continue
+                self._loaded.keep(session)
                 self._snapshot_if_due(session, before)
                 written = Written(session_id, session.version, recordings[-1].notification.id)
                 return result, self._saved(written)
@@ -177,6 +225,8 @@ class SessionWrites(Application[UUID]):
     def _create(self, session: CampaignSession) -> Written:
         with store_errors():
             recordings = self.save(session)
+        with self._locks.hold(session.id):
+            self._loaded.keep(session)
         self._snapshot_if_due(session, 0)
         return self._saved(Written(session.id, session.version, recordings[-1].notification.id))
 
@@ -207,13 +257,23 @@ class SessionWrites(Application[UUID]):
     # -- queries ----------------------------------------------------------------------------
 
     def get(self, session_id: UUID, *, version: int | None = None) -> CampaignSession:
-        """The session now, or as it was at ``version``."""
+        """The session now (a copy the caller may change), or as it was at ``version``."""
+        if version is None:
+            return self.read(session_id, deepcopy)
         with store_errors():
             try:
                 session: CampaignSession = self.repository.get(session_id, version=version)
             except AggregateNotFoundError:
                 raise SessionNotFound("session not found", session_id=str(session_id)) from None
         return session
+
+    def read(self, session_id: UUID, query: Callable[[CampaignSession], T]) -> T:
+        """``query`` of the session as stored now; it must not change the session."""
+        with self._locks.hold(session_id), store_errors():
+            session = self._current(session_id, None)
+            answer = query(session)
+            self._loaded.keep(session)
+        return answer
 
     def get_for(
         self, session_id: UUID, actor: str, needed: str = roles.SPECTATOR
@@ -234,5 +294,6 @@ class SessionWrites(Application[UUID]):
         self._store.drop_broken_connections()
 
     def close(self) -> None:
+        self._loaded.clear()
         self._store.close()
         super().close()

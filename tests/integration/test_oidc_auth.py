@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from api.auth import AuthError, JwksUnavailable, OidcAuthenticator
+from api.auth import AuthError, JwksUnavailable
+from api.auth.oidc import OidcAuthenticator
 from tests.support.clock import FakeClock
 from tests.support.jwks_server import JwksServer, RsaSigningKey
 

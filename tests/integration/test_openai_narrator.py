@@ -20,7 +20,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from api.narration import HistoryEntry, NarrationFailed, NarrationRequest, OpenAICompatNarrator
+from api.narration import HistoryEntry, NarrationFailed, NarrationRequest
+from api.narration.openai_compat import OpenAICompatNarrator
 from tests.support.fake_llm import Answer, FakeLLM, Raw, Status
 
 API_KEY = "sk-test-key-0123456789"

@@ -569,23 +569,23 @@ def test_the_documented_recipe_refuses_a_forgery_that_keeps_the_chain(
 
 
 class _CountingEvents:
-    """The application's event store, noting the ``limit`` of every read."""
+    """The recorder's reads of stored events, noting the ``limit`` of each."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self, select_events: Callable[..., Any]) -> None:
+        self.inner = select_events
         self.limits: list[int | None] = []
 
-    def get(self, originator_id: UUID, **kwargs: Any) -> Any:
+    def select_events(self, originator_id: UUID, **kwargs: Any) -> Any:
         self.limits.append(kwargs.get("limit"))
-        return self.inner.get(originator_id, **kwargs)
+        return self.inner(originator_id, **kwargs)
 
 
 def test_export_reads_the_stream_one_page_at_a_time(
     story: tuple[Sessions, UUID], signer: ExportSigner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions, session_id = story
-    counting = _CountingEvents(sessions.events)
-    monkeypatch.setattr(sessions, "events", counting)
+    counting = _CountingEvents(sessions.recorder.select_events)
+    monkeypatch.setattr(sessions.recorder, "select_events", counting.select_events)
     blocks = export_ndjson(
         sessions, session_id, title="t", until=EVENTS, exported_at="x", signer=signer, chunk=300
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +13,7 @@ import pytest
 
 from domain.application import Sessions
 from projections import timeline
-from projections.records import event_record
+from projections.records import StoredRecords, event_record
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
 from tests.support.story import play_story, start_story
 from tests.support.timeline import fresh_fold
@@ -96,3 +97,31 @@ def test_the_session_at_a_version_matches_a_fresh_fold(story: tuple[Sessions, UU
             replay.created_at,
         )
         assert json.dumps(header.members) == json.dumps(replay.members)  # same order too
+
+
+def test_records_read_from_stored_json_match_the_decoded_events(
+    story: tuple[Sessions, UUID],
+) -> None:
+    sessions, session_id = story
+    reader = StoredRecords(sessions.mapper)
+    for stored in sessions.recorder.select_events(session_id):
+        assert reader.record(stored) == event_record(sessions.mapper.to_domain_event(stored))
+
+
+def test_an_event_stored_under_an_older_class_version_is_upcast_as_the_library_does(
+    story: tuple[Sessions, UUID],
+) -> None:
+    sessions, session_id = story
+    turn = next(
+        stored
+        for stored in sessions.recorder.select_events(session_id)
+        if stored.topic == EVENT_TOPICS["TurnSubmitted"]
+    )
+    state = json.loads(turn.state)
+    for name in ("character", "held", "legacy"):
+        del state[name]
+    old = replace(turn, state=json.dumps(state | {"class_version": 1}).encode())
+    record = StoredRecords(sessions.mapper).record(old)
+    assert record == event_record(sessions.mapper.to_domain_event(old))
+    assert record["data"]["held"] is False
+    assert record["data"]["legacy"] is None
