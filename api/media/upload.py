@@ -190,7 +190,7 @@ class _Reader:
             self.file_name = self._part.filename
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        piece = data[start:end]
+        piece = memoryview(data)[start:end]  # hashed and written without a copy
         if self._part.name != FILE_FIELD:
             self._part.value += piece
             if len(self._part.value) > MAX_FIELD_BYTES:
@@ -202,7 +202,7 @@ class _Reader:
         if self.size > self.limit:
             raise too_large(self.limit)
         if len(self.head) < SNIFF_BYTES:
-            self.head += piece[: SNIFF_BYTES - len(self.head)]
+            self.head += bytes(piece[: SNIFF_BYTES - len(self.head)])
             # Refuse a file of the wrong type as soon as its first bytes are in, not at the end.
             if len(self.head) == SNIFF_BYTES and sniff(self.head) is None:
                 raise unsupported()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 from uuid import UUID
@@ -290,10 +291,20 @@ async def serve(request: Request, media: Media, item: Served | IndexedMedia) -> 
     headers = SAFE_HEADERS | {"ETag": etag, "Content-Disposition": f'inline; filename="{name}"'}
     if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    url = await to_thread.run_sync(
-        lambda: media.store.signed_url(
-            item.storage_key, content_type=item.content_type, filename=name
+    try:
+        wanted = (
+            parse_range(request.headers.get("range"), item.size)
+            if range_applies(request.headers.get("if-range"), etag)
+            else None
         )
+    except Unsatisfiable:
+        wanted, unsatisfiable = None, True
+    else:
+        unsatisfiable = False
+    start, end = (0, item.size) if wanted is None else (wanted.start, wanted.end + 1)
+    # One trip to a worker thread: the signed URL, else the opened object.
+    url, chunks = await to_thread.run_sync(
+        lambda: _signed_or_read(media, item, name, None if unsatisfiable else (start, end))
     )
     if url is not None:
         # The URL expires: nobody may cache the redirect.
@@ -302,21 +313,13 @@ async def serve(request: Request, media: Media, item: Served | IndexedMedia) -> 
             status_code=status.HTTP_307_TEMPORARY_REDIRECT,
             headers={"Cache-Control": "private, no-store", "ETag": etag},
         )
-    try:
-        wanted = (
-            parse_range(request.headers.get("range"), item.size)
-            if range_applies(request.headers.get("if-range"), etag)
-            else None
-        )
-    except Unsatisfiable:
+    if unsatisfiable or chunks is None:
         raise ApiError(
             416,
             "range_not_satisfiable",
             f"the range is outside the {item.size} bytes of this file",
             headers={"Content-Range": f"bytes */{item.size}"},
-        ) from None
-    start, end = (0, item.size) if wanted is None else (wanted.start, wanted.end + 1)
-    chunks = await to_thread.run_sync(lambda: media.store.read(item.storage_key, start, end))
+        )
     headers["Content-Length"] = str(end - start)
     if wanted is not None:
         headers["Content-Range"] = wanted.content_range(item.size)
@@ -326,3 +329,15 @@ async def serve(request: Request, media: Media, item: Served | IndexedMedia) -> 
         media_type=item.content_type,
         headers=headers,
     )
+
+
+def _signed_or_read(
+    media: Media, item: Served | IndexedMedia, name: str, span: tuple[int, int] | None
+) -> tuple[str | None, Iterator[bytes] | None]:
+    """A signed URL for the object, else its bytes ``span`` (None: an unsatisfiable range,
+    which is only answered 416 when no signed URL is served instead); blocking."""
+    store = media.store
+    url = store.signed_url(item.storage_key, content_type=item.content_type, filename=name)
+    if url is not None or span is None:
+        return url, None
+    return None, store.read(item.storage_key, *span)
