@@ -75,8 +75,12 @@ class Lifecycle(SessionWrites):
         )
 
     def save_new(self, session: CampaignSession) -> Written:
-        """Save a session built outside the write loop (an import) in one transaction."""
-        return self._create(session)
+        """Save a session built outside the write loop (an import) in one transaction.
+
+        It is not kept loaded: its values never went through a command's checks, so the next
+        command reads it back from the store, which reads what older code stored defensively.
+        """
+        return self._create(session, keep=False)
 
     def rename(self, *, session_id: UUID, actor: str, title: str) -> Written:
         _, written = self._update(

@@ -222,11 +222,14 @@ class SessionWrites(Application[UUID]):
                 return result, self._saved(written)
         raise VersionConflict("the session kept changing; try again", session_id=str(session_id))
 
-    def _create(self, session: CampaignSession) -> Written:
+    def _create(self, session: CampaignSession, *, keep: bool = True) -> Written:
+        """Save a new session; ``keep`` it loaded unless it was built past the commands' checks
+        (its values must then be read back as the store gives them: see ``save_new``)."""
         with store_errors():
             recordings = self.save(session)
-        with self._locks.hold(session.id):
-            self._loaded.keep(session)
+        if keep:
+            with self._locks.hold(session.id):
+                self._loaded.keep(session)
         self._snapshot_if_due(session, 0)
         return self._saved(Written(session.id, session.version, recordings[-1].notification.id))
 
