@@ -18,12 +18,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
 
 import psycopg
 from psycopg import sql
+
+from domain.session import CampaignSession
 
 REPS: Final = 3
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
@@ -43,6 +47,19 @@ def turn_text(n: int) -> str:
     return TURN_TEXT.format(n=n)
 
 
+def submit_turn(session: CampaignSession, n: int, at: datetime | None = None) -> None:
+    """The n-th benchmark turn, straight on the aggregate (fixtures saved in batches)."""
+    session.submit_turn(
+        actor=OWNER,
+        turn_id=uuid4(),
+        text=turn_text(n),
+        kind="action",
+        character=None,
+        idempotency_key=None,
+        at=at or datetime.now(UTC),
+    )
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How much each group does; ``QUICK`` is for smoke runs, ``FULL`` for figures."""
@@ -52,6 +69,7 @@ class Sizes:
     http_seconds: float  # load duration of one HTTP repetition
     http_warmup_seconds: float  # untimed load before the repetitions of one level
     concurrency: tuple[int, ...]  # concurrent sessions (one client coroutine each)
+    http_reps: int  # timed repetitions per server and level (a smoke run needs one)
 
 
 FULL: Final = Sizes(
@@ -60,6 +78,7 @@ FULL: Final = Sizes(
     http_seconds=1.5,
     http_warmup_seconds=0.3,
     concurrency=(1, 10, 50),
+    http_reps=REPS,
 )
 QUICK: Final = Sizes(
     appends=300,
@@ -67,6 +86,7 @@ QUICK: Final = Sizes(
     http_seconds=0.5,
     http_warmup_seconds=0.2,
     concurrency=(1, 50),  # the two levels the goals name; 10 only in a full run
+    http_reps=1,
 )
 
 

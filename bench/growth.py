@@ -10,11 +10,10 @@ time, through an application configured as the service configures it.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Final
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from bench.core import OWNER, REPS, Context, Row, Store, median, progress, turn_text
+from bench.core import OWNER, REPS, Context, Row, Store, median, progress, submit_turn, turn_text
 from bench.store import SNAPSHOT_INTERVAL, raw_writer, stored_state
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
@@ -46,15 +45,7 @@ def grow(sessions: Sessions, session_id: UUID, events: int) -> None:
         taken = []
         target = min(events, session.version + BATCH)
         while session.version < target:
-            session.submit_turn(
-                actor=OWNER,
-                turn_id=uuid4(),
-                text=turn_text(n),
-                kind="action",
-                character=None,
-                idempotency_key=None,
-                at=datetime.now(UTC),
-            )
+            submit_turn(session, n)
             n += 1
             if not session.version % SNAPSHOT_INTERVAL:
                 taken.append(CampaignSession.Snapshot.take(session))

@@ -14,7 +14,7 @@ import asyncio
 from typing import Final
 
 from api.auth import LocalAuthenticator
-from bench.core import JWT_SECRET, REPS, Context, Row, progress
+from bench.core import JWT_SECRET, Context, Row, progress
 from bench.http_turns import UNREACHED_QUOTAS, Comparison, Server, level, rows_for
 
 GROUP: Final = "guards"
@@ -46,7 +46,7 @@ async def run_store(ctx: Context, postgres: bool) -> list[Row]:
             )
         for concurrency in CONCURRENCY:
             progress(
-                f"{GROUP}: {concurrency} concurrent sessions, {REPS} x "
+                f"{GROUP}: {concurrency} concurrent sessions, {ctx.sizes.http_reps} x "
                 f"{ctx.sizes.http_seconds:g} s per server ({store})"
             )
             reps = await level(servers, concurrency, ctx, auth)

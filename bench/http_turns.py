@@ -43,7 +43,6 @@ import httpx
 from api.auth import LocalAuthenticator
 from bench.core import (
     JWT_SECRET,
-    REPS,
     Context,
     Row,
     cpu_seconds,
@@ -375,13 +374,13 @@ async def one_rep(
 async def level(
     servers: Sequence[Server], concurrency: int, ctx: Context, auth: LocalAuthenticator
 ) -> dict[str, list[Rep]]:
-    """A warm-up, then REPS repetitions per server, alternating between the servers; the
+    """A warm-up, then ``http_reps`` repetitions per server, alternating between the servers; the
     repetitions by server label."""
     sizes = ctx.sizes
     reps: dict[str, list[Rep]] = {server.label: [] for server in servers}
     for server in servers:
         await one_rep(ctx, server, concurrency, sizes.http_warmup_seconds, auth)
-    for _ in range(REPS):
+    for _ in range(sizes.http_reps):
         for server in servers:
             rep = await one_rep(ctx, server, concurrency, sizes.http_seconds, auth)
             if rep is not None:
@@ -493,7 +492,7 @@ async def run_store(ctx: Context, postgres: bool) -> list[Row]:
             servers.append(await Server.start(kind, url, data_dir, log_path))
         for concurrency in ctx.sizes.concurrency:
             progress(
-                f"{GROUP}: {concurrency} concurrent sessions, {REPS} x "
+                f"{GROUP}: {concurrency} concurrent sessions, {ctx.sizes.http_reps} x "
                 f"{ctx.sizes.http_seconds:g} s per server ({store})"
             )
             reps = await level(servers, concurrency, ctx, auth)

@@ -102,6 +102,7 @@ def environment(ctx: Context) -> dict[str, Any]:
         "command": " ".join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
         "sizes": ctx.sizes.__dict__,
         "repetitions": REPS,
+        "http_repetitions": ctx.sizes.http_reps,
         "quick": ctx.quick,
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain")),
@@ -188,7 +189,8 @@ def footer(env: dict[str, Any], groups: set[str]) -> list[str]:
     return [
         f"ours/base = our figure / the baseline's. In ev/s and turns/s higher is better (below 1 "
         f"= slower than the baseline); in ms lower is better (above 1 = slower). Every figure is "
-        f"the median of {env['repetitions']} repetitions; p50/p99 are taken within each "
+        f"the median of {env['repetitions']} repetitions (HTTP turn levels: "
+        f"{env.get('http_repetitions', env['repetitions'])}); p50/p99 are taken within each "
         f"repetition.",
         f"DURABILITY: PostgreSQL {pg['server_version']} test cluster with fsync={pg['fsync']}, "
         f"synchronous_commit={pg['synchronous_commit']}, full_page_writes="

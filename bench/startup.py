@@ -33,7 +33,7 @@ from bench.core import (
     Store,
     progress,
     stop,
-    turn_text,
+    submit_turn,
 )
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
@@ -243,15 +243,7 @@ def play(session: CampaignSession, n: int, *, last: bool) -> None:
     elif last:  # a turn here would stay pending: record something quiet instead
         session.rename(actor=OWNER, title=f"Bench campaign {session.id} at {n}", at=at)
     else:
-        session.submit_turn(
-            actor=OWNER,
-            turn_id=uuid4(),
-            text=turn_text(n),
-            kind="action",
-            character=None,
-            idempotency_key=None,
-            at=at,
-        )
+        submit_turn(session, n, at)
 
 
 def free_port() -> int:

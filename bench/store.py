@@ -20,7 +20,6 @@ import gc
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 from uuid import UUID, uuid4
@@ -28,7 +27,7 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg import sql
 
-from bench.core import OWNER, REPS, Context, Row, Store, median, progress, turn_text
+from bench.core import OWNER, REPS, Context, Row, Store, median, progress, submit_turn, turn_text
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
@@ -259,15 +258,7 @@ def build_stream(sessions: Sessions, events: int, *, snapshots_from: int | None)
         batch = SNAPSHOT_INTERVAL if snapshotting else BUILD_BATCH
         target = min(events, (session.version // batch + 1) * batch)
         while session.version < target:
-            session.submit_turn(
-                actor=OWNER,
-                turn_id=uuid4(),
-                text=turn_text(n),
-                kind="action",
-                character=None,
-                idempotency_key=None,
-                at=datetime.now(UTC),
-            )
+            submit_turn(session, n)
             n += 1
         sessions.save(session)
         if snapshots is not None and snapshots_from is not None and target >= snapshots_from:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from api.auth import LocalAuthenticator
-from bench.core import JWT_SECRET, REPS, Context, Row, progress
+from bench.core import JWT_SECRET, Context, Row, progress
 from bench.http_turns import Comparison, Server, ServerKind, level, rows_for
 
 
@@ -51,7 +51,7 @@ async def _compare(
             )
         for sessions in concurrency:
             progress(
-                f"{group}: {sessions} concurrent sessions, {REPS} x "
+                f"{group}: {sessions} concurrent sessions, {ctx.sizes.http_reps} x "
                 f"{ctx.sizes.http_seconds:g} s per server ({store})"
             )
             reps = await level(servers, sessions, ctx, auth)
