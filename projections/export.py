@@ -69,9 +69,26 @@ _ORJSON: Final = (
     | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
 )
-# Where orjson writes a float unlike ``repr`` (only below 1e-4: "0.00001" for "1e-05", "1e-7"
-# for "1e-07"); a string holding such text goes the standard library's way too, to the same end.
-_UNLIKE_REPR: Final = re.compile(rb"0\.0000|e-[0-9](?![0-9])")
+_NUMBER_ENDS: Final = (b",", b"]", b"}", b"")
+
+
+def _unlike_repr(text: bytes) -> bool:
+    """Whether orjson's ``text`` may hold a float it writes unlike ``repr``: only below 1e-4,
+    as "0.00001" for "1e-05" or "1e-7" for "1e-07". A string holding such text answers yes too
+    (the standard library then writes it, to the same bytes); found without a regex, which
+    would cost as much as the writing."""
+    if b"0.0000" in text:
+        return True
+    at = text.find(b"e-")
+    while at != -1:
+        if (
+            text[at + 3 : at + 4] in _NUMBER_ENDS
+            and text[at + 2 : at + 3].isdigit()
+            and text[at - 1 : at].isdigit()
+        ):
+            return True
+        at = text.find(b"e-", at + 2)
+    return False
 
 
 def canonical_bytes(value: Any, *, plain: bool = False) -> bytes:
@@ -84,7 +101,7 @@ def canonical_bytes(value: Any, *, plain: bool = False) -> bytes:
         except orjson.JSONEncodeError:
             pass
         else:
-            if not _UNLIKE_REPR.search(text):
+            if not _unlike_repr(text):
                 return text
     return _CANONICAL.encode(value).encode("utf-8")
 
