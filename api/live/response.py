@@ -139,6 +139,7 @@ class StreamResponse(Response):
         try:
             self.sending_since = loop.time()
             await send(start)
+            self.sending_since = None  # the first read is not the client's to wait for
             started = True
             async for chunk in self.messages:
                 self.sending_since = loop.time()
