@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEv
 from domain.adapters import event_store
 from domain.adapters.config import is_postgres, sqlite_path, store_env
 from domain.adapters.media import MediaCorrupt, MediaStore, put_checked
-from domain.application import Sessions
+from domain.application import Sessions, store_errors
 from domain.errors import GaiaError
 from migrate_legacy.mapping import Plan
 from migrate_legacy.model import (
@@ -107,7 +107,8 @@ class Importer:
             return Outcome(STATUS_REJECTED, reason=WRITE_FAILED, detail=built.refused)
         self._copy_binaries(plan)
         try:
-            with self._write_lock:
+            # A lost connection reads as the store being unavailable, as for every write.
+            with self._write_lock, store_errors():
                 ids = self.sessions.recorder.insert_events(built.stored)
         except IntegrityError:
             # Another run wrote this stream first: judge it like any existing stream.
