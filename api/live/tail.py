@@ -3,7 +3,9 @@
 On PostgreSQL the library NOTIFYs a channel named after the events table in every write
 transaction (no payload; delivered at commit). One connection per process LISTENs on it; each
 notification, and a slow backup poll, make the tail read the notifications after the last
-position it has seen and wake the hub for the sessions they belong to. A lost notification,
+position it has seen and wake the hub for the sessions they belong to. While no stream is open
+a notification costs nothing (no read, no worker thread); the poll then moves the position up to
+the head, so a stream opened later is followed from at most one poll behind. A lost notification,
 or a LISTEN connection that dropped, therefore only delays an event until the next poll or
 reconnection. On SQLite there is one server process; the poll still covers other writers
 of the file (an import job).
@@ -76,9 +78,13 @@ class StoreTail:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
 
-    def nudge(self) -> None:
+    def nudge(self, *, unwatched_too: bool = False) -> None:
         """Read the log after the last position now (single flight: a nudge during a read
-        makes it read once more)."""
+        makes it read once more). Without a stream open only a poll (``unwatched_too``) reads:
+        it skips to the head. A stream opened in between replays what was written before it
+        and is followed by the next read, which starts at or before the head it replayed to."""
+        if not unwatched_too and not self._watched():
+            return
         if self._scan_task is not None:
             self._again = True
             return
@@ -126,7 +132,7 @@ class StoreTail:
     async def _poll_forever(self) -> None:
         while True:
             await asyncio.sleep(self._poll_interval_s)
-            self.nudge()
+            self.nudge(unwatched_too=True)
 
     async def _listen_forever(self, database_url: str, channel: str) -> None:
         """Hold one LISTEN connection, reconnecting with backoff; nudge on every notification."""
@@ -147,7 +153,7 @@ class StoreTail:
                 ) as conn:
                     await conn.execute(listen)
                     delay = RECONNECT_MIN_S
-                    self.nudge()  # whatever was written while not listening
+                    self.nudge(unwatched_too=True)  # whatever was written while not listening
                     async for _ in conn.notifies():
                         self.nudge()
             except psycopg.Error as error:
