@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from uuid import UUID
@@ -175,6 +175,8 @@ class LiveHub:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
         self._feeds: dict[UUID, _Feed] = {}
+        # Called (on the event loop) when a stream opens while no other is open.
+        self.on_watched: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
         # Set by sse-starlette when the server begins to shut down (every stream response
@@ -215,6 +217,9 @@ class LiveHub:
         if self.shutting_down is None or self.shutting_down.is_set():
             subscription.close("shutdown")
             return subscription
+        if not self._feeds:
+            for listener in self.on_watched:
+                listener()
         self._feeds.setdefault(session_id, _Feed()).subscribers.add(subscription)
         return subscription
 
