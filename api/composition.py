@@ -115,7 +115,7 @@ def build(settings: Settings, stack: AsyncExitStack) -> tuple[AppState, Operatio
 
     # Live streams: this process's writes reach the hub through ``saved``; other processes'
     # writes through the tail of the store's global log.
-    hub = LiveHub(sessions)
+    hub = LiveHub(sessions, shutdown_grace_s=settings.stream_shutdown_grace_seconds)
     saved.add(hub.saved)
     tail = StoreTail(
         sessions.recorder,

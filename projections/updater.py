@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from domain.application import Sessions
-from projections.database import UNREACHABLE, Cursor, ViewDatabase
+from projections.database import Cursor, ViewDatabase
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class ViewUpdater:
             notifications = [n for n in notifications if n.topic not in unread]
         try:
             return self._apply(notifications, until, skip_failures=False)
-        except UNREACHABLE:
+        except self.database.unreachable:
             raise
         except Exception:  # noqa: BLE001 - any error of a view: retried event by event
             # Some event of the batch cannot be applied: apply the batch again one event at a
@@ -272,7 +272,7 @@ class ViewUpdater:
         try:
             event = self.sessions.mapper.to_domain_event(notification)
             self.view.apply(cur, event)
-        except UNREACHABLE:
+        except self.database.unreachable:
             raise
         except Exception as error:  # noqa: BLE001 - whatever an event makes a view raise
             cur.execute("ROLLBACK TO SAVEPOINT gaia_view_event")

@@ -22,6 +22,7 @@ import anyio
 from anyio import to_thread
 from sse_starlette import ServerSentEvent
 
+from api.live.response import OpenStreams, exit_signal
 from domain import roles
 from domain.application import Sessions
 from projections.records import OWNER_ONLY_DATA, event_record, shown_to
@@ -146,6 +147,10 @@ class Subscription:
             self.closed = reason
             self._changed.set()
 
+    def poke(self) -> None:
+        """Wake the stream with nothing offered (its heartbeat or lifetime timer)."""
+        self._changed.set()
+
     async def wait(self) -> None:
         """Until something was offered or the subscription was closed."""
         await self._changed.wait()
@@ -172,15 +177,17 @@ class _Feed:
 class LiveHub:
     """Per-session fan-out for this process. Runs on the event loop; ``saved`` is thread-safe."""
 
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(self, sessions: Sessions, *, shutdown_grace_s: float = 0.0) -> None:
         self._sessions = sessions
+        self.streams = OpenStreams(grace_s=shutdown_grace_s)  # their HTTP responses
         self._feeds: dict[UUID, _Feed] = {}
         # Called (on the event loop) when a stream opens while no other is open.
         self.on_watched: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
-        # Set by sse-starlette when the server begins to shut down (every stream response
-        # shares it), or by stop(): every stream then ends with a reconnection hint.
+        self._exit: asyncio.Task[None] | None = None
+        # Set when the server begins to shut down, or by stop(): every stream then ends with a
+        # reconnection hint.
         self.shutting_down: anyio.Event | None = None
 
     async def start(self) -> None:
@@ -189,16 +196,25 @@ class LiveHub:
         self._watcher = asyncio.create_task(
             self._close_all_on(self.shutting_down), name="live-shutdown"
         )
+        self._exit = asyncio.create_task(self._on_exit(self.shutting_down), name="live-exit")
 
     async def stop(self) -> None:
         if self.shutting_down is not None:
             self.shutting_down.set()
         self._close_all()
-        tasks = [t for t in [self._watcher, *(f.task for f in self._feeds.values())] if t]
+        feeds = [f.task for f in self._feeds.values()]
+        tasks = [t for t in [self._watcher, self._exit, *feeds] if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._loop = None
+
+    async def _on_exit(self, shutdown: anyio.Event) -> None:
+        """On SIGTERM: every stream ends with its hint; those that cannot are cut after the
+        grace period."""
+        await exit_signal()
+        shutdown.set()
+        await self.streams.drain()
 
     async def _close_all_on(self, shutdown: anyio.Event) -> None:
         await shutdown.wait()

@@ -22,11 +22,10 @@ from collections.abc import Callable, Mapping
 from typing import Final
 from uuid import UUID
 
-import psycopg
 from anyio import to_thread
 from eventsourcing.persistence import ApplicationRecorder, InterfaceError, OperationalError
-from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg import sql
+
+from domain.adapters.config import postgres_recorder
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +63,8 @@ class StoreTail:
     @property
     def channel(self) -> str | None:
         """The library's NOTIFY channel (the events table name), or None off PostgreSQL."""
-        if isinstance(self._recorder, PostgresApplicationRecorder):
-            return self._recorder.channel_name
-        return None
+        postgres = postgres_recorder(self._recorder)
+        return None if postgres is None else postgres.channel_name
 
     async def start(self) -> None:
         self._position = await to_thread.run_sync(self._head)
@@ -145,6 +143,10 @@ class StoreTail:
     async def _listen_forever(self, database_url: str, channel: str) -> None:
         """Hold one connection, reconnecting with backoff; LISTEN on it while a stream is open
         and nudge on every notification."""
+        # Imported here: only a PostgreSQL store has a channel to listen on.
+        import psycopg  # noqa: PLC0415
+        from psycopg import sql  # noqa: PLC0415
+
         listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
         unlisten = sql.SQL("UNLISTEN {}").format(sql.Identifier(channel))
         delay = RECONNECT_MIN_S
