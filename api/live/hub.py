@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from uuid import UUID
@@ -181,6 +181,8 @@ class LiveHub:
         self._sessions = sessions
         self.streams = OpenStreams(grace_s=shutdown_grace_s)  # their HTTP responses
         self._feeds: dict[UUID, _Feed] = {}
+        # Called (on the event loop) when a stream opens while no other is open.
+        self.on_watched: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._exit: asyncio.Task[None] | None = None
@@ -231,6 +233,9 @@ class LiveHub:
         if self.shutting_down is None or self.shutting_down.is_set():
             subscription.close("shutdown")
             return subscription
+        if not self._feeds:
+            for listener in self.on_watched:
+                listener()
         self._feeds.setdefault(session_id, _Feed()).subscribers.add(subscription)
         return subscription
 
