@@ -90,7 +90,9 @@ class Importer:
         if plan.status == STATUS_REJECTED:
             return Outcome(STATUS_REJECTED)
         try:
-            return self._apply(plan, built)
+            # A lost connection reads as the store being unavailable, as for every write.
+            with store_errors():
+                return self._apply(plan, built)
         except (GaiaError, MediaCorrupt, OSError, PersistenceError) as error:
             log.warning("campaign %s not written: %s", plan.legacy_id, error)
             return Outcome(STATUS_REJECTED, reason=WRITE_FAILED, detail=str(error)[:300])
@@ -107,8 +109,7 @@ class Importer:
             return Outcome(STATUS_REJECTED, reason=WRITE_FAILED, detail=built.refused)
         self._copy_binaries(plan)
         try:
-            # A lost connection reads as the store being unavailable, as for every write.
-            with self._write_lock, store_errors():
+            with self._write_lock:
                 ids = self.sessions.recorder.insert_events(built.stored)
         except IntegrityError:
             # Another run wrote this stream first: judge it like any existing stream.
