@@ -124,6 +124,7 @@ def build(settings: Settings, stack: AsyncExitStack) -> tuple[AppState, Operatio
         database_url=settings.database_url,
         poll_interval_s=settings.stream_poll_seconds,
     )
+    hub.on_watched.append(tail.watching)  # the tail LISTENs only while a stream is open
     secret = ticket_secret(settings)
     live = Live(
         hub=hub,

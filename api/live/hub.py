@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 from uuid import UUID
@@ -127,6 +127,8 @@ class LiveHub:
         # Their HTTP responses: a client that takes nothing for send_timeout_s is dropped.
         self.streams = OpenStreams(send_timeout_s=send_timeout_s, grace_s=shutdown_grace_s)
         self._feeds: dict[UUID, _Feed] = {}
+        # Called (on the event loop) when a stream opens while no other is open.
+        self.on_watched: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._exit = ExitWatch(self.begin_shutdown)
         self._drain: asyncio.Task[None] | None = None
@@ -173,6 +175,9 @@ class LiveHub:
         if self.shutting_down is None or self.shutting_down.is_set():
             subscription.close("shutdown")
             return subscription
+        if not self._feeds:
+            for listener in self.on_watched:
+                listener()
         self._feeds.setdefault(session_id, _Feed()).subscribers.add(subscription)
         return subscription
 
