@@ -19,6 +19,7 @@ from api.routes import sessions as session_routes
 from api.routes import sharing, stream, system, timeline, turns
 from api.settings import Settings
 from api.state import AppState
+from domain.adapters.config import is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    errors.install(app)
+    errors.install(app, postgres=is_postgres(settings.database_url))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # inside the log context
     operations.install(app)
     if cors_origins:

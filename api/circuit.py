@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-import psycopg
 from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -69,6 +68,8 @@ class StoreCircuit:
 
     def probe(self) -> bool:
         """True if the database accepts a new connection and answers (a blocking call)."""
+        import psycopg  # noqa: PLC0415 - the circuit serves PostgreSQL only, loaded with it
+
         try:
             with psycopg.connect(
                 self._url, connect_timeout=PROBE_CONNECT_TIMEOUT_S, autocommit=True

@@ -115,7 +115,7 @@ def build(settings: Settings, stack: AsyncExitStack) -> tuple[AppState, Operatio
 
     # Live streams: this process's writes reach the hub through ``saved``; other processes'
     # writes through the tail of the store's global log.
-    hub = LiveHub(sessions)
+    hub = LiveHub(sessions, shutdown_grace_s=settings.stream_shutdown_grace_seconds)
     saved.add(hub.saved)
     tail = StoreTail(
         sessions.recorder,
@@ -124,6 +124,7 @@ def build(settings: Settings, stack: AsyncExitStack) -> tuple[AppState, Operatio
         database_url=settings.database_url,
         poll_interval_s=settings.stream_poll_seconds,
     )
+    hub.on_watched.append(tail.watching)  # the tail LISTENs only while a stream is open
     secret = ticket_secret(settings)
     live = Live(
         hub=hub,

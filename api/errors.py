@@ -18,7 +18,6 @@ import logging
 import re
 from typing import Any, Final
 
-import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -48,13 +47,9 @@ STATUS_BY_ERROR: list[tuple[type[GaiaError], int]] = [
 ]
 
 # Raised by the library's recorders (not wrapped in StoreUnavailable on every read path), by
-# the view tables' and the locks' pools (PoolTimeout is an OperationalError), and by psycopg.
-UNREACHABLE_STORE_ERRORS: tuple[type[Exception], ...] = (
-    OperationalError,
-    InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-)
+# the view tables' and the locks' pools (PoolTimeout is an OperationalError), and by psycopg
+# (whose classes ``install`` adds when PostgreSQL is configured: it is imported only then).
+UNREACHABLE_STORE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 STORE_RETRY_AFTER_S: Final = 2  # how long a client waits before trying again, the store out
 STORE_RETRY_AFTER: Final = {"Retry-After": str(STORE_RETRY_AFTER_S)}
 # A browser's EventSource gives up for good on a non-200 and reconnects after a 200 that ends.
@@ -131,7 +126,10 @@ def _json(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, postgres: bool = True) -> None:
+    """Answer every error as ``{"error": ...}``; ``postgres=False`` (the SQLite store) leaves
+    out psycopg's errors, which that store never raises, and so never imports psycopg."""
+
     @app.exception_handler(GaiaError)
     async def domain_error(request: Request, error: GaiaError) -> Response:
         if isinstance(error, NotFound) and not isinstance(error, InviteInvalid):
@@ -156,7 +154,12 @@ def install(app: FastAPI) -> None:
         _store_trouble(request, error)
         return store_unavailable(request.method, request.url.path, "the event store is unavailable")
 
-    for error_class in UNREACHABLE_STORE_ERRORS:
+    unreachable = UNREACHABLE_STORE_ERRORS
+    if postgres:
+        import psycopg  # noqa: PLC0415
+
+        unreachable += (psycopg.OperationalError, psycopg.InterfaceError)
+    for error_class in unreachable:
         app.add_exception_handler(error_class, store_unreachable)
 
     @app.exception_handler(ApiError)

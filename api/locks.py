@@ -9,14 +9,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import psycopg
-from psycopg_pool import PoolTimeout
+if TYPE_CHECKING:
+    import psycopg
 
-from domain.adapters.locks import advisory_key
-from domain.adapters.pools import Pool, connection_pool, drop_broken_connections
+    from domain.adapters.pools import Pool
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +43,9 @@ class NarrationLocks:
         # Told how long each acquisition waited and whether it got the lock (metrics).
         self.on_wait = on_wait
         if database_url:
+            # Imported here: psycopg loads only when PostgreSQL is configured.
+            from domain.adapters.pools import connection_pool  # noqa: PLC0415
+
             self._pool = connection_pool(
                 database_url,
                 min_size=0,
@@ -62,6 +64,11 @@ class NarrationLocks:
         """
         if self._pool is None:
             return Lease(session_id, None)
+        import psycopg  # noqa: PLC0415 - in memory already: the pool loaded it
+        from psycopg_pool import PoolTimeout  # noqa: PLC0415
+
+        from domain.adapters.locks import advisory_key  # noqa: PLC0415
+
         key = advisory_key("narrate", session_id)
         started = time.monotonic()
         try:
@@ -93,6 +100,10 @@ class NarrationLocks:
     def release(self, lease: Lease) -> None:
         if self._pool is None or lease.connection is None:
             return
+        import psycopg  # noqa: PLC0415 - in memory already: the pool loaded it
+
+        from domain.adapters.locks import advisory_key  # noqa: PLC0415
+
         try:
             lease.connection.execute(
                 "SELECT pg_advisory_unlock(%s)", (advisory_key("narrate", lease.session_id),)
@@ -108,7 +119,10 @@ class NarrationLocks:
 
     def drop_broken_connections(self) -> None:
         """Replace the pooled connections that died (after the database comes back)."""
-        drop_broken_connections(self._pool)
+        if self._pool is not None:
+            from domain.adapters.pools import drop_broken_connections  # noqa: PLC0415
+
+            drop_broken_connections(self._pool)
 
     def close(self) -> None:
         if self._pool is not None:

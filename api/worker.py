@@ -17,7 +17,7 @@ from uuid import UUID
 
 from anyio import to_thread
 
-from api.locks import NarrationLocks
+from api.locks import Lease, NarrationLocks
 from api.narration import (
     INTERNAL_FAILURE,
     HistoryEntry,
@@ -124,19 +124,43 @@ class TurnWorker:
         """Hold the cross-instance lock and narrate until no turn of the session waits.
 
         Each narration's write and the look for the next turn share one trip to a worker
-        thread: a hop costs more than either on a busy instance."""
-        lease = await to_thread.run_sync(self.locks.acquire, session_id)
-        if lease is None:
-            return  # another instance narrates this session; the sweep looks again later
+        thread, as do taking the lock and the first look, and the last write and letting the
+        lock go: a hop costs more than any of them on a busy instance."""
+        # Whatever asks for this session from here on is looked at by this drain or the next.
+        asked = session_id in self._dirty
+        self._dirty.discard(session_id)
+        first = await to_thread.run_sync(self._lock_then_next, session_id)
+        if first is None:
+            if asked:  # another instance narrates; keep the request for the next drain
+                self._dirty.add(session_id)
+            return
+        held, upcoming = first
         try:
-            self._dirty.discard(session_id)
-            upcoming = await to_thread.run_sync(self._next, session_id)
             while upcoming is not None:
                 store = await self._narrate(session_id, *upcoming)
                 self._dirty.discard(session_id)
-                upcoming = await to_thread.run_sync(self._store_then_next, store, session_id)
+                upcoming = await to_thread.run_sync(self._store_then_next, store, held)
         finally:
-            await to_thread.run_sync(self.locks.release, lease)
+            if not held.released:
+                await to_thread.run_sync(held.release)
+
+    def _lock_then_next(
+        self, session_id: UUID
+    ) -> tuple[_Held, tuple[UUID, NarrationRequest] | None] | None:
+        """Take the session's lock and look for its first waiting turn; None without the lock.
+        With no turn waiting the lock is let go at once."""
+        lease = self.locks.acquire(session_id)
+        if lease is None:
+            return None
+        held = _Held(self.locks, lease)
+        try:
+            upcoming = self._next(session_id)
+        except BaseException:
+            held.release()
+            raise
+        if upcoming is None:
+            held.release()
+        return held, upcoming
 
     def _next(self, session_id: UUID) -> tuple[UUID, NarrationRequest] | None:
         """The first turn waiting for narration and its request, or None when none waits."""
@@ -147,10 +171,14 @@ class TurnWorker:
         return turn_id, self._request_for(session_id, turn_id)
 
     def _store_then_next(
-        self, store: Callable[[], None], session_id: UUID
+        self, store: Callable[[], None], held: _Held
     ) -> tuple[UUID, NarrationRequest] | None:
+        """Store a narration and look for the next turn; with none waiting, let the lock go."""
         store()
-        return self._next(session_id)
+        upcoming = self._next(held.lease.session_id)
+        if upcoming is None:
+            held.release()
+        return upcoming
 
     def _pending(self, session_id: UUID) -> list[str]:
         # Read from the loaded session: a copy of the whole session per look costs more as
@@ -253,6 +281,20 @@ class TurnWorker:
             )
         except GaiaError as error:
             log.info("failure not recorded: %s", error.message, extra={"session_id": str(sid)})
+
+
+class _Held:
+    """A narration lock this worker holds, let go exactly once."""
+
+    __slots__ = ("lease", "locks", "released")
+
+    def __init__(self, locks: NarrationLocks, lease: Lease) -> None:
+        self.locks, self.lease, self.released = locks, lease, False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.locks.release(self.lease)
 
 
 def _entry(message: dict[str, Any]) -> HistoryEntry | None:

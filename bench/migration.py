@@ -1,7 +1,8 @@
 """Group ``migration``: importing legacy campaigns, beside the library appending the same events.
 
-Ours: the whole ``migrate_legacy`` job (discover, read, parse, map, write one transaction per
-campaign on 4 threads) over 500 generated L3 campaigns of 200 messages each (50 in a quick run),
+Ours: the whole ``migrate_legacy`` job (discover, read, parse, map and encode in worker processes,
+one per CPU, while the parent writes one transaction per campaign, plus the snapshots of the
+streams, in batches) over 500 generated L3 campaigns of 200 messages each (50 in a quick run),
 into an empty store, in events/s. Baseline: the same campaigns parsed and mapped beforehand
 (untimed), their events then appended with the library's ``EventStore.put``, one call (one
 transaction) per campaign, on one thread, into another empty store of the same kind.
@@ -23,7 +24,7 @@ from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
 from migrate_legacy.campaign import parse_campaign
 from migrate_legacy.discovery import discover
-from migrate_legacy.job import Config, no_images
+from migrate_legacy.job import DEFAULT_WORKERS, Config, no_images
 from migrate_legacy.job import run as run_job
 from migrate_legacy.mapping import Options, map_campaign
 from migrate_legacy.sources import load
@@ -31,6 +32,7 @@ from migrate_legacy.timestamps import UTC_ZONE
 
 GROUP: Final = "migration"
 JOBS: Final = 4
+WORKERS: Final = DEFAULT_WORKERS
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def run(ctx: Context) -> list[Row]:
         rows.append(
             Row(
                 GROUP,
-                f"import {sizes.campaigns} campaigns x {sizes.messages} msgs ({JOBS} threads)",
+                f"import {sizes.campaigns} campaigns x {sizes.messages} msgs ({WORKERS} workers)",
                 label,
                 "ev/s",
                 True,
@@ -125,7 +127,11 @@ def _message(campaign: int, i: int) -> dict[str, Any]:
 
 def import_rate(source: Path, store: Store, events: int) -> float:
     config = Config(
-        source=source, database_url=store.database_url, data_dir=store.data_dir, jobs=JOBS
+        source=source,
+        database_url=store.database_url,
+        data_dir=store.data_dir,
+        jobs=JOBS,
+        workers=WORKERS,
     )
     started = time.perf_counter()
     report = run_job(config, stream=io.StringIO(), tty=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import gc
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,7 @@ SQLITE_FILE: Final = "gaia.sqlite3"  # store_env's file for the application name
 RAW_TABLE: Final = "bench_raw_events"
 BUILD_BATCH: Final = 500  # turns per save while building the stream without snapshots
 SNAPSHOT_INTERVAL: Final = 100
+WRITERS: Final = 16  # threads appending to sessions of their own at once
 
 
 def run(ctx: Context) -> list[Row]:
@@ -166,6 +168,37 @@ def submit_turns(sessions: Sessions, count: int, tail: int) -> tuple[float, floa
     return ended - started, ended - tail_started, deepcopy_ms(session)
 
 
+def parallel_turns(sessions: Sessions, count: int, writers: int) -> float:
+    """Submit ``count`` turns spread over ``writers`` threads, each on a session of its own;
+    return the seconds for all (what one database takes when many sessions play at once)."""
+    ids = [
+        sessions.start_session(owner=OWNER, owner_name="Bench").session_id for _ in range(writers)
+    ]
+    each = count // writers
+    start = threading.Barrier(writers + 1)
+    failures: list[BaseException] = []
+
+    def write(session_id: UUID) -> None:
+        start.wait()
+        try:
+            for n in range(each):
+                sessions.submit_turn(session_id=session_id, actor=OWNER, text=turn_text(n))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(sid,)) for sid in ids]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    ended = time.perf_counter()
+    if failures:
+        raise RuntimeError(f"parallel appends failed: {failures[0]!r}") from failures[0]
+    return ended - started
+
+
 def deepcopy_ms(session: CampaignSession) -> float:
     """Milliseconds for the deepcopy the aggregate cache makes on every ``get``."""
     gc.collect()
@@ -188,6 +221,7 @@ def appends(ctx: Context, store: Store) -> list[Row]:
         ours: list[float] = []
         ours_tail: list[float] = []
         copies: list[float] = []
+        parallel: list[float] = []
         base: list[float] = []
         for _ in range(REPS):  # interleaved, so that drift affects both sides alike
             gc.collect()
@@ -195,6 +229,8 @@ def appends(ctx: Context, store: Store) -> list[Row]:
             ours.append(count / total_s)
             ours_tail.append(tail / tail_s)
             copies.append(copy_ms)
+            gc.collect()
+            parallel.append(count // WRITERS * WRITERS / parallel_turns(sessions, count, WRITERS))
             gc.collect()
             base.append(count / writer.append(count, payload))
     finally:
@@ -230,6 +266,19 @@ def appends(ctx: Context, store: Store) -> list[Row]:
             base,
             note=f"cache deepcopy at {count + 1:,} ev: {median(copies):.1f} ms/command",
             details=details,
+        ),
+        Row(
+            GROUP,
+            f"append: submit_turn x{count // WRITERS * WRITERS:,}, {WRITERS} sessions "
+            f"from {WRITERS} threads",
+            store.label,
+            "ev/s",
+            True,
+            parallel,
+            baseline,
+            base,
+            note="one process; what the database takes from many sessions at once",
+            details={**details, "writers": WRITERS},
         ),
     ]
 

@@ -1,5 +1,6 @@
 """Writing a mapped campaign: its binaries into the media store, then its whole stream in one
 transaction, so a campaign is either fully imported or absent (a killed run just starts over).
+The snapshots of long streams follow in batches, one transaction for many campaigns.
 
 A stream that already exists is compared by the fingerprint of its source files: the same
 files mean ``already_imported`` and nothing is written; different files mean ``conflict``.
@@ -14,15 +15,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
 from domain.adapters import event_store
 from domain.adapters.config import is_postgres, sqlite_path, store_env
 from domain.adapters.media import MediaCorrupt, MediaStore, put_checked
-from domain.application import Sessions
+from domain.application import Sessions, store_errors
 from domain.errors import GaiaError
 from migrate_legacy.mapping import Plan
 from migrate_legacy.model import (
@@ -32,9 +33,11 @@ from migrate_legacy.model import (
     STATUS_REJECTED,
     WRITE_FAILED,
 )
+from migrate_legacy.prepare import Built, build
 from migrate_legacy.sources import read_regular
 
 log = logging.getLogger(__name__)
+SNAPSHOTS_PER_COMMIT: Final = 50
 
 
 @dataclass
@@ -78,37 +81,70 @@ class Importer:
         self.dry_run = dry_run
         # SQLite has one writer at a time anyway: queue here rather than in its lock timeout.
         self._write_lock: Any = threading.Lock() if one_writer else contextlib.nullcontext()
+        self._snapshot_guard = threading.Lock()
+        self._snapshots: list[StoredEvent] = []
 
-    def apply(self, plan: Plan) -> Outcome:
-        """Write the plan's stream unless it exists; a failure rejects this campaign only."""
+    def apply(self, plan: Plan, built: Built | None = None) -> Outcome:
+        """Write the plan's stream (``built`` already, else built here) unless it exists; a
+        failure rejects this campaign only."""
         if plan.status == STATUS_REJECTED:
             return Outcome(STATUS_REJECTED)
         try:
-            return self._apply(plan)
+            # A lost connection reads as the store being unavailable, as for every write.
+            with store_errors():
+                return self._apply(plan, built)
         except (GaiaError, MediaCorrupt, OSError, PersistenceError) as error:
             log.warning("campaign %s not written: %s", plan.legacy_id, error)
             return Outcome(STATUS_REJECTED, reason=WRITE_FAILED, detail=str(error)[:300])
 
-    def _apply(self, plan: Plan) -> Outcome:
+    def _apply(self, plan: Plan, built: Built | None) -> Outcome:
         existing = self.stored_provenance(plan.stream_id)
         if existing is not None:
             return self._compare(plan, existing)
         if self.dry_run or self.sessions is None:
             return Outcome(plan.status, written=0)
+        built = built or build(plan, self.sessions)
+        if built.refused:
+            log.warning("campaign %s not written: %s", plan.legacy_id, built.refused)
+            return Outcome(STATUS_REJECTED, reason=WRITE_FAILED, detail=built.refused)
         self._copy_binaries(plan)
-        session = self.sessions.start_legacy_session(**plan.start)
-        for step in plan.steps:
-            step.apply(session)
         try:
             with self._write_lock:
-                written = self.sessions.save_new(session)
+                ids = self.sessions.recorder.insert_events(built.stored)
         except IntegrityError:
             # Another run wrote this stream first: judge it like any existing stream.
             existing = self.stored_provenance(plan.stream_id)
             if existing is None:
                 raise
             return self._compare(plan, existing)
-        return Outcome(plan.status, plan.events, written.version, written.position)
+        if not ids:
+            raise RuntimeError("the event store gave no positions for the events it recorded")
+        if built.snapshot is not None:
+            self._snapshot_later(built.snapshot)
+        return Outcome(plan.status, plan.events, built.stored[-1].originator_version, ids[-1])
+
+    def _snapshot_later(self, snapshot: StoredEvent) -> None:
+        """Queue a snapshot; a batch of them shares one transaction. One lost in a crash only
+        means that the first load of its campaign replays the events instead."""
+        with self._snapshot_guard:
+            self._snapshots.append(snapshot)
+            if len(self._snapshots) < SNAPSHOTS_PER_COMMIT:
+                return
+            batch, self._snapshots = self._snapshots, []
+        self._write_snapshots(batch)
+
+    def _write_snapshots(self, batch: list[StoredEvent]) -> None:
+        if not batch or self.sessions is None or self.sessions.snapshots is None:
+            return
+        recorder = self.sessions.snapshots.recorder
+        try:
+            recorder.insert_events(batch)
+        except IntegrityError:  # another run snapshotted one of them first: the others alone
+            for snapshot in batch:
+                with contextlib.suppress(IntegrityError):
+                    recorder.insert_events([snapshot])
+        except PersistenceError:
+            log.exception("%d snapshots of imported campaigns not written", len(batch))
 
     def stored_provenance(self, stream_id: UUID) -> dict[str, Any] | None:
         """The ``origin`` of an existing stream (with ``version``), or None if there is none."""
@@ -148,7 +184,13 @@ class Importer:
             put_checked(self.media, data, sha256=binary.sha256, content_type=binary.content_type)
 
     def close(self) -> None:
-        """The store and the media store serve one run."""
+        """The store and the media store serve one run; the queued snapshots go first."""
+        with self._snapshot_guard:
+            batch, self._snapshots = self._snapshots, []
+        try:
+            self._write_snapshots(batch)
+        except Exception:  # a snapshot is an optimisation: it never fails the run
+            log.exception("snapshots of imported campaigns not written")
         if self.sessions is not None:
             self.sessions.close()
         if self.media is not None:

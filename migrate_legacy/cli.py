@@ -22,7 +22,7 @@ from domain.errors import GaiaError
 from domain.ids import legacy_session_id
 from migrate_legacy import report as reports
 from migrate_legacy.discovery import UnknownEnvironment
-from migrate_legacy.job import DEFAULT_JOBS, Config, run
+from migrate_legacy.job import DEFAULT_JOBS, DEFAULT_WORKERS, Config, run
 from migrate_legacy.timestamps import NaiveZone, UnknownTimeZone
 
 ASSIGN_OWNER = "assign-owner"
@@ -63,7 +63,17 @@ def import_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--default-owner", metavar="USER_ID", help="owner of ownerless campaigns")
     parser.add_argument(
-        "--jobs", type=int, default=DEFAULT_JOBS, help="campaigns processed at once (default 4)"
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        help="with one worker: campaigns processed at once, on threads (default 4)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="processes preparing campaigns while this one writes them in order "
+        f"(default: the CPU count, {DEFAULT_WORKERS}); 1: all in this process",
     )
     _store_options(parser)
     return parser
@@ -82,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--images {args.images} is not a directory")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     try:
         zone = NaiveZone.named(args.naive_tz)
         if args.database_url:
@@ -99,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             media_url=args.media_url,
             default_owner=args.default_owner,
             jobs=args.jobs,
+            workers=args.workers,
         )
         result = run(config)
     except (UnknownTimeZone, InvalidDatabaseURL, InvalidMediaURL, UnknownEnvironment) as error:

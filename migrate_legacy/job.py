@@ -1,50 +1,53 @@
-"""The migration run: discover, then for each campaign read -> parse -> map -> apply on a bounded
-pool of threads, and assemble the report. The only module that ties the stages together."""
+"""The migration run: discover, then for each campaign read -> parse -> map -> apply, and assemble
+the report. Campaigns are prepared in worker processes and written here in discovery order, or
+(one worker) prepared and written by a bounded pool of threads. The only module that ties the
+stages together."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import re
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 from domain.adapters.media import open_media_store
-from domain.ids import legacy_session_id
-from migrate_legacy.apply import importer
-from migrate_legacy.campaign import ImageFinder, ParsedCampaign, parse_campaign
+from migrate_legacy.apply import Importer, importer
 from migrate_legacy.discovery import LAYOUT_RANK, Candidate, discover
-from migrate_legacy.mapping import Options, map_campaign
-from migrate_legacy.messages import is_prefix
-from migrate_legacy.model import (
-    CONFLICT,
-    COUNT_KEYS,
-    REJECTED,
-    STATUS_REJECTED,
-    SUPERSEDED,
-    FileRow,
+from migrate_legacy.mapping import Options
+from migrate_legacy.prepare import (
+    Prepared,
+    Settings,
+    failed_entries,
+    image_finder,
+    no_images,
+    prepare_group,
+    prepare_in_worker,
 )
 from migrate_legacy.progress import Progress
 from migrate_legacy.report import (
     FORMAT,
     campaign_entry,
     conflicts_of,
-    copy_entry,
     exit_code,
     global_entry,
     orphan_entry,
     totals,
 )
-from migrate_legacy.sources import Loaded, SourceFile, is_present, load
 from migrate_legacy.timestamps import UTC_ZONE, NaiveZone
+
+__all__ = ["DEFAULT_JOBS", "DEFAULT_WORKERS", "Config", "image_finder", "no_images", "run"]
 
 log = logging.getLogger(__name__)
 DEFAULT_JOBS: Final = 4
-IMAGE_TYPE: Final = re.compile(r"^[a-z_]+$")
-INTERNAL_ERROR: Final = "internal_error"
+DEFAULT_WORKERS: Final = os.cpu_count() or 1
+AHEAD_PER_WORKER: Final = 2  # campaigns prepared ahead of the writer, per worker process
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class Config:
     data_dir: Path = Path("var")
     media_url: str | None = None  # None: <data_dir>/media, where the API serves media from
     default_owner: str | None = None
-    jobs: int = DEFAULT_JOBS
+    jobs: int = DEFAULT_JOBS  # threads, when campaigns are prepared in this process
+    workers: int = DEFAULT_WORKERS  # processes preparing campaigns; 1: in this process
 
 
 def run(config: Config, *, stream: TextIO | None = None, tty: bool | None = None) -> dict[str, Any]:
@@ -71,27 +75,30 @@ def run(config: Config, *, stream: TextIO | None = None, tty: bool | None = None
     media = None
     if not config.dry_run:
         media = open_media_store(config.media_url or str(config.data_dir / "media"))
-    options = Options(config.zone, config.default_owner)
-    finder = image_finder(config.images)
+    settings = Settings(
+        Options(config.zone, config.default_owner),
+        config.images,
+        encode=config.workers > 1 and not config.dry_run,
+    )
     progress = Progress(len(found.campaigns), stream, tty=tty)
     campaigns: list[dict[str, Any]] = []
-    with (
-        importer(
-            database_url=config.database_url,
-            data_dir=config.data_dir,
-            media=media,
-            dry_run=config.dry_run,
-            pool=config.jobs,
-        ) as job,
-        ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="migrate") as pool,
-    ):
-
-        def process(group: list[Candidate]) -> list[dict[str, Any]]:
-            return process_group(group, config.zone, options, finder, job.apply)
-
-        futures = [pool.submit(process, group) for group in groups.values()]
-        for future in as_completed(futures):
-            for entry in future.result():
+    with contextlib.ExitStack() as stack:
+        workers = stack.enter_context(_worker_pool(config.workers)) if settings.encode else None
+        job = stack.enter_context(
+            importer(
+                database_url=config.database_url,
+                data_dir=config.data_dir,
+                media=media,
+                dry_run=config.dry_run,
+                pool=config.jobs,
+            )
+        )
+        if workers is not None:
+            done = _in_workers(list(groups.values()), settings, job, workers, config.workers)
+        else:
+            done = _in_threads(list(groups.values()), settings, job, config.jobs)
+        for entries in done:
+            for entry in entries:
                 progress.campaign(entry)
                 campaigns.append(entry)
     progress.close()
@@ -117,78 +124,60 @@ def run(config: Config, *, stream: TextIO | None = None, tty: bool | None = None
     return report
 
 
-def process_group(
-    group: list[Candidate],
-    zone: NaiveZone,
-    options: Options,
-    finder: ImageFinder,
-    apply: Callable[[Any], Any],
-) -> list[dict[str, Any]]:
-    """All copies of one legacy id: the primary is imported, the others are reported
-    (docs/legacy-format.md#copies)."""
+def _in_threads(
+    groups: list[list[Candidate]], settings: Settings, job: Importer, jobs: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Each group prepared and written by one of ``jobs`` threads; entries as groups finish."""
+
+    def process(group: list[Candidate]) -> list[dict[str, Any]]:
+        return write_group(group, prepare_group(group, settings, job.sessions), job)
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="migrate") as pool:
+        futures = [pool.submit(process, group) for group in groups]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _in_workers(
+    groups: list[list[Candidate]],
+    settings: Settings,
+    job: Importer,
+    pool: ProcessPoolExecutor,
+    workers: int,
+) -> Iterator[list[dict[str, Any]]]:
+    """Groups prepared and encoded in worker processes, a few ahead of the writer (memory
+    stays bounded), and written here one at a time in discovery order."""
+    ahead: deque[tuple[list[Candidate], Future[Prepared]]] = deque()
+    pending = iter(groups)
+    for group in pending:
+        ahead.append((group, pool.submit(prepare_in_worker, group, settings)))
+        if len(ahead) >= AHEAD_PER_WORKER * workers:
+            break
+    while ahead:
+        group, future = ahead.popleft()
+        for more in pending:
+            ahead.append((more, pool.submit(prepare_in_worker, more, settings)))
+            break
+        yield write_group(group, future.result(), job)
+
+
+@contextlib.contextmanager
+def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes forked at once (so from a process that holds no store connection yet:
+    the caller opens the store after this), each preparing one campaign at a time."""
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool.submit(int).result()  # a forking pool starts all its workers on the first task
+        yield pool
+
+
+def write_group(group: list[Candidate], prepared: Prepared, job: Importer) -> list[dict[str, Any]]:
+    """Write the prepared primary copy and return the group's report entries."""
+    if prepared.failed or prepared.plan is None:
+        return prepared.failed
     try:
-        parsed = [parse_campaign(c, [load(f) for f in c.files], zone) for c in group]
-        primary, *others = sorted(parsed, key=_precedence)
-        plan = map_campaign(primary, options, finder)
-        entries = [campaign_entry(plan, apply(plan))]
-        for copy in others:
-            reason = (
-                SUPERSEDED if is_prefix(copy.history or [], primary.history or []) else CONFLICT
-            )
-            copy_plan = map_campaign(copy, options, no_images)
-            entries.append(copy_entry(copy_plan, reason, primary.candidate.source))
+        entry = campaign_entry(prepared.plan, job.apply(prepared.plan, prepared.built))
     except Exception as error:  # hazard H8: report the campaign and go on (logged with traceback)
         log.exception("campaign %s could not be processed", group[0].legacy_id)
-        return [_failed(candidate, error) for candidate in group]
-    return entries
-
-
-def _precedence(parsed: ParsedCampaign) -> tuple[int, int, str]:
-    """L3 over L2 over L1; within a layout the longer history, then the path."""
-    history = len(parsed.history or [])
-    return (-LAYOUT_RANK[parsed.candidate.layout], -history, parsed.candidate.source)
-
-
-def _failed(candidate: Candidate, error: Exception) -> dict[str, Any]:
-    detail = f"{type(error).__name__}: {error}"[:300]
-    rows = [FileRow(f.rel, None, None, REJECTED, INTERNAL_ERROR, detail) for f in candidate.files]
-    return {
-        "legacy_id": candidate.legacy_id,
-        "stream_id": str(legacy_session_id(candidate.legacy_id)),
-        "layout": candidate.layout,
-        "source": candidate.source,
-        "display_name": candidate.legacy_id,
-        "status": STATUS_REJECTED,
-        "awaiting_reply": False,
-        "counts": dict.fromkeys(COUNT_KEYS, 0),
-        "warnings": [],
-        "warning_details": [],
-        "files": [row.as_json() for row in rows],
-        "events": 0,
-        "written": 0,
-        "version": None,
-        "detail": detail,
-    }
-
-
-def image_finder(images: Path | None) -> ImageFinder:
-    """Look for a binary under the image root in the order of docs/legacy-format.md#images; the
-    first hit wins."""
-
-    def find(legacy_id: str, kind: str, name: str) -> Loaded | None:
-        if images is None:
-            return None
-        folders = ([f"{kind}s"] if IMAGE_TYPE.match(kind) else []) + ["images"]
-        places = [images / legacy_id / folder / name for folder in folders]
-        places += [images / legacy_id / name, images / name]
-        for path in places:
-            if is_present(path):
-                return load(SourceFile(path, path.relative_to(images).as_posix(), name))
-        return None
-
-    return find
-
-
-def no_images(legacy_id: str, kind: str, name: str) -> Loaded | None:
-    """For copies that are never written: their binaries are not even read."""
-    return None
+        return failed_entries(group, error)
+    return [entry, *prepared.copies]

@@ -65,11 +65,9 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     binaries: list[Binary] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # more report fields
-
-    @property
-    def events(self) -> int:
-        """Events the stream gets: SessionStarted and one per step (0 if rejected)."""
-        return 0 if self.status == STATUS_REJECTED else 1 + len(self.steps)
+    # Events the stream gets: SessionStarted and one per step (0 if rejected). Kept apart from
+    # ``steps`` so that a plan whose stream is already encoded travels without them.
+    events: int = 0
 
 
 def fingerprint(rows: list[tuple[str, str | None, int | None]]) -> str:
@@ -126,6 +124,7 @@ def map_campaign(parsed: ParsedCampaign, options: Options, find_image: ImageFind
     steps += files.steps
     notices += files.notices
     plan.steps, plan.binaries = steps, files.binaries
+    plan.events = 1 + len(steps)
     plan.rows = [files.rows[f.key] for f in parsed.files]
     plan.awaiting_reply = bool(messages) and messages[-1].role == "user"
     _count(plan, parsed, messages, files)

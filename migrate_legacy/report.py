@@ -7,9 +7,8 @@ import json
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from migrate_legacy.apply import Outcome
 from migrate_legacy.discovery import GlobalItem, Orphan
 from migrate_legacy.mapping import Plan
 from migrate_legacy.model import (
@@ -22,6 +21,9 @@ from migrate_legacy.model import (
     FileRow,
 )
 from migrate_legacy.sources import load
+
+if TYPE_CHECKING:  # apply builds with prepare, which writes report entries
+    from migrate_legacy.apply import Outcome
 
 FORMAT: Final = "gaia-legacy-migration/1"
 EXIT_OK: Final = 0

@@ -13,23 +13,24 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from domain.adapters.config import is_postgres
-from domain.adapters.locks import DDL_LOCK_KEY
-from domain.adapters.pools import Pool, connection_pool, drop_broken_connections
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from domain.adapters.pools import Pool
 
 _WAL_SWITCH = threading.Lock()
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 # The database out of reach (or busy): worth retrying as it is, unlike an event a view cannot
-# apply, which fails the same way every time.
+# apply, which fails the same way every time. A PostgreSQL ViewDatabase adds psycopg's own
+# (its ``unreachable``): psycopg is imported only when PostgreSQL is configured.
 UNREACHABLE: tuple[type[Exception], ...] = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
     sqlite3.OperationalError,
     OperationalError,
     InterfaceError,
@@ -64,7 +65,13 @@ class ViewDatabase:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._pool: Pool | None = None
+        self.unreachable = UNREACHABLE
         if self.is_postgres:
+            import psycopg  # noqa: PLC0415 - loaded with PostgreSQL only
+
+            from domain.adapters.pools import connection_pool  # noqa: PLC0415
+
+            self.unreachable = (psycopg.OperationalError, psycopg.InterfaceError, *UNREACHABLE)
             self._pool = connection_pool(
                 self._url, min_size=1, max_size=4, timeout=3, connect_timeout=3
             )
@@ -82,6 +89,8 @@ class ViewDatabase:
         collide in PostgreSQL's catalog, so instances starting at once take turns."""
         with self.transaction() as cur:
             if self.is_postgres:
+                from domain.adapters.locks import DDL_LOCK_KEY  # noqa: PLC0415
+
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
             yield cur
 
@@ -144,7 +153,10 @@ class ViewDatabase:
 
     def drop_broken_connections(self) -> None:
         """Replace the pooled connections that died (after the database comes back)."""
-        drop_broken_connections(self._pool)
+        if self._pool is not None:
+            from domain.adapters.pools import drop_broken_connections  # noqa: PLC0415
+
+            drop_broken_connections(self._pool)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -8,9 +8,12 @@ and it stops for good on the first exception a projection raises. ``ViewUpdater`
 ``select_notifications`` instead, which every recorder answers.
 
 It wakes when this process writes and polls for writes made by other processes; an error in a
-view is logged and retried with backoff rather than stopping the view for good. Requests wait
-for a position with ``wait_until``, on the event loop: a thousand waiting requests hold no
-worker thread, so they cannot starve the rest of the service.
+view is logged and retried with backoff rather than stopping the view for good. While writes
+keep coming (a wake within ``settle_s`` of the last read), it lets them gather for the rest of
+that window, so one read and one transaction cover many writes; a wake after a quiet spell is
+read at once, and a request waiting for a position cuts the window short. Requests wait for a
+position with ``wait_until``, on the event loop: a thousand waiting requests hold no worker
+thread, so they cannot starve the rest of the service.
 
 An event the view cannot apply (it fails the same way on every try, unlike a database out of
 reach) is skipped and recorded: logged with its session and position, counted for
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from domain.application import Sessions
-from projections.database import UNREACHABLE, Cursor, ViewDatabase
+from projections.database import Cursor, ViewDatabase
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,7 @@ class ViewUpdater:
         *,
         poll_interval_s: float = 1.0,
         batch_size: int = 500,
+        settle_s: float = 0.01,
         on_skip: Sequence[Callable[[str], None]] = (),
     ) -> None:
         self.sessions = sessions
@@ -91,12 +95,15 @@ class ViewUpdater:
         self.view = view
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
+        self.settle_s = settle_s  # how long writes in quick succession may gather
         self.last_error: str | None = None
         self.skipped = 0  # events this updater could not apply and went past
         self.last_skipped: dict[str, Any] | None = None
         # Called with the view's name for every skipped event (a metric); must not raise.
         self.on_skip: list[Callable[[str], None]] = list(on_skip)
         self._wake = threading.Event()
+        self._hurry = threading.Event()  # somebody waits for a position: read now
+        self._read_at = float("-inf")  # when the last read of the log ended (monotonic)
         self._stop = threading.Event()
         self._progress = threading.Condition()
         self._waiters: list[_Waiter] = []  # guarded by _progress
@@ -124,6 +131,7 @@ class ViewUpdater:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._hurry.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -142,6 +150,7 @@ class ViewUpdater:
             if self._position >= position:
                 return True
             self._waiters.append(waiter)
+        self._hurry.set()
         self.wake()
         try:
             await asyncio.wait_for(waiter.reached, timeout)
@@ -156,6 +165,7 @@ class ViewUpdater:
     def wait_for(self, position: int, timeout: float) -> bool:
         """Block until the view has applied ``position`` (or timeout); True if it has. For
         threads of our own; a request waits with ``wait_until``."""
+        self._hurry.set()
         self.wake()
         deadline = time.monotonic() + timeout
         with self._progress:
@@ -174,6 +184,7 @@ class ViewUpdater:
                 # again to learn that; a later write wakes the loop, another process's is polled.
                 while self.run_once() and self._more and not self._stop.is_set():
                     pass
+                self._read_at = time.monotonic()
                 failures, self.last_error = 0, None
             except Exception as error:  # a view must outlive a bad moment of the database
                 failures += 1
@@ -186,6 +197,19 @@ class ViewUpdater:
                 continue
             self._wake.wait(self.poll_interval_s)
             self._wake.clear()
+            self._settle()
+
+    def _settle(self) -> None:
+        """Woken soon after the last read (writes keep coming): let more gather until
+        ``settle_s`` after that read, unless somebody waits for a position meanwhile."""
+        until = self._read_at + self.settle_s
+        with self._progress:
+            waited_for = bool(self._waiters)
+        if not waited_for:
+            remaining = until - time.monotonic()
+            if remaining > 0:
+                self._hurry.wait(remaining)
+        self._hurry.clear()
 
     def run_once(self) -> int:
         """Apply the next batch of events; returns how many were applied."""
@@ -203,7 +227,7 @@ class ViewUpdater:
             notifications = [n for n in notifications if n.topic not in unread]
         try:
             return self._apply(notifications, until, skip_failures=False)
-        except UNREACHABLE:
+        except self.database.unreachable:
             raise
         except Exception:  # noqa: BLE001 - any error of a view: retried event by event
             # Some event of the batch cannot be applied: apply the batch again one event at a
@@ -248,7 +272,7 @@ class ViewUpdater:
         try:
             event = self.sessions.mapper.to_domain_event(notification)
             self.view.apply(cur, event)
-        except UNREACHABLE:
+        except self.database.unreachable:
             raise
         except Exception as error:  # noqa: BLE001 - whatever an event makes a view raise
             cur.execute("ROLLBACK TO SAVEPOINT gaia_view_event")

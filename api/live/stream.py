@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final
 from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from api.live.hub import PAGE, Closed, Item, LiveHub, Subscription, frame
+from api.live.hub import PAGE, Closed, LiveHub, Subscription
+from api.live.messages import Item, frame
 
 log = logging.getLogger(__name__)
 
 RETRY_MS: Final = 1000  # the reconnection hint, plus up to as much jitter
+HEARTBEAT: Final = frame(comment="keep-alive")
+# A timer may ring this much before its time (the event loop's clock resolution and more).
+EARLY_S: Final = 0.005
 
 
 def farewell(reason: Closed) -> bytes:
@@ -47,6 +51,7 @@ class EventStream:
         after: int,
         member_at: int,
         max_seconds: float | None = None,
+        heartbeat_s: float | None = None,
     ) -> None:
         self._hub = hub
         self._session_id = session_id
@@ -58,10 +63,17 @@ class EventStream:
         # Ended by the server before a proxy's request timeout (Cloud Run: 60 min at most) cuts
         # it: the client reconnects at once instead of seeing an error.
         self._max_seconds = max_seconds
+        # A comment every heartbeat_s while the stream is live, busy or not, as proxies want.
+        self._heartbeat_s = heartbeat_s
         self.cursor = after  # the version of the last stored event sent
         self._ended: Closed | None = None
 
-    async def messages(self) -> AsyncIterator[bytes]:
+    @staticmethod
+    def shutdown_hint() -> bytes:
+        """The last message of a stream that the shutdown cuts short (see ``StreamResponse``)."""
+        return farewell("shutdown")
+
+    async def messages(self) -> AsyncGenerator[bytes, None]:
         hub = self._hub
         subscription = hub.subscribe(self._session_id)
         try:
@@ -82,35 +94,39 @@ class EventStream:
 
     async def _live(self, subscription: Subscription) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        deadline = None if self._max_seconds is None else loop.time() + self._max_seconds
-        while await self._woken(subscription, deadline):
-            taken = subscription.take()
-            if subscription.closed is not None:
-                self._ended = subscription.closed
-                return
-            for delta in taken.deltas:
-                yield delta
-            if taken.resync:
-                async for message in self._from_store(subscription):
-                    yield message
-            async for message in self._in_order(subscription, taken.items):
-                yield message
-            if self._ended is not None:
-                return
-
-    async def _woken(self, subscription: Subscription, deadline: float | None) -> bool:
-        """Wait for the subscription to change; False once the stream has lived long enough."""
-        loop = asyncio.get_running_loop()
-        if deadline is not None and loop.time() >= deadline:  # a busy stream never waits
-            self._ended = "recycled"
-            return False
+        now = loop.time()
+        deadline = None if self._max_seconds is None else now + self._max_seconds
+        beat = None if self._heartbeat_s is None else now + self._heartbeat_s
+        # One timer per stream for its next heartbeat or its end, armed again only once it
+        # rang: waiting for events allocates nothing that outlives the wait.
+        timer = _Timer(loop, subscription)
+        timer.arm(deadline, beat)
         try:
-            async with asyncio.timeout_at(deadline):
+            while True:
+                if deadline is not None and loop.time() >= deadline - timer.slack():
+                    self._ended = "recycled"  # a busy stream never waits
+                    return
                 await subscription.wait()
-        except TimeoutError:
-            self._ended = "recycled"
-            return False
-        return True
+                if beat is not None and loop.time() >= beat - timer.slack():
+                    yield HEARTBEAT
+                    beat = loop.time() + (self._heartbeat_s or 0.0)
+                if timer.rang:
+                    timer.arm(deadline, beat)
+                taken = subscription.take()
+                if subscription.closed is not None:
+                    self._ended = subscription.closed
+                    return
+                for delta in taken.deltas:
+                    yield delta
+                if taken.resync:
+                    async for message in self._from_store(subscription):
+                        yield message
+                async for message in self._in_order(subscription, taken.items):
+                    yield message
+                if self._ended is not None:
+                    return
+        finally:
+            timer.cancel()
 
     async def _in_order(
         self, subscription: Subscription, items: list[Item]
@@ -149,3 +165,33 @@ class EventStream:
         if item.version > self._member_at and item.ends_membership_of(self._user_id):
             self._ended = "membership_ended"
         return item.frame_for(self._role)
+
+
+class _Timer:
+    """Pokes a subscription at the earliest of two loop times; ``rang`` once it has."""
+
+    __slots__ = ("_handle", "_loop", "_subscription", "rang")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, subscription: Subscription) -> None:
+        self._loop = loop
+        self._subscription = subscription
+        self._handle: asyncio.TimerHandle | None = None
+        self.rang = False
+
+    def arm(self, *times: float | None) -> None:
+        self.rang = False
+        due = [t for t in times if t is not None]
+        if due:
+            self._handle = self._loop.call_at(min(due), self._ring)
+
+    def slack(self) -> float:
+        """How early a time may be taken as reached: a rung timer may ring a little early."""
+        return EARLY_S if self.rang else 0.0
+
+    def _ring(self) -> None:
+        self.rang = True
+        self._subscription.poke()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()

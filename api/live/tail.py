@@ -3,7 +3,11 @@
 On PostgreSQL the library NOTIFYs a channel named after the events table in every write
 transaction (no payload; delivered at commit). One connection per process LISTENs on it; each
 notification, and a slow backup poll, make the tail read the notifications after the last
-position it has seen and wake the hub for the sessions they belong to. A lost notification,
+position it has seen and wake the hub for the sessions they belong to. While no stream is open
+the connection does not LISTEN (each notification costs the event loop a wake-up) and nothing
+reads the log but the poll, which moves the position up to the head; the first stream to open
+starts the LISTEN again, then a read from the position covers whatever came before it took
+effect. A lost notification,
 or a LISTEN connection that dropped, therefore only delays an event until the next poll or
 reconnection. On SQLite there is one server process; the poll still covers other writers
 of the file (an import job).
@@ -12,16 +16,16 @@ of the file (an import job).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Final
 from uuid import UUID
 
-import psycopg
 from anyio import to_thread
 from eventsourcing.persistence import ApplicationRecorder, InterfaceError, OperationalError
-from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg import sql
+
+from domain.adapters.config import postgres_recorder
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +58,13 @@ class StoreTail:
         self._scan_task: asyncio.Task[None] | None = None
         self._again = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._streams_open = asyncio.Event()  # set by ``watching``; the LISTEN waits for it
 
     @property
     def channel(self) -> str | None:
         """The library's NOTIFY channel (the events table name), or None off PostgreSQL."""
-        if isinstance(self._recorder, PostgresApplicationRecorder):
-            return self._recorder.channel_name
-        return None
+        postgres = postgres_recorder(self._recorder)
+        return None if postgres is None else postgres.channel_name
 
     async def start(self) -> None:
         self._position = await to_thread.run_sync(self._head)
@@ -76,9 +80,17 @@ class StoreTail:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
 
-    def nudge(self) -> None:
+    def watching(self) -> None:
+        """A stream has opened where none was (the hub calls it, on the event loop)."""
+        self._streams_open.set()
+
+    def nudge(self, *, unwatched_too: bool = False) -> None:
         """Read the log after the last position now (single flight: a nudge during a read
-        makes it read once more)."""
+        makes it read once more). Without a stream open only a poll (``unwatched_too``) reads:
+        it skips to the head. A stream opened in between replays what was written before it
+        and is followed by the next read, which starts at or before the head it replayed to."""
+        if not unwatched_too and not self._watched():
+            return
         if self._scan_task is not None:
             self._again = True
             return
@@ -126,11 +138,17 @@ class StoreTail:
     async def _poll_forever(self) -> None:
         while True:
             await asyncio.sleep(self._poll_interval_s)
-            self.nudge()
+            self.nudge(unwatched_too=True)
 
     async def _listen_forever(self, database_url: str, channel: str) -> None:
-        """Hold one LISTEN connection, reconnecting with backoff; nudge on every notification."""
+        """Hold one connection, reconnecting with backoff; LISTEN on it while a stream is open
+        and nudge on every notification."""
+        # Imported here: only a PostgreSQL store has a channel to listen on.
+        import psycopg  # noqa: PLC0415
+        from psycopg import sql  # noqa: PLC0415
+
         listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
+        unlisten = sql.SQL("UNLISTEN {}").format(sql.Identifier(channel))
         delay = RECONNECT_MIN_S
         while True:
             try:
@@ -145,12 +163,23 @@ class StoreTail:
                     keepalives_interval=10,
                     keepalives_count=3,
                 ) as conn:
-                    await conn.execute(listen)
                     delay = RECONNECT_MIN_S
-                    self.nudge()  # whatever was written while not listening
-                    async for _ in conn.notifies():
-                        self.nudge()
+                    while True:
+                        await self._until_watched()
+                        await conn.execute(listen)
+                        self.nudge(unwatched_too=True)  # whatever came before the LISTEN
+                        async with contextlib.aclosing(conn.notifies()) as notifies:
+                            async for _ in notifies:
+                                if not self._watched():
+                                    break
+                                self.nudge()
+                        await conn.execute(unlisten)
             except psycopg.Error as error:
                 log.warning("live LISTEN connection lost (%s); retrying in %.1f s", error, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _until_watched(self) -> None:
+        while not self._watched():
+            self._streams_open.clear()
+            await self._streams_open.wait()

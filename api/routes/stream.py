@@ -8,27 +8,20 @@ refusal: that answer is a 200 with a ``retry:`` hint (``api.errors.store_unavail
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Header, Query
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from sse_starlette.sse import SendTimeoutError
-from starlette.types import Message, Receive, Scope, Send
 
 from api.answers.base import ERRORS, ErrorAnswer, Ticket
 from api.deps import Member, State, StreamMember
 from api.errors import ApiError
 from api.live import DELTA_EVENT, EventStream, Live
-from api.ratelimit import StreamSlot
+from api.live.response import StreamResponse
 from api.state import AppState
 from projections.timeline import EVENT_TOPICS
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"], responses=ERRORS)
 
-SEND_TIMEOUT_S: Final = 30.0  # a client that takes nothing for this long is dropped
 # Stored event types, as sent in ``event:`` (and repeated in the data as ``type``).
 EVENT_NAMES: Final = sorted(EVENT_TOPICS)
 
@@ -59,36 +52,6 @@ event), so that EventSource reconnects, and resumes, once it is back.
 """
 
 
-class _StreamResponse(EventSourceResponse):
-    """Ends quietly when a client stops reading: dead-peer detection, not a server error. Frees
-    its stream slot when it ends, however it ends."""
-
-    def __init__(self, *args: Any, slot: StreamSlot, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.slot = slot
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except SendTimeoutError:
-            log.info("dropped a stream whose client took nothing for %.0f s", SEND_TIMEOUT_S)
-        finally:
-            self.slot.release()
-
-    async def _send_with_timeout(self, send: Send, message: Message) -> None:
-        # The same per-send timeout as sse-starlette's, on asyncio's own timer: its anyio cancel
-        # scope costs twice as much, paid once per stream for every event fanned out.
-        try:
-            async with asyncio.timeout(self.send_timeout):
-                await send(message)
-        except TimeoutError:
-            self._send_interrupted = True
-            raise SendTimeoutError from None
-        except BaseException:
-            self._send_interrupted = True
-            raise
-
-
 def _live(state: AppState) -> Live:
     return state.live
 
@@ -110,7 +73,7 @@ def _cursor(last_event_id: str | None, after: int | None) -> int:
 @router.get(
     "/api/sessions/{sid}/events",
     description=STREAM_DESCRIPTION,
-    response_class=EventSourceResponse,
+    response_class=StreamResponse,
     responses={
         200: {
             "description": "the event stream",
@@ -137,7 +100,7 @@ async def events(
     after: Annotated[
         int | None, Query(ge=0, le=2**62, description="resume after this version")
     ] = None,
-) -> EventSourceResponse:
+) -> StreamResponse:
     live = _live(state)
     view, sid, caller = access.view, access.session_id, access.caller
     cursor = _cursor(last_event_id, after)
@@ -160,15 +123,10 @@ async def events(
         after=cursor,
         member_at=view.version,
         max_seconds=settings.stream_max_seconds,
+        heartbeat_s=settings.stream_heartbeat_seconds,
     )
-    return _StreamResponse(
-        stream.messages(),
-        ping=settings.stream_heartbeat_seconds,
-        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
-        send_timeout=SEND_TIMEOUT_S,
-        shutdown_event=live.hub.shutting_down,
-        shutdown_grace_period=settings.stream_shutdown_grace_seconds,
-        slot=slot,
+    return StreamResponse(
+        stream.messages(), streams=live.hub.streams, slot=slot, shutdown_hint=stream.shutdown_hint
     )
 
 

@@ -7,15 +7,13 @@ PostgreSQL, through the bounded recorders of ``domain.adapters.recorders``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final, cast
 from urllib.parse import urlsplit
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-
-from domain.adapters import recorders
-from domain.adapters.pools import CONNECT_TIMEOUT_S
+if TYPE_CHECKING:
+    from eventsourcing.postgres import PostgresApplicationRecorder
 
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 MAX_PORT: Final = 65535
@@ -27,6 +25,16 @@ class InvalidDatabaseURL(ValueError):
 
 def is_postgres(database_url: str | None) -> bool:
     return bool(database_url) and urlsplit(database_url or "").scheme in POSTGRES_SCHEMES
+
+
+def postgres_recorder(recorder: object) -> PostgresApplicationRecorder | None:
+    """``recorder`` if it is the library's PostgreSQL recorder, else None. That module (and
+    psycopg with it) is in memory only once a PostgreSQL store was opened: asking never loads it,
+    so a process on the SQLite store starts without them."""
+    module = sys.modules.get("eventsourcing.postgres")
+    if module is not None and isinstance(recorder, module.PostgresApplicationRecorder):
+        return cast("PostgresApplicationRecorder", recorder)
+    return None
 
 
 def sqlite_path(data_dir: Path, name: str) -> Path:
@@ -70,6 +78,13 @@ def store_env(
 
 
 def _postgres_env(url: str, *, pool_size: int, max_overflow: int) -> dict[str, str]:
+    # Imported here: psycopg and the PostgreSQL recorders load only when PostgreSQL is named.
+    import psycopg  # noqa: PLC0415
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+    from domain.adapters import recorders  # noqa: PLC0415
+    from domain.adapters.pools import CONNECT_TIMEOUT_S  # noqa: PLC0415
+
     # libpq's own parser: percent-escapes, IPv6 hosts, and parameters in the query (a host
     # there is how libpq URLs name a unix socket directory, as Cloud SQL does).
     try:

@@ -12,17 +12,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
-from domain.adapters.locks import StreamLocks
-from domain.adapters.pools import drop_broken_connections
+from domain.adapters.config import postgres_recorder
 from domain.application import (
     DEFAULT_ATTEMPTS,
     DEFAULT_SNAPSHOT_INTERVAL,
@@ -32,6 +28,9 @@ from domain.application import (
     Sessions,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from domain.adapters.locks import StreamLocks
 
 
 def jitter(attempt: int) -> None:
@@ -64,12 +63,13 @@ def open_sessions(
 
 def position_of(recorder: ApplicationRecorder, originator_id: UUID, version: int) -> int | None:
     """The global position (notification id) of one stored event, or None if there is none."""
-    if isinstance(recorder, PostgresApplicationRecorder):
+    postgres = postgres_recorder(recorder)
+    if postgres is not None:
         statement = (
-            f'SELECT notification_id FROM "{recorder.datastore.schema}".'  # noqa: S608
-            f'"{recorder.events_table_name}" WHERE originator_id = %s AND originator_version = %s'
+            f'SELECT notification_id FROM "{postgres.datastore.schema}".'  # noqa: S608
+            f'"{postgres.events_table_name}" WHERE originator_id = %s AND originator_version = %s'
         )
-        with recorder.datastore.transaction(commit=False) as curs:
+        with postgres.datastore.transaction(commit=False) as curs:
             curs.execute(statement, (originator_id, version), prepare=True)
             row = curs.fetchone()
         return None if row is None else int(row["notification_id"])
@@ -92,8 +92,15 @@ class RecorderAccess:
     def __init__(self, recorder: ApplicationRecorder) -> None:
         self._recorder = recorder
         self._locks: StreamLocks | None = None
-        if isinstance(recorder, PostgresApplicationRecorder):
-            given = recorder.datastore.pool.kwargs
+        postgres = postgres_recorder(recorder)
+        if postgres is not None:
+            # Imported here: psycopg loads only with a PostgreSQL store (see config.py).
+            from psycopg import sql  # noqa: PLC0415
+            from psycopg.conninfo import make_conninfo  # noqa: PLC0415
+
+            from domain.adapters.locks import StreamLocks  # noqa: PLC0415
+
+            given = postgres.datastore.pool.kwargs
             params: dict[str, Any] = (given() if callable(given) else given) or {}
             self._locks = StreamLocks(
                 make_conninfo(
@@ -103,7 +110,7 @@ class RecorderAccess:
                     user=params["user"],
                     password=params.get("password") or "",
                 ),
-                sql.Identifier(recorder.datastore.schema, recorder.events_table_name),
+                sql.Identifier(postgres.datastore.schema, postgres.events_table_name),
             )
 
     def position_of(self, session_id: UUID, version: int) -> int | None:
@@ -118,8 +125,11 @@ class RecorderAccess:
             yield head
 
     def drop_broken_connections(self) -> None:
-        if isinstance(self._recorder, PostgresApplicationRecorder):
-            drop_broken_connections(self._recorder.datastore.pool)
+        postgres = postgres_recorder(self._recorder)
+        if postgres is not None:
+            from domain.adapters.pools import drop_broken_connections  # noqa: PLC0415
+
+            drop_broken_connections(postgres.datastore.pool)
         if self._locks is not None:
             self._locks.drop_broken_connections()
 

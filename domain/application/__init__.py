@@ -15,6 +15,7 @@ from domain.application.writes import (
     Retries,
     SavedListener,
     SessionNotFound,
+    store_errors,
     utc_now,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "TooManyPendingTurns",
     "TurnAccepted",
     "Written",
+    "store_errors",
     "utc_now",
 ]

@@ -10,7 +10,8 @@ from uuid import UUID
 import pytest
 
 from api.live import hub as hub_module
-from api.live.hub import Item, LiveHub, Subscription
+from api.live.hub import LiveHub, Subscription
+from api.live.messages import Item
 from api.live.stream import EventStream
 from api.live.tail import StoreTail
 from domain import roles
@@ -132,3 +133,72 @@ def test_the_tail_finds_another_writers_events_by_polling_alone(
         return {written.session_id: found[written.session_id]}
 
     assert list(asyncio.run(scenario()).values()) == [1]
+
+
+class CountingRecorder:
+    """A recorder that counts the reads of the global log made through it."""
+
+    def __init__(self, recorder: object) -> None:
+        self._recorder = recorder
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("select_notifications", "max_notification_id"):
+            self.reads += 1
+        return getattr(self._recorder, name)
+
+
+def test_the_tail_reads_nothing_on_a_notification_while_no_stream_is_open(
+    sessions: Sessions,
+) -> None:
+    recorder = CountingRecorder(sessions.recorder)
+    open_streams: list[int] = []
+
+    async def scenario() -> tuple[int, int]:
+        tail = StoreTail(
+            recorder,  # type: ignore[arg-type]
+            lambda _heads: None,
+            watched=lambda: bool(open_streams),
+            database_url=None,
+            poll_interval_s=60,
+        )
+        await tail.start()
+        try:
+            started = recorder.reads
+            for _ in range(10):
+                tail.nudge()
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.1)
+            unwatched = recorder.reads - started
+            open_streams.append(1)
+            tail.nudge()
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if recorder.reads > started:
+                    break
+            return unwatched, recorder.reads - started
+        finally:
+            await tail.stop()
+
+    unwatched, watched = asyncio.run(scenario())
+    assert unwatched == 0
+    assert watched >= 1
+
+
+def test_the_hub_says_when_a_stream_opens_where_none_was(sessions: Sessions) -> None:
+    async def scenario() -> int:
+        hub = LiveHub(sessions)
+        heard: list[None] = []
+        hub.on_watched.append(lambda: heard.append(None))
+        await hub.start()
+        try:
+            session_id = _session_with(sessions, 1)
+            first = hub.subscribe(session_id)
+            hub.subscribe(session_id)
+            hub.subscribe(_session_with(sessions, 1))
+            hub.unsubscribe(first)
+            return len(heard)
+        finally:
+            await hub.stop()
+
+    assert asyncio.run(scenario()) == 1

@@ -3,8 +3,10 @@ rebuild from zero after a randomized workload."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
+import time
 from typing import Any
 from uuid import UUID
 
@@ -332,3 +334,59 @@ def test_instances_creating_the_view_tables_at_once_all_succeed(
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+class CountingUpdater(ViewUpdater):
+    """The updater, counting its reads of the log that found something to apply."""
+
+    reads = 0
+
+    def run_once(self) -> int:
+        applied = super().run_once()
+        self.reads += 1 if applied else 0
+        return applied
+
+
+def test_writes_in_quick_succession_are_applied_together(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    database = ViewDatabase(store.database_url, store.data_dir)
+    updater = CountingUpdater(sessions, database, MySessions(), settle_s=0.5)
+    sessions.on_saved.append(lambda _sid, _version, position: updater.wake(position))
+    updater.start()
+    try:
+        sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
+        for n in range(20):
+            sessions.rename(session_id=sid, actor="ann", title=f"t{n}")
+        assert updater.wait_for(sessions.max_position(), timeout=10)
+        assert updater.reads < 10  # one read per write would be 21
+        with database.transaction() as cur:
+            [entry] = sessions_of(cur, "ann")
+        assert entry["title"] == "t19"
+    finally:
+        updater.stop()
+        database.close()
+
+
+def test_a_request_waiting_for_a_position_cuts_the_gathering_short(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    database = ViewDatabase(store.database_url, store.data_dir)
+    updater = ViewUpdater(sessions, database, MySessions(), settle_s=30.0)
+    sessions.on_saved.append(lambda _sid, _version, position: updater.wake(position))
+    updater.start()
+    try:
+        sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
+        assert updater.wait_for(sessions.max_position(), timeout=10)
+        # The next write comes right after a read: the updater would gather for 30 s...
+        sessions.rename(session_id=sid, actor="ann", title="at once")
+        started = time.monotonic()
+
+        async def wait() -> bool:
+            return await updater.wait_until(sessions.max_position(), timeout=10)
+
+        assert asyncio.run(wait())
+        assert time.monotonic() - started < 5  # ...but a waiter is answered at once
+    finally:
+        updater.stop()
+        database.close()
