@@ -1,0 +1,92 @@
+"""Writing a session's export from its stream, one page of stored events at a time: the header,
+the hash-chained event lines as each role may read them, and the signed trailer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+from uuid import UUID
+
+from domain import roles
+from domain.application import Sessions
+from projections.export.lines import FORMAT, ZERO_HASH, canonical_bytes, event_line_bytes
+from projections.export.signing import ExportSigner
+from projections.records import StoredRecords, shown_to
+
+CHUNK: Final = 5000  # events read from the store per query (and sent per block) while exporting
+
+
+def export_ndjson(
+    sessions: Sessions,
+    session_id: UUID,
+    *,
+    title: str,
+    until: int,
+    exported_at: str,
+    signer: ExportSigner,
+    chunk: int = CHUNK,
+    role: str = roles.OWNER,
+) -> Iterator[str]:
+    """``export_bytes`` as text."""
+    for block in export_bytes(
+        sessions,
+        session_id,
+        title=title,
+        until=until,
+        exported_at=exported_at,
+        signer=signer,
+        chunk=chunk,
+        role=role,
+    ):
+        yield block.decode("utf-8")
+
+
+def export_bytes(
+    sessions: Sessions,
+    session_id: UUID,
+    *,
+    title: str,
+    until: int,
+    exported_at: str,
+    signer: ExportSigner,
+    chunk: int = CHUNK,
+    role: str = roles.OWNER,
+) -> Iterator[bytes]:
+    """The export of versions 1..``until`` as text blocks of whole lines, one block per page,
+    the trailer signed by ``signer``.
+
+    Only one page of events is in memory at a time. ``title`` should be the title at ``until``.
+    ``role`` is the reader's: invite events keep only their ``invite_id`` for all but the owner
+    (``records.shown_to``); the chain is computed over the lines as written, so it verifies.
+    """
+    header = {
+        "type": "header",
+        "format": FORMAT,
+        "session_id": str(session_id),
+        "title": title,
+        "exported_at": exported_at,
+    }
+    yield canonical_bytes(header) + b"\n"
+    prev, count, after = ZERO_HASH, 0, 0
+    records = StoredRecords(sessions.mapper)
+    while after < until:
+        page = sessions.recorder.select_events(session_id, gt=after, lte=until, limit=chunk)
+        if not page:
+            break
+        lines = []
+        for stored in page:
+            record, plain = records.record_and_plain(stored)
+            line, prev = event_line_bytes(shown_to(record, role), prev, plain=plain)
+            lines.append(line)
+        count += len(page)
+        after = page[-1].originator_version
+        lines.append(b"")
+        yield b"\n".join(lines)
+    trailer: dict[str, Any] = {
+        "type": "trailer",
+        "count": count,
+        "final_hash": prev,
+        "key_id": signer.key_id,
+    }
+    trailer["signature"] = signer.sign(header, trailer)
+    yield canonical_bytes(trailer) + b"\n"
