@@ -111,16 +111,29 @@ class StoredRecords:
     def record(self, stored: StoredEvent) -> EventRecord:
         return self.record_and_plain(stored)[0]
 
+    @property
+    def reads_json(self) -> bool:
+        """Whether records are read from the stored JSON itself (no cipher, no compressor)."""
+        return self._json is not None
+
     def record_and_plain(self, stored: StoredEvent) -> tuple[EventRecord, bool]:
         """The record, and whether it holds only what orjson itself read from the stored JSON
         (plain values: no number beyond 64 bits, nothing non-finite, no other types), which
         ``orjson.dumps`` then writes as the standard library would, floats apart."""
-        shape = _shape(stored.topic)
+        return self.row_record_and_plain(
+            stored.originator_id, stored.topic, stored.state, stored.originator_version
+        )
+
+    def row_record_and_plain(
+        self, originator_id: UUID | str, topic: str, state_bytes: bytes, version: int
+    ) -> tuple[EventRecord, bool]:
+        """``record_and_plain`` of the stored event with these columns."""
+        shape = _shape(topic)
         state: dict[str, Any] | None = None
         plain = False
         if self._json is not None:
             try:
-                state, plain = self._json.decode_plain(stored.state)
+                state, plain = self._json.decode_plain(state_bytes)
             except Exception:  # noqa: BLE001 - the library's way below raises its own error for it
                 state = None
         if (
@@ -128,9 +141,10 @@ class StoredRecords:
             or state.get("class_version", 1) != shape.class_version
             or not state.keys() >= shape.stored
         ):
+            stored = StoredEvent(originator_id, version, topic, state_bytes)
             return event_record(self._mapper.to_domain_event(stored)), False
         return {
-            "version": stored.originator_version,
+            "version": version,
             "type": shape.name,
             "recorded_at": state["timestamp"],
             "occurred_at": state["occurred_at"] if shape.has_occurred_at else None,

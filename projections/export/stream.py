@@ -8,6 +8,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from domain import roles
+from domain.adapters.stream_rows import rows_reader
 from domain.application import Sessions
 from projections.export.lines import FORMAT, ZERO_HASH, canonical_bytes, event_line_bytes
 from projections.export.signing import ExportSigner
@@ -69,17 +70,27 @@ def export_bytes(
     yield canonical_bytes(header) + b"\n"
     prev, count, after = ZERO_HASH, 0, 0
     records = StoredRecords(sessions.mapper)
+    # Plain rows when the records come from the stored JSON; else the library's own read.
+    read = rows_reader(sessions.recorder) if records.reads_json else None
     while after < until:
-        page = sessions.recorder.select_events(session_id, gt=after, lte=until, limit=chunk)
+        if read is not None:
+            page = read(session_id, after, until, chunk)
+        else:
+            page = [
+                (stored.topic, stored.state, stored.originator_version)
+                for stored in sessions.recorder.select_events(
+                    session_id, gt=after, lte=until, limit=chunk
+                )
+            ]
         if not page:
             break
         lines = []
-        for stored in page:
-            record, plain = records.record_and_plain(stored)
+        for topic, state, version in page:
+            record, plain = records.row_record_and_plain(session_id, topic, state, version)
             line, prev = event_line_bytes(shown_to(record, role), prev, plain=plain)
             lines.append(line)
         count += len(page)
-        after = page[-1].originator_version
+        after = page[-1][2]
         lines.append(b"")
         yield b"\n".join(lines)
     trailer: dict[str, Any] = {
