@@ -28,6 +28,7 @@ from api.narration import (
 )
 from domain.application import Sessions
 from domain.errors import GaiaError
+from projections.history import SessionView
 from projections.session_views import SessionViews
 
 log = logging.getLogger(__name__)
@@ -225,31 +226,8 @@ class TurnWorker:
         return partial(self._record, session_id, turn_id, narration, latency_ms)
 
     def _request_for(self, session_id: UUID, turn_id: UUID) -> NarrationRequest:
-        view = self.views.get(session_id)
-        messages = view.visible_messages()
-        index = next(
-            (
-                i
-                for i, m in enumerate(messages)
-                if m["turn_id"] == str(turn_id) and m["role"] == "player"
-            ),
-            len(messages),
-        )
-        turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
-        history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
-        character: dict[str, str] = turn.get("character") or {}  # type: ignore[assignment]
-        state = view.campaign.document()
-        return NarrationRequest(
-            session_title=view.title,
-            settings=view.settings,
-            history=[h for h in history if h is not None],
-            turn_text=turn["text"],
-            turn_kind=turn["kind"],
-            character_name=character.get("name") or None,
-            party=[c for c in state["characters"] if not c["retired"]],
-            scene=state["scene"],
-            combat=state["combat"],
-        )
+        # Built from the view itself, not a copy of it: what it keeps are new lists and dicts.
+        return self.views.read(session_id, partial(_request, str(turn_id)))
 
     def _record(
         self, sid: UUID, turn_id: UUID, narration: Narration, latency_ms: int
@@ -315,3 +293,27 @@ def _entry(message: dict[str, Any]) -> HistoryEntry | None:
     if message["role"] == "narrator":
         return HistoryEntry(role="narrator", text=message["text"])
     return None
+
+
+def _request(turn_id: str, view: SessionView) -> NarrationRequest:
+    """The narrator's request for the turn ``turn_id`` of the session ``view`` shows."""
+    messages = view.visible_messages()
+    index = next(
+        (i for i, m in enumerate(messages) if m["turn_id"] == turn_id and m["role"] == "player"),
+        len(messages),
+    )
+    turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
+    history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
+    character: dict[str, str] = turn.get("character") or {}  # type: ignore[assignment]
+    state = view.campaign.latest().document()
+    return NarrationRequest(
+        session_title=view.title,
+        settings=view.settings,
+        history=[h for h in history if h is not None],
+        turn_text=turn["text"],
+        turn_kind=turn["kind"],
+        character_name=character.get("name") or None,
+        party=[c for c in state["characters"] if not c["retired"]],
+        scene=state["scene"],
+        combat=state["combat"],
+    )

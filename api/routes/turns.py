@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, status
 
 from api.answers.base import ERRORS
 from api.answers.history import History, TurnAccepted
-from api.deps import Member, MinPosition, Player, SessionAccess, State, parse_id
+from api.deps import Acting, ActingPlayer, Member, MinPosition, State, parse_id
 from api.errors import ApiError
 from api.json_body import StrictJsonRoute
 from api.schemas import TurnIn
@@ -31,7 +31,7 @@ IdempotencyKey = Annotated[
 
 @router.post("/api/sessions/{sid}/turns", status_code=status.HTTP_202_ACCEPTED)
 async def submit_turn(
-    body: TurnIn, access: Player, state: State, idempotency_key: IdempotencyKey = None
+    body: TurnIn, access: ActingPlayer, state: State, idempotency_key: IdempotencyKey = None
 ) -> TurnAccepted:
     """Accept a turn for narration. Quotas (429 ``rate_limited``): turns per user and per
     session, and turns waiting for narration per session; a repeat of an Idempotency-Key
@@ -40,7 +40,7 @@ async def submit_turn(
 
 
 def _submit(
-    body: TurnIn, access: SessionAccess, state: AppState, idempotency_key: str | None
+    body: TurnIn, access: Acting, state: AppState, idempotency_key: str | None
 ) -> TurnAccepted:
     limit = state.settings.max_turn_chars
     if len(body.text) > limit:
@@ -79,14 +79,14 @@ def _submit(
 
 @router.post("/api/sessions/{sid}/turns/{turn_id}/retry", status_code=status.HTTP_202_ACCEPTED)
 async def retry_turn(
-    access: Player, state: State, turn_id: Annotated[str, Path(max_length=64)]
+    access: ActingPlayer, state: State, turn_id: Annotated[str, Path(max_length=64)]
 ) -> TurnAccepted:
     """Narrate a turn again. Quotas (429 ``rate_limited``): retries per turn, and turns waiting
     for narration per session."""
     return await to_thread.run_sync(_retry, access, state, turn_id)
 
 
-def _retry(access: SessionAccess, state: AppState, turn_id: str) -> TurnAccepted:
+def _retry(access: Acting, state: AppState, turn_id: str) -> TurnAccepted:
     tid = parse_id(turn_id)
     settings, rates = state.settings, state.rates
     quota = (rates.retries_per_turn, f"{access.session_id}/{tid}")

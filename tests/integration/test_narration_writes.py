@@ -79,7 +79,7 @@ def test_the_worker_narrates_every_waiting_turn_in_order_reading_the_session_onc
             SessionViews(sessions),
             DemoNarrator(),
             locks,
-            pending_sessions=lambda: [],
+            pending_sessions=list,
         )
         await worker.start()
         try:
