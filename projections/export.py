@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,7 +34,7 @@ from projections.records import EventRecord, StoredRecords, shown_to
 
 FORMAT: Final = "gaia-export/1"
 ZERO_HASH: Final = "0" * 64
-CHUNK: Final = 1000  # events read from the store per query while exporting
+CHUNK: Final = 5000  # events read from the store per query (and sent per block) while exporting
 
 HEADER_KEYS: Final = frozenset({"type", "format", "session_id", "title", "exported_at"})
 EVENT_KEYS: Final = frozenset(
@@ -58,6 +59,51 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 def canonical_json(value: Any) -> str:
     """The one serialisation that is hashed: keys sorted, no spaces, non-ASCII kept as is."""
     return _CANONICAL.encode(value)
+
+
+# orjson refuses (so the standard library writes) subclasses of str, int, dict and list,
+# instants and dataclasses, and integers beyond 64 bits.
+_ORJSON: Final = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+_NUMBER_ENDS: Final = (b",", b"]", b"}", b"")
+
+
+def _unlike_repr(text: bytes) -> bool:
+    """Whether orjson's ``text`` may hold a float it writes unlike ``repr``: only below 1e-4,
+    as "0.00001" for "1e-05" or "1e-7" for "1e-07". A string holding such text answers yes too
+    (the standard library then writes it, to the same bytes); found without a regex, which
+    would cost as much as the writing."""
+    if b"0.0000" in text:
+        return True
+    at = text.find(b"e-")
+    while at != -1:
+        if (
+            text[at + 3 : at + 4] in _NUMBER_ENDS
+            and text[at + 2 : at + 3].isdigit()
+            and text[at - 1 : at].isdigit()
+        ):
+            return True
+        at = text.find(b"e-", at + 2)
+    return False
+
+
+def canonical_bytes(value: Any, *, plain: bool = False) -> bytes:
+    """``canonical_json(value)`` as UTF-8. With ``plain`` (no value but what ``orjson.loads``
+    makes: nothing non-finite, which orjson would write as null) orjson writes it, unless
+    the result holds a float orjson writes unlike the standard library."""
+    if plain:
+        try:
+            text = orjson.dumps(value, option=_ORJSON)
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            if not _unlike_repr(text):
+                return text
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def chain_hash(prev_hash: str, canonical: str) -> str:
@@ -161,6 +207,14 @@ class ExportSigner:
 
 def event_line(record: EventRecord, prev_hash: str) -> tuple[str, str]:
     """One event line (without its newline) from an ``event_record``, and its hash."""
+    line, digest = event_line_bytes(record, prev_hash)
+    return line.decode("utf-8"), digest
+
+
+def event_line_bytes(
+    record: EventRecord, prev_hash: str, *, plain: bool = False
+) -> tuple[bytes, str]:
+    """``event_line`` as UTF-8; ``plain``: as ``canonical_bytes`` takes it."""
     body = {
         "type": "event",
         "version": record["version"],
@@ -170,10 +224,12 @@ def event_line(record: EventRecord, prev_hash: str) -> tuple[str, str]:
         "actor": record["actor"],
         "data": record["data"],
     }
-    canonical = canonical_json(body)
-    digest = chain_hash(prev_hash, canonical)
+    canonical = canonical_bytes(body, plain=plain)
+    prev = prev_hash.encode("ascii")
+    digest = hashlib.sha256(prev + canonical).hexdigest()
     # The hashed text itself, with the two hashes appended: no second serialisation needed.
-    return f'{canonical[:-1]},"prev_hash":"{prev_hash}","hash":"{digest}"}}', digest
+    hashes = b',"prev_hash":"%s","hash":"%s"}' % (prev, digest.encode("ascii"))
+    return canonical[:-1] + hashes, digest
 
 
 def export_ndjson(
@@ -187,6 +243,31 @@ def export_ndjson(
     chunk: int = CHUNK,
     role: str = roles.OWNER,
 ) -> Iterator[str]:
+    """``export_bytes`` as text."""
+    for block in export_bytes(
+        sessions,
+        session_id,
+        title=title,
+        until=until,
+        exported_at=exported_at,
+        signer=signer,
+        chunk=chunk,
+        role=role,
+    ):
+        yield block.decode("utf-8")
+
+
+def export_bytes(
+    sessions: Sessions,
+    session_id: UUID,
+    *,
+    title: str,
+    until: int,
+    exported_at: str,
+    signer: ExportSigner,
+    chunk: int = CHUNK,
+    role: str = roles.OWNER,
+) -> Iterator[bytes]:
     """The export of versions 1..``until`` as text blocks of whole lines, one block per page,
     the trailer signed by ``signer``.
 
@@ -201,7 +282,7 @@ def export_ndjson(
         "title": title,
         "exported_at": exported_at,
     }
-    yield canonical_json(header) + "\n"
+    yield canonical_bytes(header) + b"\n"
     prev, count, after = ZERO_HASH, 0, 0
     records = StoredRecords(sessions.mapper)
     while after < until:
@@ -209,12 +290,14 @@ def export_ndjson(
         if not page:
             break
         lines = []
-        for record in records.records(page):
-            line, prev = event_line(shown_to(record, role), prev)
+        for stored in page:
+            record, plain = records.record_and_plain(stored)
+            line, prev = event_line_bytes(shown_to(record, role), prev, plain=plain)
             lines.append(line)
         count += len(page)
         after = page[-1].originator_version
-        yield "\n".join(lines) + "\n"
+        lines.append(b"")
+        yield b"\n".join(lines)
     trailer: dict[str, Any] = {
         "type": "trailer",
         "count": count,
@@ -222,7 +305,7 @@ def export_ndjson(
         "key_id": signer.key_id,
     }
     trailer["signature"] = signer.sign(header, trailer)
-    yield canonical_json(trailer) + "\n"
+    yield canonical_bytes(trailer) + b"\n"
 
 
 # -- verifying ------------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from functools import cache
 from typing import Any, Final, TypedDict
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import resolve_topic
 
 from domain import roles
-from domain.transcoding import ReadSafeTranscoder
+from domain.inputs import MAX_JSON_DEPTH
+from domain.transcoding import FREE_FIELDS, ReadSafeTranscoder, cut_value
 
 # Carried by every event; shown at the top level of a record, not repeated in its data.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "occurred_at", "actor"})
@@ -26,6 +28,10 @@ _TYPE_KEY: Final = b'"_type_"'
 # Event fields the domain declares as instants (``datetime``): stored by the library's encoder.
 _INSTANTS: Final = frozenset({"timestamp", "occurred_at", "expires_at"})
 _HEX32: Final = re.compile(r"[0-9a-f]{32}")  # a UUID's ``hex``, as the library stores it
+# A run of 19 digits (once every digit is made a 0) may be a number beyond 64 bits, which
+# orjson would read as a float. A search of the translated bytes costs a tenth of a regex's.
+_ALL_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS: Final = b"0" * 19
 # Events whose details only the owner may read, as only the owner may list invites (role,
 # expiry, uses, the token's hash): anyone else gets the event with just these fields of its
 # data. The event itself stays, so that versions run on without a gap in streams and exports.
@@ -103,19 +109,26 @@ class StoredRecords:
         return [self.record(stored) for stored in stored_events]
 
     def record(self, stored: StoredEvent) -> EventRecord:
+        return self.record_and_plain(stored)[0]
+
+    def record_and_plain(self, stored: StoredEvent) -> tuple[EventRecord, bool]:
+        """The record, and whether it holds only what orjson itself read from the stored JSON
+        (plain values: no number beyond 64 bits, nothing non-finite, no other types), which
+        ``orjson.dumps`` then writes as the standard library would, floats apart."""
         shape = _shape(stored.topic)
         state: dict[str, Any] | None = None
+        plain = False
         if self._json is not None:
             try:
-                state = self._json.decode(stored.state)
+                state, plain = self._json.decode_plain(stored.state)
             except Exception:  # noqa: BLE001 - the library's way below raises its own error for it
                 state = None
         if (
             not isinstance(state, dict)
             or state.get("class_version", 1) != shape.class_version
-            or not shape.stored.issubset(state.keys())
+            or not state.keys() >= shape.stored
         ):
-            return event_record(self._mapper.to_domain_event(stored))
+            return event_record(self._mapper.to_domain_event(stored)), False
         return {
             "version": stored.originator_version,
             "type": shape.name,
@@ -123,7 +136,7 @@ class StoredRecords:
             "occurred_at": state["occurred_at"] if shape.has_occurred_at else None,
             "actor": state["actor"] if shape.has_actor else None,
             "data": {name: state[name] for name in shape.data},
-        }
+        }, plain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,8 +170,9 @@ class _JsonForms(ReadSafeTranscoder):
     of them (the decoder's hook is this class's ``_decode_obj``).
 
     Stored values sit at the top of an event's state, so ``decode`` parses without the hook (all
-    in C) and decodes just the top-level values; a state with any other ``"_type_"`` key (a
-    value nested in free data) is parsed again with the hook.
+    in C, with orjson where it reads exactly as the standard library: see ``_parse``) and
+    decodes just the top-level values; a state with any other ``"_type_"`` key (a value nested
+    in free data) is parsed again with the hook.
     """
 
     def __init__(self, transcodings: Iterable[Any]) -> None:
@@ -170,7 +184,11 @@ class _JsonForms(ReadSafeTranscoder):
         self._unhooked.decoder = json.JSONDecoder(parse_constant=lambda _: None)
 
     def decode(self, data: bytes) -> Any:
-        state = self._unhooked.decode(data)
+        return self.decode_plain(data)[0]
+
+    def decode_plain(self, data: bytes) -> tuple[Any, bool]:
+        """The decoded state, and whether orjson read it and every stored value became text."""
+        state, plain = self._parse(data)
         if isinstance(state, dict):
             found = 0
             for name, value in state.items():
@@ -181,10 +199,28 @@ class _JsonForms(ReadSafeTranscoder):
                         state[name] = stored
                     else:
                         state[name] = self._decode_obj(value)
+                        plain = plain and type(state[name]) is str
                     found += 1
             if found == data.count(_TYPE_KEY):
-                return state
-        return super().decode(data)
+                return state, plain
+        return super().decode(data), False
+
+    def _parse(self, data: bytes) -> tuple[Any, bool]:
+        """``self._unhooked.decode(data)``, by orjson where it gives the same: orjson refuses
+        what the standard library reads its own way here (``NaN``, lone surrogates, bytes that
+        are not UTF-8, nesting past 1,024, numbers too large for a double), and reads an integer
+        beyond 64 bits as a float, so a run of 19 digits goes the standard library's way."""
+        if _LONG_DIGITS not in data.translate(_ALL_ZERO):
+            try:
+                state = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                if isinstance(state, dict) and data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH:
+                    for name in FREE_FIELDS & state.keys():  # as ReadSafeTranscoder.decode
+                        state[name] = cut_value(state[name], MAX_JSON_DEPTH)
+                return state, True
+        return self._unhooked.decode(data), False
 
     def _is_instant(self, d: dict[str, Any]) -> bool:
         return self._dates_as_iso and len(d) == 2 and d[_TYPE] == "datetime_iso"  # noqa: PLR2004

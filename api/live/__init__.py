@@ -1,6 +1,9 @@
 """Live session streams: server-sent events with exact resume, across instances.
 
 Modules: ``hub`` (the in-process fan-out: one feed per watched session, narration deltas),
+``messages`` (stored events encoded once as SSE messages), ``response`` (the HTTP response of
+a stream: disconnects, send timeouts, the cut after the shutdown grace), ``exit`` (the shutdown
+signal, seen before the server waits for open connections),
 ``tail`` (wake-ups for other processes' writes: PostgreSQL LISTEN plus a backup poll),
 ``stream`` (one client's stream: replay, then live, exactly once by version). ``Live`` holds
 them with the stream and media tickets; ``api.composition`` builds it and connects the hub to
@@ -12,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.auth import StreamTickets, load_or_create_secret
-from api.live.hub import DELTA_EVENT, LiveHub
+from api.live.hub import LiveHub
+from api.live.messages import DELTA_EVENT
 from api.live.stream import EventStream
 from api.live.tail import StoreTail
 from api.settings import Settings

@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 from uuid import UUID
 
 import anyio
 from anyio import to_thread
-from sse_starlette import ServerSentEvent
 
-from api.live.response import OpenStreams, exit_signal
-from domain import roles
+from api.live.exit import ExitWatch
+from api.live.messages import DELTA_EVENT, Item, compact_json, frame
+from api.live.response import SEND_TIMEOUT_S, OpenStreams
 from domain.application import Sessions
-from projections.records import OWNER_ONLY_DATA, event_record, shown_to
 
 log = logging.getLogger(__name__)
 
@@ -33,68 +31,9 @@ PAGE: Final = 500  # stored events read per query
 MAX_BACKLOG: Final = 2000  # events offered to one stream that it has not taken yet
 MAX_DELTAS: Final = 512  # narration deltas waiting for one stream; more are dropped
 FETCH_RETRY_S: Final = 1.0  # after a failed store read
-DELTA_EVENT: Final = "narration.delta"
-MEMBERSHIP_EVENTS: Final = frozenset({"MemberRemoved", "MemberRoleChanged"})
 
 # Why the server ends a stream (all but membership_ended come with a reconnection hint).
 Closed = Literal["shutdown", "membership_ended", "store_unavailable", "recycled"]
-
-
-def frame(
-    *,
-    data: str | None = None,
-    event: str | None = None,
-    event_id: str | None = None,
-    retry: int | None = None,
-    comment: str | None = None,
-) -> bytes:
-    """One SSE message, framed as sse-starlette frames it (CRLF line ends)."""
-    message = ServerSentEvent(data, event=event, id=event_id, retry=retry, comment=comment)
-    return message.encode()
-
-
-def compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One stored event, ready to send: its version, type and the encoded SSE message."""
-
-    version: int
-    type: str
-    frame: bytes
-    user_id: str | None = None  # the member a membership event is about
-    role: str | None = None  # the role a MemberRoleChanged grants
-    # The message for members other than the owner, when they may read less (``shown_to``).
-    others_frame: bytes | None = None
-
-    @classmethod
-    def of(cls, event: Any) -> Item:
-        record = event_record(event)
-        kind: str = record["type"]
-        version: int = record["version"]
-        data: Mapping[str, Any] = record["data"]
-        encoded = frame(data=compact_json(record), event=kind, event_id=str(version))
-        if kind in MEMBERSHIP_EVENTS:
-            return cls(version, kind, encoded, data.get("user_id"), data.get("role"))
-        if kind in OWNER_ONLY_DATA:
-            shown = shown_to(record, roles.SPECTATOR)
-            others = frame(data=compact_json(shown), event=kind, event_id=str(version))
-            return cls(version, kind, encoded, others_frame=others)
-        return cls(version, kind, encoded)
-
-    def frame_for(self, role: str) -> bytes:
-        """The message as a member with ``role`` may read it."""
-        if self.others_frame is None or role == roles.OWNER:
-            return self.frame
-        return self.others_frame
-
-    def ends_membership_of(self, user_id: str) -> bool:
-        """True when this event takes ``user_id`` out of the session (removed or blocked)."""
-        if self.user_id != user_id:
-            return False
-        return self.type == "MemberRemoved" or self.role not in roles.RANK
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,15 +116,22 @@ class _Feed:
 class LiveHub:
     """Per-session fan-out for this process. Runs on the event loop; ``saved`` is thread-safe."""
 
-    def __init__(self, sessions: Sessions, *, shutdown_grace_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        *,
+        shutdown_grace_s: float = 0.0,
+        send_timeout_s: float = SEND_TIMEOUT_S,
+    ) -> None:
         self._sessions = sessions
-        self.streams = OpenStreams(grace_s=shutdown_grace_s)  # their HTTP responses
+        # Their HTTP responses: a client that takes nothing for send_timeout_s is dropped.
+        self.streams = OpenStreams(send_timeout_s=send_timeout_s, grace_s=shutdown_grace_s)
         self._feeds: dict[UUID, _Feed] = {}
         # Called (on the event loop) when a stream opens while no other is open.
         self.on_watched: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._watcher: asyncio.Task[None] | None = None
-        self._exit: asyncio.Task[None] | None = None
+        self._exit = ExitWatch(self.begin_shutdown)
+        self._drain: asyncio.Task[None] | None = None
         # Set when the server begins to shut down, or by stop(): every stream then ends with a
         # reconnection hint.
         self.shutting_down: anyio.Event | None = None
@@ -193,32 +139,28 @@ class LiveHub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.shutting_down = anyio.Event()
-        self._watcher = asyncio.create_task(
-            self._close_all_on(self.shutting_down), name="live-shutdown"
-        )
-        self._exit = asyncio.create_task(self._on_exit(self.shutting_down), name="live-exit")
+        self._exit.start()
+
+    def begin_shutdown(self) -> None:
+        """The server begins to shut down (SIGTERM): every stream ends with its hint, and those
+        that cannot are cut after the grace period."""
+        if self.shutting_down is None or self.shutting_down.is_set() or self._loop is None:
+            return
+        self.shutting_down.set()
+        self._close_all()
+        self._drain = self._loop.create_task(self.streams.drain(), name="live-drain")
 
     async def stop(self) -> None:
+        self._exit.stop()
         if self.shutting_down is not None:
             self.shutting_down.set()
         self._close_all()
         feeds = [f.task for f in self._feeds.values()]
-        tasks = [t for t in [self._watcher, self._exit, *feeds] if t is not None]
+        tasks = [t for t in [self._drain, *feeds] if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._loop = None
-
-    async def _on_exit(self, shutdown: anyio.Event) -> None:
-        """On SIGTERM: every stream ends with its hint; those that cannot are cut after the
-        grace period."""
-        await exit_signal()
-        shutdown.set()
-        await self.streams.drain()
-
-    async def _close_all_on(self, shutdown: anyio.Event) -> None:
-        await shutdown.wait()
-        self._close_all()
 
     def _close_all(self) -> None:
         for feed in self._feeds.values():
@@ -273,7 +215,9 @@ class LiveHub:
 
     async def read(self, session_id: UUID, *, gt: int, lte: int | None = None) -> list[Item]:
         """Up to PAGE stored events of the session after version ``gt``, straight from the store."""
-        return await to_thread.run_sync(self._read, session_id, gt, lte)
+        # A read has no effect: a stream cut or disconnected while it runs ends at once, and
+        # the read's thread finishes by itself.
+        return await to_thread.run_sync(self._read, session_id, gt, lte, abandon_on_cancel=True)
 
     def _read(self, session_id: UUID, gt: int, lte: int | None) -> list[Item]:
         stored = self._sessions.recorder.select_events(session_id, gt=gt, lte=lte, limit=PAGE)

@@ -3,8 +3,8 @@
 It sends what sse-starlette's ``EventSourceResponse`` sends (the same headers, the messages as
 given, a closing empty body), without its four tasks per response: heartbeats come from the
 stream itself (:mod:`api.live.stream`), a disconnect cancels the stream from a watcher of
-``receive``, and one sweep per process drops clients that take nothing for ``SEND_TIMEOUT_S``
-and, on shutdown, streams still open after the grace period.
+``receive``, and one sweep per process drops clients that take nothing for the send timeout
+and, on shutdown, cuts the streams still open after the grace period.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Final, Literal
 
-from sse_starlette import EventSourceResponse
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -25,16 +24,10 @@ from api.ratelimit import StreamSlot
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S: Final = 30.0  # a client that takes nothing for this long is dropped
-SWEEP_S: Final = 1.0  # how often sends are checked against the timeout
+SWEEP_S: Final = 1.0  # how often sends are checked against the timeout, at most
 _END: Final[Message] = {"type": "http.response.body", "body": b"", "more_body": False}
 
 Cut = Literal["disconnect", "send_timeout", "shutdown"]
-
-
-async def exit_signal() -> None:
-    """Until the server begins to shut down (SIGTERM), as sse-starlette detects it: its one
-    watcher per event loop, which sees uvicorn's exit flag."""
-    await EventSourceResponse._listen_for_exit_signal()
 
 
 class OpenStreams:
@@ -44,6 +37,7 @@ class OpenStreams:
     def __init__(self, *, send_timeout_s: float = SEND_TIMEOUT_S, grace_s: float = 0.0) -> None:
         self.send_timeout_s = send_timeout_s
         self.grace_s = grace_s
+        self._sweep_s = min(SWEEP_S, send_timeout_s / 2)
         self._open: set[StreamResponse] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -61,7 +55,7 @@ class OpenStreams:
     async def _sweep(self) -> None:
         try:
             while self._open:
-                await asyncio.sleep(SWEEP_S)
+                await asyncio.sleep(self._sweep_s)
                 now = asyncio.get_running_loop().time()
                 for response in list(self._open):
                     since = response.sending_since
@@ -82,7 +76,11 @@ class OpenStreams:
 
 
 class StreamResponse(Response):
-    """Writes an async iterator of encoded SSE messages; frees its stream slot when it ends."""
+    """Writes an async iterator of encoded SSE messages; frees its stream slot when it ends.
+
+    A stream cut on shutdown while no send is under way ends with ``shutdown_hint()`` (the
+    reconnection hint its messages would have ended with) and a clean end of the body.
+    """
 
     # Set per response, as sse-starlette does: left unset on the class, the route's other
     # answers are described as JSON in the OpenAPI document.
@@ -94,6 +92,7 @@ class StreamResponse(Response):
         *,
         streams: OpenStreams,
         slot: StreamSlot,
+        shutdown_hint: Callable[[], bytes] | None = None,
         status_code: int = 200,  # the only one: read by the OpenAPI description
     ) -> None:
         self.status_code = status_code
@@ -107,6 +106,7 @@ class StreamResponse(Response):
         self.messages = messages
         self.streams = streams
         self.slot = slot
+        self.shutdown_hint = shutdown_hint
         self.sending_since: float | None = None  # loop time of the send under way, if any
         self._task: asyncio.Task[object] | None = None
         self._cut: Cut | None = None
@@ -139,6 +139,7 @@ class StreamResponse(Response):
         try:
             self.sending_since = loop.time()
             await send(start)
+            self.sending_since = None  # the first read is not the client's to wait for
             started = True
             async for chunk in self.messages:
                 self.sending_since = loop.time()
@@ -159,11 +160,18 @@ class StreamResponse(Response):
 
     async def _after_cut(self, send: Send, *, started: bool) -> None:
         if self._cut == "send_timeout":
-            log.info("dropped a stream whose client took nothing for %.0f s", SEND_TIMEOUT_S)
+            log.info(
+                "dropped a stream whose client took nothing for %.1f s",
+                self.streams.send_timeout_s,
+            )
         elif self._cut == "shutdown" and started and self.sending_since is None:
-            # A clean end of the chunked body rather than a truncated one; best effort.
+            # The reconnection hint and a clean end of the chunked body rather than a truncated
+            # one; best effort.
             with contextlib.suppress(OSError, TimeoutError):
                 async with asyncio.timeout(self.streams.send_timeout_s):
+                    if self.shutdown_hint is not None:
+                        body = self.shutdown_hint()
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
                     await send(_END)
 
     async def _listen(self, receive: Receive) -> None:

@@ -18,7 +18,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from api.live.hub import PAGE, Closed, Item, LiveHub, Subscription, frame
+from api.live.hub import PAGE, Closed, LiveHub, Subscription
+from api.live.messages import Item, frame
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,11 @@ class EventStream:
         self._heartbeat_s = heartbeat_s
         self.cursor = after  # the version of the last stored event sent
         self._ended: Closed | None = None
+
+    @staticmethod
+    def shutdown_hint() -> bytes:
+        """The last message of a stream that the shutdown cuts short (see ``StreamResponse``)."""
+        return farewell("shutdown")
 
     async def messages(self) -> AsyncGenerator[bytes, None]:
         hub = self._hub

@@ -125,7 +125,9 @@ async def events(
         max_seconds=settings.stream_max_seconds,
         heartbeat_s=settings.stream_heartbeat_seconds,
     )
-    return StreamResponse(stream.messages(), streams=live.hub.streams, slot=slot)
+    return StreamResponse(
+        stream.messages(), streams=live.hub.streams, slot=slot, shutdown_hint=stream.shutdown_hint
+    )
 
 
 @router.post("/api/sessions/{sid}/stream-ticket")

@@ -25,7 +25,7 @@ from api.routes.campaign import campaign_doc
 from api.routes.sessions import count_new_session, origin_of, session_doc
 from api.schemas import ForkIn, RewindIn
 from domain.adapters.event_store import position_of
-from projections.export import FORMAT, export_ndjson
+from projections.export import FORMAT, export_bytes
 from projections.records import shown_to
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
 
@@ -131,7 +131,7 @@ def export(access: Member, state: State) -> StreamingResponse:
     ``python -m api verify-export FILE --public-key KEY`` (or docs/export.md) checks a file.
     Invite events carry only their ``invite_id`` in anyone's export but the owner's."""
     view = access.view
-    lines = export_ndjson(
+    blocks = export_bytes(
         state.sessions,
         access.session_id,
         title=view.title,
@@ -142,7 +142,7 @@ def export(access: Member, state: State) -> StreamingResponse:
     )
     filename = f"gaia-{access.session_id}-v{view.version}.ndjson"
     return StreamingResponse(
-        (block.encode("utf-8") for block in lines),
+        blocks,
         media_type=NDJSON,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -10,7 +10,8 @@ from uuid import UUID
 import pytest
 
 from api.live import hub as hub_module
-from api.live.hub import Item, LiveHub, Subscription
+from api.live.hub import LiveHub, Subscription
+from api.live.messages import Item
 from api.live.stream import EventStream
 from api.live.tail import StoreTail
 from domain import roles
