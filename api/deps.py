@@ -120,12 +120,33 @@ def authorize(state: AppState, caller: Principal, sid: UUID, needed: str) -> Ses
     The 404 is ``not_found()`` whether the session exists or not (``SessionNotFound`` answers
     the same body), so a non-member learns nothing from it."""
     view = state.views.get(sid)
-    role = view.role_of(caller.user_id)
+    return SessionAccess(sid, view, _required(view.role_of(caller.user_id), needed), caller)
+
+
+def _required(role: str | None, needed: str) -> str:
     if role is None:
         raise not_found()
     if not roles.at_least(role, needed):
         raise ApiError(403, "forbidden", f"this needs the {needed} role", needed=needed)
-    return SessionAccess(sid, view, role, caller)
+    return role
+
+
+@dataclass(frozen=True)
+class Acting:
+    """A caller allowed to write to a session, by the same rule as ``authorize``; for routes
+    that do not read the session's view, which is then not copied."""
+
+    session_id: UUID
+    role: str
+    caller: Principal
+
+
+def _acting(state: State, caller: Caller, sid: Annotated[UUID, Depends(session_id)]) -> Acting:
+    role = state.views.read(sid, lambda view: view.role_of(caller.user_id))
+    return Acting(sid, _required(role, roles.PLAYER), caller)
+
+
+ActingPlayer = Annotated[Acting, Depends(_acting)]
 
 
 def _access(needed: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -28,6 +28,7 @@ from api.narration import (
 )
 from domain.application import Sessions
 from domain.errors import GaiaError
+from projections.history import SessionView
 from projections.session_views import SessionViews
 
 log = logging.getLogger(__name__)
@@ -162,20 +163,23 @@ class TurnWorker:
             held.release()
         return held, upcoming
 
-    def _next(self, session_id: UUID) -> tuple[UUID, NarrationRequest] | None:
-        """The first turn waiting for narration and its request, or None when none waits."""
-        pending = self._pending(session_id)
+    def _next(
+        self, session_id: UUID, waiting: Sequence[str] | None = None
+    ) -> tuple[UUID, NarrationRequest] | None:
+        """The first turn waiting for narration and its request, or None when none waits;
+        ``waiting`` is what the last write saw, else the session is read."""
+        pending = self._pending(session_id) if waiting is None else waiting
         if not pending:
             return None
         turn_id = UUID(pending[0])
         return turn_id, self._request_for(session_id, turn_id)
 
     def _store_then_next(
-        self, store: Callable[[], None], held: _Held
+        self, store: Callable[[], Sequence[str] | None], held: _Held
     ) -> tuple[UUID, NarrationRequest] | None:
-        """Store a narration and look for the next turn; with none waiting, let the lock go."""
-        store()
-        upcoming = self._next(held.lease.session_id)
+        """Store a narration and look for the next turn (in what the write saw, when it was
+        stored); with none waiting, let the lock go."""
+        upcoming = self._next(held.lease.session_id, store())
         if upcoming is None:
             held.release()
         return upcoming
@@ -187,7 +191,7 @@ class TurnWorker:
 
     async def _narrate(
         self, session_id: UUID, turn_id: UUID, request: NarrationRequest
-    ) -> Callable[[], None]:
+    ) -> Callable[[], Sequence[str] | None]:
         """Narrate the turn; returns the write that stores the outcome (run in a thread)."""
         started = time.monotonic()
         on_delta = None
@@ -222,35 +226,15 @@ class TurnWorker:
         return partial(self._record, session_id, turn_id, narration, latency_ms)
 
     def _request_for(self, session_id: UUID, turn_id: UUID) -> NarrationRequest:
-        view = self.views.get(session_id)
-        messages = view.visible_messages()
-        index = next(
-            (
-                i
-                for i, m in enumerate(messages)
-                if m["turn_id"] == str(turn_id) and m["role"] == "player"
-            ),
-            len(messages),
-        )
-        turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
-        history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
-        character: dict[str, str] = turn.get("character") or {}  # type: ignore[assignment]
-        state = view.campaign.document()
-        return NarrationRequest(
-            session_title=view.title,
-            settings=view.settings,
-            history=[h for h in history if h is not None],
-            turn_text=turn["text"],
-            turn_kind=turn["kind"],
-            character_name=character.get("name") or None,
-            party=[c for c in state["characters"] if not c["retired"]],
-            scene=state["scene"],
-            combat=state["combat"],
-        )
+        # Built from the view itself, not a copy of it: what it keeps are new lists and dicts.
+        return self.views.read(session_id, partial(_request, str(turn_id)))
 
-    def _record(self, sid: UUID, turn_id: UUID, narration: Narration, latency_ms: int) -> None:
+    def _record(
+        self, sid: UUID, turn_id: UUID, narration: Narration, latency_ms: int
+    ) -> Sequence[str] | None:
+        """Store the narration; the turns then still waiting, or None when it was dropped."""
         try:
-            self.sessions.complete_narration(
+            stored = self.sessions.complete_narration(
                 session_id=sid,
                 turn_id=turn_id,
                 narrative=narration.narrative,
@@ -264,15 +248,17 @@ class TurnWorker:
             )
         except GaiaError as error:  # rewound or narrated elsewhere meanwhile: nothing to store
             log.info("narration dropped: %s", error.message, extra={"session_id": str(sid)})
-            return
+            return None
         if self.on_narrated is not None:
             self.on_narrated(sid, turn_id, narration)
+        return stored.waiting
 
     def _record_failure(
         self, sid: UUID, turn_id: UUID, kind: str, message: str, attempts: int
-    ) -> None:
+    ) -> Sequence[str] | None:
+        """Store the failure; the turns then still waiting, or None when it was not stored."""
         try:
-            self.sessions.fail_narration(
+            stored = self.sessions.fail_narration(
                 session_id=sid,
                 turn_id=turn_id,
                 error_kind=kind,
@@ -281,6 +267,8 @@ class TurnWorker:
             )
         except GaiaError as error:
             log.info("failure not recorded: %s", error.message, extra={"session_id": str(sid)})
+            return None
+        return stored.waiting
 
 
 class _Held:
@@ -305,3 +293,27 @@ def _entry(message: dict[str, Any]) -> HistoryEntry | None:
     if message["role"] == "narrator":
         return HistoryEntry(role="narrator", text=message["text"])
     return None
+
+
+def _request(turn_id: str, view: SessionView) -> NarrationRequest:
+    """The narrator's request for the turn ``turn_id`` of the session ``view`` shows."""
+    messages = view.visible_messages()
+    index = next(
+        (i for i, m in enumerate(messages) if m["turn_id"] == turn_id and m["role"] == "player"),
+        len(messages),
+    )
+    turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
+    history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
+    character: dict[str, str] = turn.get("character") or {}  # type: ignore[assignment]
+    state = view.campaign.latest().document()
+    return NarrationRequest(
+        session_title=view.title,
+        settings=view.settings,
+        history=[h for h in history if h is not None],
+        turn_text=turn["text"],
+        turn_kind=turn["kind"],
+        character_name=character.get("name") or None,
+        party=[c for c in state["characters"] if not c["retired"]],
+        scene=state["scene"],
+        combat=state["combat"],
+    )

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 from uuid import UUID
 
 from domain.application import SessionNotFound, Sessions
@@ -20,6 +20,8 @@ from projections.history import SessionView
 from projections.records import StoredRecords
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PAGE: Final = 5000  # stored events read per query while folding
 
@@ -56,6 +58,12 @@ class SessionViews:
         """A snapshot of the view caught up to the stream's head (or built up to ``at_version``)."""
         if at_version is not None:
             return self._build(session_id, at_version)
+        return self.read(session_id, SessionView.snapshot)
+
+    def read(self, session_id: UUID, query: Callable[[SessionView], T]) -> T:
+        """``query`` of the view caught up to the stream's head, run while no one folds into it:
+        no snapshot is copied. It must not change the view, nor hand out what a later fold
+        changes in place."""
         with self._guard:
             entry = self._entries.get(session_id)
             if entry is None:
@@ -69,7 +77,7 @@ class SessionViews:
                 if entry.view.version == 0:  # nothing known of it: not found, or not read
                     self._forget(session_id, entry)
                 raise
-            return entry.view.snapshot()
+            return query(entry.view)
 
     def _forget(self, session_id: UUID, entry: _Entry) -> None:
         with self._guard:

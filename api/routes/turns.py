@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import APIRouter, Header, Path, Query, status
 
 from api.answers.base import ERRORS
 from api.answers.history import History, TurnAccepted
-from api.deps import Member, MinPosition, Player, State, parse_id
+from api.deps import Acting, ActingPlayer, Member, MinPosition, State, parse_id
 from api.errors import ApiError
 from api.json_body import StrictJsonRoute
 from api.schemas import TurnIn
+from api.state import AppState
 
 router = APIRouter(tags=["turns"], route_class=StrictJsonRoute, responses=ERRORS)
 
@@ -23,13 +25,23 @@ IdempotencyKey = Annotated[
 ]
 
 
+# The write routes are ``async`` and make one explicit trip to a worker thread: FastAPI runs a
+# plain ``def`` endpoint in its thread pool and then its answer's validation in another trip.
+
+
 @router.post("/api/sessions/{sid}/turns", status_code=status.HTTP_202_ACCEPTED)
-def submit_turn(
-    body: TurnIn, access: Player, state: State, idempotency_key: IdempotencyKey = None
+async def submit_turn(
+    body: TurnIn, access: ActingPlayer, state: State, idempotency_key: IdempotencyKey = None
 ) -> TurnAccepted:
     """Accept a turn for narration. Quotas (429 ``rate_limited``): turns per user and per
     session, and turns waiting for narration per session; a repeat of an Idempotency-Key
     answers its first turn and costs no quota."""
+    return await to_thread.run_sync(_submit, body, access, state, idempotency_key)
+
+
+def _submit(
+    body: TurnIn, access: Acting, state: AppState, idempotency_key: str | None
+) -> TurnAccepted:
     limit = state.settings.max_turn_chars
     if len(body.text) > limit:
         raise ApiError(422, "turn_too_long", f"text is limited to {limit} characters", limit=limit)
@@ -66,11 +78,15 @@ def submit_turn(
 
 
 @router.post("/api/sessions/{sid}/turns/{turn_id}/retry", status_code=status.HTTP_202_ACCEPTED)
-def retry_turn(
-    access: Player, state: State, turn_id: Annotated[str, Path(max_length=64)]
+async def retry_turn(
+    access: ActingPlayer, state: State, turn_id: Annotated[str, Path(max_length=64)]
 ) -> TurnAccepted:
     """Narrate a turn again. Quotas (429 ``rate_limited``): retries per turn, and turns waiting
     for narration per session."""
+    return await to_thread.run_sync(_retry, access, state, turn_id)
+
+
+def _retry(access: Acting, state: AppState, turn_id: str) -> TurnAccepted:
     tid = parse_id(turn_id)
     settings, rates = state.settings, state.rates
     quota = (rates.retries_per_turn, f"{access.session_id}/{tid}")

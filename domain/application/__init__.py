@@ -7,7 +7,14 @@
 from domain.application.lifecycle import DEFAULT_TITLE, InvalidForkPoint
 from domain.application.play import TooManyPendingTurns
 from domain.application.ports import OneProcessStore, StoreAccess, StoreFactory
-from domain.application.results import CharacterMade, InviteCreated, Joined, TurnAccepted, Written
+from domain.application.results import (
+    CharacterMade,
+    InviteCreated,
+    Joined,
+    NarrationStored,
+    TurnAccepted,
+    Written,
+)
 from domain.application.sessions import Sessions
 from domain.application.writes import (
     DEFAULT_ATTEMPTS,
@@ -27,6 +34,7 @@ __all__ = [
     "InvalidForkPoint",
     "InviteCreated",
     "Joined",
+    "NarrationStored",
     "OneProcessStore",
     "Retries",
     "SavedListener",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.application.results import TurnAccepted, Written
+from domain.application.results import NarrationStored, TurnAccepted, Written
 from domain.application.writes import SessionWrites
 from domain.errors import Throttled
 from domain.session import CampaignSession
@@ -77,10 +77,9 @@ class Play(SessionWrites):
         model: str,
         latency_ms: int,
         degraded: bool = False,
-    ) -> Written:
-        _, written = self._update(
-            session_id,
-            lambda s: s.complete_narration(
+    ) -> NarrationStored:
+        def complete(session: CampaignSession) -> tuple[str, ...]:
+            session.complete_narration(
                 turn_id=turn_id,
                 narrative=narrative,
                 answer=answer,
@@ -91,24 +90,27 @@ class Play(SessionWrites):
                 latency_ms=latency_ms,
                 degraded=degraded,
                 at=self.clock(),
-            ),
-        )
-        return written
+            )
+            return tuple(session.pending_turns())
+
+        waiting, written = self._update(session_id, complete)
+        return NarrationStored(written.session_id, written.version, written.position, waiting)
 
     def fail_narration(
         self, *, session_id: UUID, turn_id: UUID, error_kind: str, message: str, attempts: int
-    ) -> Written:
-        _, written = self._update(
-            session_id,
-            lambda s: s.fail_narration(
+    ) -> NarrationStored:
+        def fail(session: CampaignSession) -> tuple[str, ...]:
+            session.fail_narration(
                 turn_id=turn_id,
                 error_kind=error_kind,
                 message=message,
                 attempts=attempts,
                 at=self.clock(),
-            ),
-        )
-        return written
+            )
+            return tuple(session.pending_turns())
+
+        waiting, written = self._update(session_id, fail)
+        return NarrationStored(written.session_id, written.version, written.position, waiting)
 
     def request_narration(
         self, *, session_id: UUID, actor: str, turn_id: UUID, max_pending: int | None = None

@@ -23,6 +23,14 @@ class TurnAccepted(Written):
 
 
 @dataclass(frozen=True)
+class NarrationStored(Written):
+    """A turn's narration (or its failure) stored, and the turns still waiting, oldest first:
+    looked at under the same lock, so the narrator needs no read of its own for the next one."""
+
+    waiting: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CharacterMade(Written):
     character_id: str
 
