@@ -49,6 +49,7 @@ from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
 from domain.application import Sessions
 from projections.database import ViewDatabase
+from projections.history_checkpoints import HistoryCheckpoints
 from projections.media_index import MediaIndex
 from projections.my_sessions import MySessions, sessions_with_pending_turns
 from projections.session_views import SessionViews
@@ -105,9 +106,13 @@ def build(settings: Settings, stack: AsyncExitStack) -> tuple[AppState, Operatio
 
     # Views: per-session ones fold a stream when read; checkpointed ones have an updater that
     # folds every session's events into rows of the view database and wakes on each write.
-    views = SessionViews(sessions, idle_ttl_s=settings.session_idle_ttl_minutes * 60)
     view_database = ViewDatabase(settings.database_url, settings.data_dir)
     stack.callback(view_database.close)
+    checkpoints = HistoryCheckpoints(view_database)
+    stack.callback(checkpoints.close)
+    views = SessionViews(
+        sessions, idle_ttl_s=settings.session_idle_ttl_minutes * 60, checkpoints=checkpoints
+    )
     my_sessions = updater(sessions, view_database, MySessions(), metrics)
     media_index = updater(sessions, view_database, MediaIndex(), metrics)
     saved.add(lambda _sid, _version, position: my_sessions.wake(position))

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, Final, TypedDict
 from uuid import UUID
 
 from domain import campaign
@@ -25,6 +25,10 @@ from projections.dispatch import IGNORED, EventTable
 from projections.records import EventRecord, event_record
 
 log = logging.getLogger(__name__)
+
+# What the fold makes of a stream: stored checkpoints of another fold version are not used
+# (projections/history_checkpoints.py). Bump it with any change to what the handlers keep.
+FOLD_VERSION: Final = 1
 
 REPLY_KINDS = frozenset({"narration", "narration_failed"})
 

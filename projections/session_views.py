@@ -2,12 +2,15 @@
 incrementally on every read, and pruned when idle.
 
 A read always catches up to the stream's head first (one range scan of new events), so a view
-is never behind a write that completed before the read began, on this instance or another.
+is never behind a write that completed before the read began, on this instance or another. A
+view folded afresh starts from the nearest stored checkpoint (projections/history_checkpoints.py)
+and leaves new ones behind.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +20,7 @@ from uuid import UUID
 
 from domain.application import SessionNotFound, Sessions
 from projections.history import SessionView
+from projections.history_checkpoints import HistoryCheckpoints, decode, encode, event_hash
 from projections.records import StoredRecords
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PAGE: Final = 5000  # stored events read per query while folding
+LATEST: Final = 2**62  # above every version: the head
+# What the standard library writes for a float JSON has no word for: orjson would write null.
+_NON_FINITE: Final = re.compile(rb"NaN|Infinity")
 
 
 @dataclass
@@ -44,8 +51,10 @@ class SessionViews:
         *,
         idle_ttl_s: float = 30 * 60,
         clock: Callable[[], float] = time.monotonic,
+        checkpoints: HistoryCheckpoints | None = None,
     ) -> None:
         self._sessions = sessions
+        self._checkpoints = checkpoints
         self._records = StoredRecords(sessions.mapper)
         self._idle_ttl_s = idle_ttl_s
         self._clock = clock
@@ -72,7 +81,7 @@ class SessionViews:
             entry.last_used = self._clock()
         with entry.lock:
             try:
-                self._catch_up(entry.view)
+                entry.view = self._catch_up(entry.view)
             except BaseException:
                 if entry.view.version == 0:  # nothing known of it: not found, or not read
                     self._forget(session_id, entry)
@@ -84,10 +93,14 @@ class SessionViews:
             if self._entries.get(session_id) is entry:
                 del self._entries[session_id]
 
-    def _catch_up(self, view: SessionView, until: int | None = None) -> None:
+    def _catch_up(self, view: SessionView, until: int | None = None) -> SessionView:
+        """``view`` folded up to ``until`` (the head); a view not folded yet may come back as
+        another one, started from a checkpoint."""
         first = view.version == 0
-        read = self._fold(view, until)
-        if first and not read:
+        if first:
+            view = self._from_checkpoint(view.session_id, until) or view
+        self._fold(view, until, checkpoint=first and self._checkpoints is not None)
+        if view.version == 0:
             raise SessionNotFound("session not found", session_id=str(view.session_id))
         if first and view.origin.get("kind") == "fork":
             try:
@@ -95,34 +108,62 @@ class SessionViews:
             except Exception:  # a fork start older code stored badly, or a parent now gone
                 # The fork's own history still reads; only what it inherits is missing.
                 log.exception("could not inherit the parent history of fork %s", view.session_id)
+        return view
 
-    def _fold(self, view: SessionView, until: int | None) -> int:
+    def _from_checkpoint(self, session_id: UUID, until: int | None) -> SessionView | None:
+        """The view at the nearest checkpoint at or below ``until``, if one is stored for this
+        fold and the stored event at its version is still the one it saw."""
+        if self._checkpoints is None:
+            return None
+        found = self._checkpoints.nearest(session_id, LATEST if until is None else until)
+        if found is None:
+            return None
+        version, sha256, state = found
+        stored = self._sessions.recorder.select_events(
+            session_id, gt=version - 1, lte=version, limit=1
+        )
+        if not stored or event_hash(stored[0].state) != sha256:
+            log.warning("the history checkpoint %s@%d is stale; folding anew", session_id, version)
+            return None
+        try:
+            return decode(session_id, version, state)
+        except Exception:
+            log.exception("the history checkpoint %s@%d does not decode", session_id, version)
+            return None
+
+    def _fold(self, view: SessionView, until: int | None, *, checkpoint: bool = False) -> int:
         """Fold the stored events after ``view.version`` (up to ``until``) into ``view``, read
         ``PAGE`` at a time, one query each; returns how many were read.
 
         Each event is read straight from its stored JSON into its record (the library's way only
         for those that need it, see ``StoredRecords``); events of the topics the view ignores
-        are gone past without being decoded.
+        are gone past without being decoded. With ``checkpoint`` (a fold from version 0 or from
+        a checkpoint) the state at the last multiple of its ``every`` in each page is stored, while
+        every event folded so far holds only values that JSON carries exactly.
         """
         recorder, ignored = self._sessions.recorder, view.HANDLERS.ignored_topics
-        read = 0
+        checkpoints = self._checkpoints if checkpoint else None
+        start, exact, read = view.version, checkpoints is not None, 0
         while True:
             page = recorder.select_events(
                 view.session_id, gt=view.version or None, lte=until, limit=PAGE
             )
+            every = checkpoints.every if checkpoints else 1
+            mark = page[-1].originator_version // every * every if exact and page else 0
             for stored in page:
                 if stored.topic in ignored:
                     view.pass_over(stored.originator_version)
                 else:
+                    exact = exact and not _NON_FINITE.search(stored.state)
                     view.apply_record(self._records.record(stored))
+                if checkpoints and exact and stored.originator_version == mark > start:
+                    _save(checkpoints, view, stored.state)
             read += len(page)
             if len(page) < PAGE:
                 return read
 
     def _build(self, session_id: UUID, at_version: int) -> SessionView:
-        view = SessionView(session_id)
-        self._catch_up(view, until=at_version)
-        return view
+        return self._catch_up(SessionView(session_id), until=at_version)
 
     def _inherit(self, view: SessionView) -> None:
         """A fork's history begins with its parent's history up to the fork point.
@@ -161,3 +202,13 @@ class SessionViews:
     def __len__(self) -> int:
         """How many sessions the cache remembers anything about."""
         return len(self._entries)
+
+
+def _save(checkpoints: HistoryCheckpoints, view: SessionView, stored_state: bytes) -> None:
+    """Hand ``view``'s state to the checkpoint writer (the stored event it stands at: its last)."""
+    try:
+        state = encode(view)
+    except TypeError:
+        log.exception("the history of %s@%d has no checkpoint", view.session_id, view.version)
+        return
+    checkpoints.save(view.session_id, view.version, event_hash(stored_state), state)
