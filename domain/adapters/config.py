@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 MAX_PORT: Final = 65535
+# Worst case for one store call while PostgreSQL is down: ATTEMPTS x CONNECT_TIMEOUT_S + waits.
+STORE_ATTEMPTS: Final = 2
 
 
 class InvalidDatabaseURL(ValueError):

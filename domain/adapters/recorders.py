@@ -3,7 +3,7 @@ fails a call within seconds instead of minutes, and table creation one process a
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import (
@@ -14,11 +14,9 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import retry
 
+from domain.adapters.config import STORE_ATTEMPTS
 from domain.adapters.locks import DDL_LOCK_KEY
 from domain.adapters.pools import RECONNECT_TIMEOUT_S
-
-# Worst case for one store call while PostgreSQL is down: ATTEMPTS x CONNECT_TIMEOUT_S + waits.
-STORE_ATTEMPTS: Final = 2
 
 
 def _bounded(method: Any) -> Any:

@@ -12,8 +12,7 @@ from eventsourcing.persistence import ApplicationRecorder, InterfaceError, Opera
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
 
-from domain.adapters.config import postgres_recorder
-from domain.adapters.recorders import STORE_ATTEMPTS
+from domain.adapters.config import STORE_ATTEMPTS, postgres_recorder
 
 StoredRow = tuple[
     str, bytes, int
