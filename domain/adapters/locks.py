@@ -1,19 +1,24 @@
-"""PostgreSQL advisory locks: the keys every lock in the service uses, and the per-stream write
-lock that serialises writers of one session across processes."""
+"""PostgreSQL advisory locks: the keys every lock in the service uses, the per-stream write
+lock that serialises writers of one session across processes, and the session-scoped locks
+held across a narration."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import psycopg
+import psycopg_pool
 from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg import sql
 
 from domain.adapters.pools import CONNECT_TIMEOUT_S, Pool, connection_pool, drop_broken_connections
+
+log = logging.getLogger(__name__)
 
 # Any fixed 64-bit number: the advisory lock that lets one process at a time create tables.
 DDL_LOCK_KEY: Final = 0x6761696164646C  # "gaiaddl"
@@ -75,6 +80,49 @@ class StreamLocks:
                 # A broken connection is dropped by the pool; the server released the lock then.
                 with contextlib.suppress(Exception):
                     conn.execute("ROLLBACK")
+
+    def drop_broken_connections(self) -> None:
+        drop_broken_connections(self._pool)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class HeldLocks:
+    """Session-scoped advisory locks, each held on a pooled connection of its own until let go:
+    for work that outlives any transaction (a narration waits on a remote model)."""
+
+    def __init__(self, conninfo: str, *, max_held: int) -> None:
+        self._pool: Pool = connection_pool(
+            conninfo, min_size=0, max_size=max_held, timeout=5, connect_timeout=3, autocommit=True
+        )
+
+    def take(self, purpose: str, stream_id: UUID, *, timeout_s: float) -> Any | None:
+        """The connection now holding the stream's lock, or None if none came free or the lock
+        was not had within ``timeout_s`` (blocking)."""
+        extra = {"session_id": str(stream_id), "lock": purpose}
+        try:
+            conn = self._pool.getconn()
+        except psycopg_pool.PoolTimeout:
+            log.warning("no connection free to hold a %s lock on", purpose, extra=extra)
+            return None
+        try:
+            conn.execute(f"SET lock_timeout = '{int(timeout_s * 1000)}ms'")
+            conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key(purpose, stream_id),))
+        except psycopg.Error:
+            log.warning("%s lock not acquired", purpose, extra=extra)
+            self._pool.putconn(conn)
+            return None
+        return conn
+
+    def give_back(self, conn: Any, purpose: str, stream_id: UUID) -> None:
+        """Let go of the lock ``take`` gave on ``conn``, and of the connection."""
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (advisory_key(purpose, stream_id),))
+        except psycopg.Error:
+            pass  # a dead connection has released its locks with it; the pool replaces it
+        finally:
+            self._pool.putconn(conn)
 
     def drop_broken_connections(self) -> None:
         drop_broken_connections(self._pool)
