@@ -110,18 +110,16 @@ class Importer:
         self._copy_binaries(plan)
         try:
             with self._write_lock:
-                ids = self.sessions.recorder.insert_events(built.stored)
+                position = self.sessions.record(built.stored)
         except IntegrityError:
             # Another run wrote this stream first: judge it like any existing stream.
             existing = self.stored_provenance(plan.stream_id)
             if existing is None:
                 raise
             return self._compare(plan, existing)
-        if not ids:
-            raise RuntimeError("the event store gave no positions for the events it recorded")
         if built.snapshot is not None:
             self._snapshot_later(built.snapshot)
-        return Outcome(plan.status, plan.events, built.stored[-1].originator_version, ids[-1])
+        return Outcome(plan.status, plan.events, built.stored[-1].originator_version, position)
 
     def _snapshot_later(self, snapshot: StoredEvent) -> None:
         """Queue a snapshot; a batch of them shares one transaction. One lost in a crash only

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -78,8 +78,9 @@ class Play(SessionWrites):
         latency_ms: int,
         degraded: bool = False,
     ) -> NarrationStored:
-        def complete(session: CampaignSession) -> tuple[str, ...]:
-            session.complete_narration(
+        return self._store_narration(
+            session_id,
+            lambda s: s.complete_narration(
                 turn_id=turn_id,
                 narrative=narrative,
                 answer=answer,
@@ -90,26 +91,33 @@ class Play(SessionWrites):
                 latency_ms=latency_ms,
                 degraded=degraded,
                 at=self.clock(),
-            )
-            return tuple(session.pending_turns())
-
-        waiting, written = self._update(session_id, complete)
-        return NarrationStored(written.session_id, written.version, written.position, waiting)
+            ),
+        )
 
     def fail_narration(
         self, *, session_id: UUID, turn_id: UUID, error_kind: str, message: str, attempts: int
     ) -> NarrationStored:
-        def fail(session: CampaignSession) -> tuple[str, ...]:
-            session.fail_narration(
+        return self._store_narration(
+            session_id,
+            lambda s: s.fail_narration(
                 turn_id=turn_id,
                 error_kind=error_kind,
                 message=message,
                 attempts=attempts,
                 at=self.clock(),
-            )
+            ),
+        )
+
+    def _store_narration(
+        self, session_id: UUID, change: Callable[[CampaignSession], object]
+    ) -> NarrationStored:
+        """Write a narration's outcome, and read the turns still waiting under the same lock."""
+
+        def store(session: CampaignSession) -> tuple[str, ...]:
+            change(session)
             return tuple(session.pending_turns())
 
-        waiting, written = self._update(session_id, fail)
+        waiting, written = self._update(session_id, store)
         return NarrationStored(written.session_id, written.version, written.position, waiting)
 
     def request_narration(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ from eventsourcing.persistence import (
     InterfaceError,
     JSONTranscoder,
     OperationalError,
+    StoredEvent,
     Transcoder,
 )
 
@@ -242,7 +243,12 @@ class SessionWrites(Application[UUID]):
         intervals are configured (snapshots are ``_snapshot_if_due``'s) and no notify hook is
         overridden, so mapping the events and recording them is all there is to it.
         """
-        stored = [self.mapper.to_stored_event(event) for event in session.collect_events()]
+        return self.record([self.mapper.to_stored_event(e) for e in session.collect_events()])
+
+    def record(self, stored: Sequence[StoredEvent]) -> int:
+        """Commit one session's events, already encoded, with those of other sessions being
+        written at the same time (``GroupCommit``); the position of the last one. Raises
+        IntegrityError if one of their versions is stored already."""
         ids = self._commits.insert(stored)
         if not ids:
             raise RuntimeError("the event store gave no positions for the events it recorded")
