@@ -149,15 +149,17 @@ def _in_workers(
     stays bounded), and written here one at a time in discovery order."""
     ahead: deque[tuple[list[Candidate], Future[Prepared]]] = deque()
     pending = iter(groups)
-    for group in pending:
-        ahead.append((group, pool.submit(prepare_in_worker, group, settings)))
-        if len(ahead) >= AHEAD_PER_WORKER * workers:
-            break
+
+    def submit_next() -> None:
+        group = next(pending, None)
+        if group is not None:
+            ahead.append((group, pool.submit(prepare_in_worker, group, settings)))
+
+    for _ in range(AHEAD_PER_WORKER * workers):
+        submit_next()
     while ahead:
         group, future = ahead.popleft()
-        for more in pending:
-            ahead.append((more, pool.submit(prepare_in_worker, more, settings)))
-            break
+        submit_next()
         yield write_group(group, future.result(), job)
 
 

@@ -20,7 +20,6 @@ from projections.export.lines import (
     canonical_bytes,
     canonical_json,
     chain_hash,
-    event_line,
     event_line_bytes,
 )
 from projections.export.signing import (
@@ -48,7 +47,6 @@ __all__ = [
     "canonical_bytes",
     "canonical_json",
     "chain_hash",
-    "event_line",
     "event_line_bytes",
     "export_bytes",
     "export_ndjson",

@@ -72,16 +72,11 @@ def chain_hash(prev_hash: str, canonical: str) -> str:
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
-def event_line(record: EventRecord, prev_hash: str) -> tuple[str, str]:
-    """One event line (without its newline) from an ``event_record``, and its hash."""
-    line, digest = event_line_bytes(record, prev_hash)
-    return line.decode("utf-8"), digest
-
-
 def event_line_bytes(
     record: EventRecord, prev_hash: str, *, plain: bool = False
 ) -> tuple[bytes, str]:
-    """``event_line`` as UTF-8; ``plain``: as ``canonical_bytes`` takes it."""
+    """One event line (without its newline) from an ``event_record``, as UTF-8, and its hash;
+    ``plain``: as ``canonical_bytes`` takes it."""
     body = {
         "type": "event",
         "version": record["version"],

@@ -17,29 +17,9 @@ from projections.records import StoredRecords, shown_to
 CHUNK: Final = 5000  # events read from the store per query (and sent per block) while exporting
 
 
-def export_ndjson(
-    sessions: Sessions,
-    session_id: UUID,
-    *,
-    title: str,
-    until: int,
-    exported_at: str,
-    signer: ExportSigner,
-    chunk: int = CHUNK,
-    role: str = roles.OWNER,
-) -> Iterator[str]:
-    """``export_bytes`` as text."""
-    for block in export_bytes(
-        sessions,
-        session_id,
-        title=title,
-        until=until,
-        exported_at=exported_at,
-        signer=signer,
-        chunk=chunk,
-        role=role,
-    ):
-        yield block.decode("utf-8")
+def export_ndjson(sessions: Sessions, session_id: UUID, **options: Any) -> Iterator[str]:
+    """``export_bytes`` (the same arguments) as text."""
+    return (block.decode("utf-8") for block in export_bytes(sessions, session_id, **options))
 
 
 def export_bytes(
