@@ -49,6 +49,7 @@ from bench.core import (
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
 from domain.session import CampaignSession
+from projections.database import ViewDatabase
 from projections.export import ExportSigner, export_ndjson, verify_export
 from projections.media_index import MediaIndex
 from projections.my_sessions import MySessions
@@ -225,29 +226,6 @@ def _wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float 
     raise RuntimeError("the service did not become healthy in time")
 
 
-def view_positions(store: Store) -> dict[str, int]:
-    """The positions of the service's checkpointed views, read from their checkpoint table."""
-    query = "SELECT name, position FROM gaia_view_checkpoints"
-    rows: list[Any] = []
-    if store.database_url:
-        with psycopg.connect(store.database_url) as conn:
-            try:
-                rows = conn.execute(query).fetchall()
-            except psycopg.errors.UndefinedTable:
-                rows = []
-    else:
-        path = store.data_dir / "views.sqlite3"
-        if path.exists():
-            conn_lite = sqlite3.connect(path)
-            try:
-                rows = conn_lite.execute(query).fetchall()
-            except sqlite3.OperationalError:  # the table is not made yet
-                rows = []
-            finally:
-                conn_lite.close()
-    return {str(name): int(position) for name, position in rows}
-
-
 def wait_views(store: Store, client: httpx.Client, timeout: float = VIEWS_TIMEOUT) -> float:
     """Wait until every checkpointed view of the service has folded the whole store (a server
     on a fresh view database rebuilds them from the first event, which would otherwise run
@@ -255,14 +233,19 @@ def wait_views(store: Store, client: httpx.Client, timeout: float = VIEWS_TIMEOU
     ``/readyz``, which answers 200 once "my sessions" trails it by little: both views must then
     stand exactly at the head."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        answer = client.get("/readyz").json()
-        head = answer.get("position")
-        if isinstance(head, int) and answer.get("projection_lag") == 0:
-            positions = view_positions(store)
-            if all(positions.get(name, 0) >= head for name in VIEWS):
-                return time.monotonic() - started
-        time.sleep(0.1)
+    database = ViewDatabase(store.database_url, store.data_dir)  # the service's view database
+    try:
+        while time.monotonic() - started < timeout:
+            answer = client.get("/readyz").json()
+            head = answer.get("position")
+            if isinstance(head, int) and answer.get("projection_lag") == 0:
+                with database.transaction() as cur:
+                    positions = [database.position(cur, name) for name in VIEWS]
+                if min(positions) >= head:
+                    return time.monotonic() - started
+            time.sleep(0.1)
+    finally:
+        database.close()
     raise RuntimeError(f"the service's views did not catch up within {timeout:.0f} s")
 
 
