@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from uuid import UUID
@@ -26,6 +27,9 @@ from projections.history import FOLD_VERSION, SessionView
 log = logging.getLogger(__name__)
 
 EVERY: Final = 1000  # versions between checkpoints
+# Checkpoints waiting for the writer at most (each holds a whole history): more are not kept,
+# and a later fold from their nearest checkpoint saves them again.
+MAX_WAITING: Final = 8
 TABLE: Final = "gaia_history_checkpoints"
 
 
@@ -89,6 +93,7 @@ class HistoryCheckpoints:
         self.every = every
         self._database = database
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-checkpoints")
+        self._waiting = threading.BoundedSemaphore(MAX_WAITING)
         with database.ddl() as cur:
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} (session_id TEXT NOT NULL, "
@@ -114,10 +119,15 @@ class HistoryCheckpoints:
         return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
 
     def save(self, session_id: UUID, version: int, sha256: str, state: bytes) -> None:
-        """Store a checkpoint in the background (replacing one of an older fold)."""
+        """Store a checkpoint in the background (replacing one of an older fold), unless
+        ``MAX_WAITING`` wait already."""
+        if not self._waiting.acquire(blocking=False):
+            log.info("history checkpoint %s@%d not kept: the writer is behind", session_id, version)
+            return
         self._writer.submit(self._write, session_id, version, sha256, state)
 
     def _write(self, session_id: UUID, version: int, sha256: str, state: bytes) -> None:
+        self._waiting.release()
         try:
             with self._database.transaction() as cur:
                 cur.execute(

@@ -13,10 +13,17 @@ from typing import Any, Final, TypedDict
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    DatetimeAsISO,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+)
 from eventsourcing.utils import resolve_topic
 
 from domain import roles
+from domain.adapters.stream_rows import RowsReader, StoredRow, rows_reader
 from domain.inputs import MAX_JSON_DEPTH
 from domain.transcoding import FREE_FIELDS, ReadSafeTranscoder, cut_value
 
@@ -104,6 +111,20 @@ class StoredRecords:
         self._json: _JsonForms | None = None
         if isinstance(source, JSONTranscoder) and not mapper.cipher and not mapper.compressor:
             self._json = _JsonForms(source.names.values())
+
+    def rows(self, recorder: ApplicationRecorder) -> RowsReader:
+        """Pages of one stream's stored events as ``(topic, state, version)`` rows, for
+        ``row_record_and_plain``: read by key range when records come from the stored JSON,
+        else through the library's own read."""
+        read = rows_reader(recorder) if self._json is not None else None
+        if read is not None:
+            return read
+
+        def select(session_id: UUID, gt: int, lte: int, limit: int) -> list[StoredRow]:
+            page = recorder.select_events(session_id, gt=gt, lte=lte, limit=limit)
+            return [(stored.topic, stored.state, stored.originator_version) for stored in page]
+
+        return select
 
     def records(self, stored_events: Iterable[StoredEvent]) -> list[EventRecord]:
         return [self.record(stored) for stored in stored_events]

@@ -113,8 +113,8 @@ class SessionViews:
     def _from_checkpoint(self, session_id: UUID, until: int | None) -> SessionView | None:
         """The view at the nearest checkpoint at or below ``until``, if one is stored for this
         fold and the stored event at its version is still the one it saw."""
-        if self._checkpoints is None:
-            return None
+        if self._checkpoints is None or (until is not None and until < self._checkpoints.every):
+            return None  # none stored, or none can stand that early
         found = self._checkpoints.nearest(session_id, LATEST if until is None else until)
         if found is None:
             return None
@@ -131,9 +131,9 @@ class SessionViews:
             log.exception("the history checkpoint %s@%d does not decode", session_id, version)
             return None
 
-    def _fold(self, view: SessionView, until: int | None, *, checkpoint: bool = False) -> int:
+    def _fold(self, view: SessionView, until: int | None, *, checkpoint: bool = False) -> None:
         """Fold the stored events after ``view.version`` (up to ``until``) into ``view``, read
-        ``PAGE`` at a time, one query each; returns how many were read.
+        ``PAGE`` at a time as plain rows, one query each.
 
         Each event is read straight from its stored JSON into its record (the library's way only
         for those that need it, see ``StoredRecords``); events of the topics the view ignores
@@ -141,26 +141,25 @@ class SessionViews:
         a checkpoint) the state at the last multiple of its ``every`` in each page is stored, while
         every event folded so far holds only values that JSON carries exactly.
         """
-        recorder, ignored = self._sessions.recorder, view.HANDLERS.ignored_topics
+        ignored, record = view.HANDLERS.ignored_topics, self._records.row_record_and_plain
+        read = self._records.rows(self._sessions.recorder)
+        session_id, last = view.session_id, LATEST if until is None else until
         checkpoints = self._checkpoints if checkpoint else None
-        start, exact, read = view.version, checkpoints is not None, 0
+        every = checkpoints.every if checkpoints else 1
+        start, exact = view.version, checkpoints is not None
         while True:
-            page = recorder.select_events(
-                view.session_id, gt=view.version or None, lte=until, limit=PAGE
-            )
-            every = checkpoints.every if checkpoints else 1
-            mark = page[-1].originator_version // every * every if exact and page else 0
-            for stored in page:
-                if stored.topic in ignored:
-                    view.pass_over(stored.originator_version)
+            page = read(session_id, view.version, last, PAGE)
+            mark = page[-1][2] // every * every if exact and page else 0
+            for topic, state, version in page:
+                if topic in ignored:
+                    view.pass_over(version)
                 else:
-                    exact = exact and not _NON_FINITE.search(stored.state)
-                    view.apply_record(self._records.record(stored))
-                if checkpoints and exact and stored.originator_version == mark > start:
-                    _save(checkpoints, view, stored.state)
-            read += len(page)
+                    exact = exact and not _NON_FINITE.search(state)
+                    view.apply_record(record(session_id, topic, state, version)[0])
+                if checkpoints and exact and version == mark > start:
+                    _save(checkpoints, view, state)
             if len(page) < PAGE:
-                return read
+                return
 
     def _build(self, session_id: UUID, at_version: int) -> SessionView:
         return self._catch_up(SessionView(session_id), until=at_version)

@@ -8,7 +8,6 @@ from typing import Any, Final
 from uuid import UUID
 
 from domain import roles
-from domain.adapters.stream_rows import rows_reader
 from domain.application import Sessions
 from projections.export.lines import FORMAT, ZERO_HASH, canonical_bytes, event_line_bytes
 from projections.export.signing import ExportSigner
@@ -50,18 +49,9 @@ def export_bytes(
     yield canonical_bytes(header) + b"\n"
     prev, count, after = ZERO_HASH, 0, 0
     records = StoredRecords(sessions.mapper)
-    # Plain rows when the records come from the stored JSON; else the library's own read.
-    read = rows_reader(sessions.recorder) if records.reads_json else None
+    read = records.rows(sessions.recorder)
     while after < until:
-        if read is not None:
-            page = read(session_id, after, until, chunk)
-        else:
-            page = [
-                (stored.topic, stored.state, stored.originator_version)
-                for stored in sessions.recorder.select_events(
-                    session_id, gt=after, lte=until, limit=chunk
-                )
-            ]
+        page = read(session_id, after, until, chunk)
         if not page:
             break
         lines = []

@@ -6,18 +6,18 @@ events before it."""
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from domain.application import Sessions
 from domain.session import CampaignSession as S
 from projections.database import ViewDatabase
 from projections.history import FOLD_VERSION
-from projections.history_checkpoints import TABLE, HistoryCheckpoints
+from projections.history_checkpoints import MAX_WAITING, TABLE, HistoryCheckpoints
 from projections.records import EventRecord, StoredRecords
 from projections.session_views import SessionViews
 from tests.support.stores import StoreConfig
@@ -33,9 +33,11 @@ class CountingRecords(StoredRecords):
 
     read = 0
 
-    def record(self, stored: StoredEvent) -> EventRecord:
+    def row_record_and_plain(
+        self, originator_id: UUID | str, topic: str, state_bytes: bytes, version: int
+    ) -> tuple[EventRecord, bool]:
         self.read += 1
-        return super().record(stored)
+        return super().row_record_and_plain(originator_id, topic, state_bytes, version)
 
 
 @dataclass
@@ -145,3 +147,30 @@ def test_a_fork_reads_its_parent_through_the_parents_checkpoints(
     assert picture(with_checkpoints) == picture(plain)
     assert with_checkpoints.inherited == plain.inherited
     assert plain.inherited
+
+
+def test_checkpoints_the_writer_is_behind_on_are_not_kept_beyond_a_bound(
+    database: ViewDatabase,
+) -> None:
+    checkpoints = HistoryCheckpoints(database, every=EVERY)
+    released = threading.Event()
+    try:
+        checkpoints._writer.submit(released.wait)  # the writer is busy elsewhere
+        session_id = uuid4()
+        for n in range(1, MAX_WAITING + 5):
+            checkpoints.save(session_id, n * EVERY, "0" * 64, b"{}")
+        released.set()
+        checkpoints.flush()
+        with database.transaction() as cur:
+            cur.execute(
+                f"SELECT version FROM {TABLE} WHERE session_id = %s ORDER BY version",  # noqa: S608
+                (str(session_id),),
+            )
+            kept = [int(row[0]) for row in cur.fetchall()]
+        assert kept == [n * EVERY for n in range(1, MAX_WAITING + 1)]
+        checkpoints.save(session_id, 1000 * EVERY, "0" * 64, b"{}")  # room again once written
+        checkpoints.flush()
+        assert checkpoints.nearest(session_id, 1000 * EVERY) == (1000 * EVERY, "0" * 64, "{}")
+    finally:
+        released.set()
+        checkpoints.close()
