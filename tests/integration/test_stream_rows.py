@@ -4,8 +4,7 @@ standard library's, byte for byte; a compressed store keeps the library's own re
 
 from __future__ import annotations
 
-from dataclasses import replace
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,11 +17,10 @@ from domain.adapters.stream_rows import rows_reader
 from domain.application import Sessions
 from projections.export import ExportSigner, export_bytes
 from projections.records import StoredRecords
-from projections.timeline import EVENT_TOPICS
 from tests.integration.conftest import SessionsFactory
 from tests.support.stores import StoreConfig
 from tests.support.story import play_story, start_story
-from tests.unit.test_export_bytes import FREE, ODD_VALUES, reference, with_raw
+from tests.unit.test_export_bytes import odd_copy, reference
 from tests.unit.test_history_fold import add_every_other_event_type
 
 COMPRESSED = {"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"}
@@ -35,15 +33,7 @@ def odd_story() -> tuple[list[StoredEvent], UUID]:
         session_id = start_story(source)
         play_story(source, session_id, events=120, seed=5)
         add_every_other_event_type(source, session_id)
-        names = {topic: name for name, topic in EVENT_TOPICS.items()}
-        copy_id, odd, copied = uuid4(), 0, []
-        for stored in source.recorder.select_events(session_id):
-            field = FREE.get(names[stored.topic])
-            state = stored.state
-            if field is not None:
-                state = with_raw(state, field, ODD_VALUES[odd % len(ODD_VALUES)])
-                odd += 1
-            copied.append(replace(stored, originator_id=copy_id, state=state))
+        copied, copy_id, _ = odd_copy(source, session_id)
         return copied, copy_id
     finally:
         source.close()

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import StoredEvent
 
 from domain import roles
 from domain.application import Sessions
@@ -80,6 +81,16 @@ def story() -> Iterator[tuple[Sessions, UUID]]:
     session_id = start_story(sessions)
     play_story(sessions, session_id, events=300, seed=11)
     add_every_other_event_type(sessions, session_id)
+    copied, copy_id, odd = odd_copy(sessions, session_id)
+    sessions.recorder.insert_events(copied)
+    assert odd > 3 * len(ODD_VALUES)
+    yield sessions, copy_id
+    sessions.close()
+
+
+def odd_copy(sessions: Sessions, session_id: UUID) -> tuple[list[StoredEvent], UUID, int]:
+    """The session's stored events copied to a new stream id, the free field of each event
+    that has one holding the odd values in turn; and how many were given one."""
     copy_id, odd = uuid4(), 0
     names = {topic: name for name, topic in EVENT_TOPICS.items()}
     copied = []
@@ -90,10 +101,7 @@ def story() -> Iterator[tuple[Sessions, UUID]]:
             state = with_raw(state, field, ODD_VALUES[odd % len(ODD_VALUES)])
             odd += 1
         copied.append(replace(stored, originator_id=copy_id, state=state))
-    sessions.recorder.insert_events(copied)
-    assert odd > 3 * len(ODD_VALUES)
-    yield sessions, copy_id
-    sessions.close()
+    return copied, copy_id, odd
 
 
 def reference(
