@@ -3,14 +3,15 @@
 On PostgreSQL the library NOTIFYs a channel named after the events table in every write
 transaction (no payload; delivered at commit). One connection per process LISTENs on it; each
 notification, and a slow backup poll, make the tail read the notifications after the last
-position it has seen and wake the hub for the sessions they belong to. While no stream is open
-the connection does not LISTEN (each notification costs the event loop a wake-up) and nothing
-reads the log but the poll, which moves the position up to the head; the first stream to open
-starts the LISTEN again, then a read from the position covers whatever came before it took
-effect. A lost notification,
-or a LISTEN connection that dropped, therefore only delays an event until the next poll or
-reconnection. On SQLite there is one server process; the poll still covers other writers
-of the file (an import job).
+position it has seen and wake the hub for the sessions they belong to. A lost notification, or
+a LISTEN connection that dropped, therefore only delays an event until the next poll or
+reconnection. On SQLite there is one server process; the poll still covers other writers of
+the file (an import job).
+
+While no stream is open the connection does not LISTEN (each notification costs the event loop
+a wake-up) and nothing reads the log but the poll, which moves the position up to the head; the
+first stream to open starts the LISTEN again, then a read from the position covers whatever
+came before it took effect.
 """
 
 from __future__ import annotations
