@@ -50,7 +50,7 @@ from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
 from domain.session import CampaignSession
 from projections.database import ViewDatabase
-from projections.export import ExportSigner, export_ndjson, verify_export
+from projections.export import ExportSigner, export_bytes, verify_export
 from projections.media_index import MediaIndex
 from projections.my_sessions import MySessions
 
@@ -336,7 +336,7 @@ def in_process(store: Store, session_id: UUID, sizes: Sizes) -> dict[str, list[f
         for _ in range(REPS):
             started = time.perf_counter()
             blocks = list(
-                export_ndjson(
+                export_bytes(
                     sessions,
                     session_id,
                     title=title,
