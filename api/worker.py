@@ -20,20 +20,18 @@ from anyio import to_thread
 from api.locks import Lease, NarrationLocks
 from api.narration import (
     INTERNAL_FAILURE,
-    HistoryEntry,
     Narration,
     NarrationFailed,
     NarrationRequest,
     Narrator,
 )
+from api.turn_request import narration_request
 from domain.application import Sessions
 from domain.errors import GaiaError
-from projections.history import SessionView
 from projections.session_views import SessionViews
 
 log = logging.getLogger(__name__)
 
-HISTORY_MESSAGES = 60  # the prompt builder trims further to its character budget
 DeltaPublisher = Callable[[UUID, UUID, str], Any]  # (session, turn, text piece)
 NarrationListener = Callable[[UUID, UUID, Narration], None]  # (session, turn, narration)
 
@@ -227,7 +225,7 @@ class TurnWorker:
 
     def _request_for(self, session_id: UUID, turn_id: UUID) -> NarrationRequest:
         # Built from the view itself, not a copy of it: what it keeps are new lists and dicts.
-        return self.views.read(session_id, partial(_request, str(turn_id)))
+        return self.views.read(session_id, partial(narration_request, str(turn_id)))
 
     def _record(
         self, sid: UUID, turn_id: UUID, narration: Narration, latency_ms: int
@@ -283,37 +281,3 @@ class _Held:
         if not self.released:
             self.released = True
             self.locks.release(self.lease)
-
-
-def _entry(message: dict[str, Any]) -> HistoryEntry | None:
-    if message["role"] == "player":
-        character = message.get("character") or {}
-        author = character.get("name") or (message.get("author") or {}).get("display_name")
-        return HistoryEntry(role="player", text=message["text"], author=author)
-    if message["role"] == "narrator":
-        return HistoryEntry(role="narrator", text=message["text"])
-    return None
-
-
-def _request(turn_id: str, view: SessionView) -> NarrationRequest:
-    """The narrator's request for the turn ``turn_id`` of the session ``view`` shows."""
-    messages = view.visible_messages()
-    index = next(
-        (i for i, m in enumerate(messages) if m["turn_id"] == turn_id and m["role"] == "player"),
-        len(messages),
-    )
-    turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
-    history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
-    character: dict[str, str] = turn.get("character") or {}  # type: ignore[assignment]
-    state = view.campaign.latest().document()
-    return NarrationRequest(
-        session_title=view.title,
-        settings=view.settings,
-        history=[h for h in history if h is not None],
-        turn_text=turn["text"],
-        turn_kind=turn["kind"],
-        character_name=character.get("name") or None,
-        party=[c for c in state["characters"] if not c["retired"]],
-        scene=state["scene"],
-        combat=state["combat"],
-    )
