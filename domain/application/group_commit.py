@@ -31,64 +31,85 @@ class GroupCommit:
     version another process wrote first: IntegrityError) sees the error, and the others land
     once. A lost connection reaches every writer of the batch, as it would have alone. A writer
     returns only after the COMMIT that holds its events.
+
+    Each waiting writer sleeps on a wake-up of its own: a finished commit wakes the writers it
+    carried, and hands the lead to the first writer queued behind it, so that no commit wakes
+    every waiting thread to find out whose turn it is.
     """
 
     def __init__(self, recorder: ApplicationRecorder) -> None:
         self._recorder = recorder
-        self._guard = threading.Condition(threading.Lock())
-        self._queue: list[tuple[Sequence[StoredEvent], Future[Ids]]] = []
+        self._guard = threading.Lock()
+        self._queue: list[_Writer] = []
         self._leading = False
         self.batches = 0  # transactions committed or tried, for tests and benchmarks
 
     def insert(self, stored_events: Sequence[StoredEvent]) -> Ids:
         """Commit ``stored_events`` (of one session) with whatever else is waiting; their
         notification ids, in order. Raises what committing them alone would have raised."""
-        outcome: Future[Ids] = Future()
+        me = _Writer(stored_events)
         with self._guard:
-            self._queue.append((stored_events, outcome))
-            while self._leading and not outcome.done():
-                self._guard.wait()
-            if outcome.done():
-                return outcome.result()
+            self._queue.append(me)
+            follow = self._leading
             self._leading = True
+        if follow:
+            me.woken.wait()  # woken with its outcome, or to lead the next commit
+            if me.outcome.done():
+                return me.outcome.result()
+        with self._guard:
             batch, self._queue = self._queue, []
         try:
             self._commit(batch)
         finally:
-            for _, waiting in batch:
-                if not waiting.done():  # the commit was interrupted: it holds nothing
-                    waiting.set_exception(InterfaceError("the commit was interrupted"))
+            for writer in batch:
+                if not writer.outcome.done():  # the commit was interrupted: it holds nothing
+                    writer.outcome.set_exception(InterfaceError("the commit was interrupted"))
             with self._guard:
-                self._leading = False
-                self._guard.notify_all()
-        return outcome.result()
+                successor = self._queue[0] if self._queue else None
+                self._leading = successor is not None
+            for writer in batch:
+                writer.woken.set()
+            if successor is not None:
+                successor.woken.set()
+        return me.outcome.result()
 
-    def _commit(self, batch: list[tuple[Sequence[StoredEvent], Future[Ids]]]) -> None:
+    def _commit(self, batch: list[_Writer]) -> None:
         if len(batch) == 1:
-            self._alone(*batch[0])
+            self._alone(batch[0])
             return
-        joined = [event for events, _ in batch for event in events]
+        joined = [event for writer in batch for event in writer.events]
         try:
             self.batches += 1
             ids = self._recorder.insert_events(joined)
         except (OperationalError, InterfaceError) as error:
-            for _, outcome in batch:
-                outcome.set_exception(error)
+            for writer in batch:
+                writer.outcome.set_exception(error)
         except Exception:  # noqa: BLE001 - one writer's fault: find it by committing alone
-            for events, outcome in batch:
-                self._alone(events, outcome)
+            for writer in batch:
+                self._alone(writer)
         else:
             start = 0
-            for events, outcome in batch:
-                end = start + len(events)
-                outcome.set_result(None if ids is None else ids[start:end])
+            for writer in batch:
+                end = start + len(writer.events)
+                writer.outcome.set_result(None if ids is None else ids[start:end])
                 start = end
 
-    def _alone(self, events: Sequence[StoredEvent], outcome: Future[Ids]) -> None:
+    def _alone(self, writer: _Writer) -> None:
         try:
             self.batches += 1
-            ids = self._recorder.insert_events(events)
+            ids = self._recorder.insert_events(writer.events)
         except Exception as error:  # noqa: BLE001 - raised in the writer's thread
-            outcome.set_exception(error)
+            writer.outcome.set_exception(error)
         else:
-            outcome.set_result(ids)
+            writer.outcome.set_result(ids)
+
+
+class _Writer:
+    """One writer's events, what committing them came to, and its own wake-up."""
+
+    __slots__ = ("events", "outcome", "woken")
+
+    def __init__(self, events: Sequence[StoredEvent]) -> None:
+        self.events = events
+        self.outcome: Future[Ids] = Future()
+        self.woken = threading.Event()
