@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 from uuid import UUID
 
+from domain.adapters.stream_rows import pages
 from domain.application import SessionNotFound, Sessions
 from projections.history import SessionView
 from projections.history_checkpoints import HistoryCheckpoints, decode, encode, event_hash
@@ -147,9 +148,8 @@ class SessionViews:
         checkpoints = self._checkpoints if checkpoint else None
         every = checkpoints.every if checkpoints else 1
         start, exact = view.version, checkpoints is not None
-        while True:
-            page = read(session_id, view.version, last, PAGE)
-            mark = page[-1][2] // every * every if exact and page else 0
+        for page in pages(read, session_id, start, last, PAGE):
+            mark = page[-1][2] // every * every if exact else 0
             for topic, state, version in page:
                 if topic in ignored:
                     view.pass_over(version)
@@ -158,8 +158,6 @@ class SessionViews:
                     view.apply_record(record(session_id, topic, state, version)[0])
                 if checkpoints and exact and version == mark > start:
                     _save(checkpoints, view, state)
-            if len(page) < PAGE:
-                return
 
     def _build(self, session_id: UUID, at_version: int) -> SessionView:
         return self._catch_up(SessionView(session_id), until=at_version)

@@ -1,10 +1,12 @@
 """One stream's stored events as plain ``(topic, state, version)`` tuples, read by key range
 straight from the library's events table: what ``select_events`` returns, without a dict per row
-and a ``StoredEvent`` per event, for readers that go through many events (exports)."""
+and a ``StoredEvent`` per event, for readers that go through many events (exports, folds), and
+``pages`` of them with the next page read while the caller works on the last."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 from uuid import UUID
 
@@ -33,6 +35,29 @@ def rows_reader(recorder: ApplicationRecorder) -> RowsReader | None:
     if isinstance(recorder, SQLiteApplicationRecorder):
         return _sqlite_reader(recorder)
     return None
+
+
+def pages(
+    read: RowsReader, stream_id: UUID, after: int, until: int, size: int
+) -> Iterator[list[StoredRow]]:
+    """The stream's rows after version ``after`` up to ``until``, ``size`` to a page, in order.
+
+    While the caller works on a full page, the next one is read in a thread of its own, so the
+    database's time overlaps ours (the driver lets go of the GIL while it waits). A read that
+    fits in one page involves no thread: catching up on a few events costs one query, as ever.
+    """
+    page = read(stream_id, after, until, size)
+    if len(page) < size or page[-1][2] >= until:
+        if page:
+            yield page
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-pages") as ahead:
+        while page:
+            upcoming: Future[list[StoredRow]] | None = None
+            if len(page) == size and page[-1][2] < until:
+                upcoming = ahead.submit(read, stream_id, page[-1][2], until, size)
+            yield page  # a caller that stops here waits, leaving, for the read in flight
+            page = upcoming.result() if upcoming is not None else []
 
 
 def _postgres_reader(recorder: Any) -> RowsReader:

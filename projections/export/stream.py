@@ -1,5 +1,6 @@
-"""Writing a session's export from its stream, one page of stored events at a time: the header,
-the hash-chained event lines as each role may read them, and the signed trailer."""
+"""Writing a session's export from its stream, a page of stored events at a time with the next
+page read meanwhile: the header, the hash-chained event lines as each role may read them, and the
+signed trailer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from domain import roles
+from domain.adapters.stream_rows import pages
 from domain.application import Sessions
 from projections.export.lines import FORMAT, ZERO_HASH, canonical_bytes, event_line_bytes
 from projections.export.signing import ExportSigner
@@ -35,7 +37,8 @@ def export_bytes(
     """The export of versions 1..``until`` as text blocks of whole lines, one block per page,
     the trailer signed by ``signer``.
 
-    Only one page of events is in memory at a time. ``title`` should be the title at ``until``.
+    At most two pages of events are in memory at a time: the one being written and the next,
+    read meanwhile (``stream_rows.pages``). ``title`` should be the title at ``until``.
     ``role`` is the reader's: invite events keep only their ``invite_id`` for all but the owner
     (``records.shown_to``); the chain is computed over the lines as written, so it verifies.
     """
@@ -47,20 +50,15 @@ def export_bytes(
         "exported_at": exported_at,
     }
     yield canonical_bytes(header) + b"\n"
-    prev, count, after = ZERO_HASH, 0, 0
+    prev, count = ZERO_HASH, 0
     records = StoredRecords(sessions.mapper)
-    read = records.rows(sessions.recorder)
-    while after < until:
-        page = read(session_id, after, until, chunk)
-        if not page:
-            break
+    for page in pages(records.rows(sessions.recorder), session_id, 0, until, chunk):
         lines = []
         for topic, state, version in page:
             record, plain = records.row_record_and_plain(session_id, topic, state, version)
             line, prev = event_line_bytes(shown_to(record, role), prev, plain=plain)
             lines.append(line)
         count += len(page)
-        after = page[-1][2]
         lines.append(b"")
         yield b"\n".join(lines)
     trailer: dict[str, Any] = {

@@ -1,9 +1,11 @@
 """A stream's events read as plain rows by key range are exactly what the library's
-``select_events`` gives, on SQLite and PostgreSQL, and the export made from them is still the
-standard library's, byte for byte; a compressed store keeps the library's own read."""
+``select_events`` gives, on SQLite and PostgreSQL, also page by page with the next page read
+ahead, and the export made from them is still the standard library's, byte for byte; a
+compressed store keeps the library's own read."""
 
 from __future__ import annotations
 
+import threading
 from uuid import UUID
 
 import pytest
@@ -13,7 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from domain import roles
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
-from domain.adapters.stream_rows import rows_reader
+from domain.adapters.stream_rows import RowsReader, StoredRow, pages, rows_reader
 from domain.application import Sessions
 from projections.export import ExportSigner, export_bytes
 from projections.records import StoredRecords
@@ -65,6 +67,73 @@ def test_rows_by_key_range_are_what_select_events_returns(
     expected = sessions.recorder.select_events(session_id, gt=gt, lte=lte, limit=limit)
     assert rows == [(s.topic, s.state, s.originator_version) for s in expected]
     assert all(type(state) is bytes for _, state, _ in rows)
+
+
+class WatchedReads:
+    """A rows reader that notes each read (its start version and thread) as it begins."""
+
+    def __init__(self, read: RowsReader) -> None:
+        self._read = read
+        self.calls: list[tuple[int, str]] = []
+        self.started = threading.Condition()
+
+    def __call__(self, stream_id: UUID, gt: int, lte: int, limit: int) -> list[StoredRow]:
+        with self.started:
+            self.calls.append((gt, threading.current_thread().name))
+            self.started.notify_all()
+        return self._read(stream_id, gt, lte, limit)
+
+    def wait_for_calls(self, count: int) -> bool:
+        with self.started:
+            return self.started.wait_for(lambda: len(self.calls) >= count, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("after", "until", "size"), [(0, 10_000, 7), (0, 10_000, 10_000), (5, 60, 11), (0, 55, 5)]
+)
+def test_pages_give_the_rows_of_one_read_in_order(
+    stored_story: tuple[Sessions, UUID, int], after: int, until: int, size: int
+) -> None:
+    sessions, session_id, _ = stored_story
+    read = rows_reader(sessions.recorder)
+    assert read is not None
+
+    paged = list(pages(read, session_id, after, until, size))
+
+    assert [row for page in paged for row in page] == read(session_id, after, until, 10**6)
+    assert all(0 < len(page) <= size for page in paged)
+
+
+def test_the_next_page_is_read_while_the_caller_holds_the_last(
+    stored_story: tuple[Sessions, UUID, int],
+) -> None:
+    sessions, session_id, events = stored_story
+    read = rows_reader(sessions.recorder)
+    assert read is not None
+    watched = WatchedReads(read)
+    paging = pages(watched, session_id, 0, events, 10)
+
+    first = next(paging)
+
+    assert watched.wait_for_calls(2), "the second page was not read ahead"
+    assert watched.calls[1][0] == first[-1][2]
+    assert watched.calls[1][1] != threading.current_thread().name
+    paging.close()  # stopping early waits for the read in flight and leaves no thread
+    assert not [t for t in threading.enumerate() if t.name.startswith("stream-pages")]
+
+
+def test_a_read_that_fits_in_one_page_stays_in_the_callers_thread(
+    stored_story: tuple[Sessions, UUID, int],
+) -> None:
+    sessions, session_id, events = stored_story
+    read = rows_reader(sessions.recorder)
+    assert read is not None
+    watched = WatchedReads(read)
+
+    (page,) = list(pages(watched, session_id, 0, events, events + 1))
+
+    assert len(page) == events
+    assert watched.calls == [(0, threading.current_thread().name)]
 
 
 @pytest.mark.parametrize("role", [roles.OWNER, roles.PLAYER])

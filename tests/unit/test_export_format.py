@@ -580,7 +580,7 @@ class _CountingEvents:
         return self.inner(originator_id, **kwargs)
 
 
-def test_export_reads_the_stream_one_page_at_a_time(
+def test_export_reads_the_stream_one_page_at_a_time_at_most_one_ahead(
     story: tuple[Sessions, UUID], signer: ExportSigner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions, session_id = story
@@ -592,7 +592,8 @@ def test_export_reads_the_stream_one_page_at_a_time(
     next(blocks)  # the header needs no read
     assert counting.limits == []
     next(blocks)
-    assert counting.limits == [300]
+    # The next page may be on its way already (read ahead), never more than that.
+    assert counting.limits in ([300], [300, 300])
     rest = list(blocks)
     assert counting.limits == [300, 300, 300, 300]
     assert len(rest) == 4  # three more pages of events, then the trailer
