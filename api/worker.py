@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 from anyio import to_thread
@@ -25,12 +25,16 @@ from api.narration import (
     NarrationRequest,
     Narrator,
 )
+from api.thread_trips import ThreadTrips
 from api.turn_request import narration_request
 from domain.application import Sessions
 from domain.errors import GaiaError
 from projections.session_views import SessionViews
 
 log = logging.getLogger(__name__)
+
+# How long stop waits for calls in threads that its cancelled tasks left running.
+STOP_WAIT_S: Final = 10.0
 
 DeltaPublisher = Callable[[UUID, UUID, str], Any]  # (session, turn, text piece)
 NarrationListener = Callable[[UUID, UUID, Narration], None]  # (session, turn, narration)
@@ -67,6 +71,7 @@ class TurnWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(locks.capacity)
         self._sweeper: asyncio.Task[None] | None = None
+        self._trips = ThreadTrips()  # the store is closed after stop: no call may outlive it
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -77,6 +82,9 @@ class TurnWorker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A cancelled task stopped waiting for its call in a thread, which may still run.
+        if not await to_thread.run_sync(self._trips.wait_out, STOP_WAIT_S):
+            log.warning("a narration step still runs after %.0f s; stopping anyway", STOP_WAIT_S)
 
     def schedule(self, session_id: UUID) -> None:
         """Make sure the session's pending turns get narrated; safe from any thread."""
@@ -101,7 +109,7 @@ class TurnWorker:
     async def _sweep_forever(self) -> None:
         while True:
             try:
-                for sid in await to_thread.run_sync(self.pending_sessions):
+                for sid in await self._trips.run(self.pending_sessions):
                     self._schedule(UUID(sid))
             except Exception:
                 log.exception("sweep for pending turns failed")
@@ -128,7 +136,7 @@ class TurnWorker:
         # Whatever asks for this session from here on is looked at by this drain or the next.
         asked = session_id in self._dirty
         self._dirty.discard(session_id)
-        first = await to_thread.run_sync(self._lock_then_next, session_id)
+        first = await self._trips.run(self._lock_then_next, session_id)
         if first is None:
             if asked:  # another instance narrates; keep the request for the next drain
                 self._dirty.add(session_id)
@@ -138,10 +146,10 @@ class TurnWorker:
             while upcoming is not None:
                 store = await self._narrate(session_id, *upcoming)
                 self._dirty.discard(session_id)
-                upcoming = await to_thread.run_sync(self._store_then_next, store, held)
+                upcoming = await self._trips.run(self._store_then_next, store, held)
         finally:
             if not held.released:
-                await to_thread.run_sync(held.release)
+                await self._trips.run(held.release)
 
     def _lock_then_next(
         self, session_id: UUID
