@@ -52,6 +52,13 @@ def stored_story(make_sessions: SessionsFactory) -> tuple[Sessions, UUID, int]:
     return sessions, session_id, len(copied)
 
 
+def reader(sessions: Sessions) -> RowsReader:
+    """The store's plain-rows reader (every store of these tests has one)."""
+    read = rows_reader(sessions.recorder)
+    assert read is not None
+    return read
+
+
 @pytest.mark.parametrize(
     ("gt", "lte", "limit"), [(0, 10_000, 10_000), (0, 10_000, 7), (5, 60, 100), (40, 40, 5)]
 )
@@ -59,8 +66,7 @@ def test_rows_by_key_range_are_what_select_events_returns(
     stored_story: tuple[Sessions, UUID, int], gt: int, lte: int, limit: int
 ) -> None:
     sessions, session_id, _ = stored_story
-    read = rows_reader(sessions.recorder)
-    assert read is not None
+    read = reader(sessions)
 
     rows = read(session_id, gt, lte, limit)
 
@@ -95,12 +101,12 @@ def test_pages_give_the_rows_of_one_read_in_order(
     stored_story: tuple[Sessions, UUID, int], after: int, until: int, size: int
 ) -> None:
     sessions, session_id, _ = stored_story
-    read = rows_reader(sessions.recorder)
-    assert read is not None
+    read = reader(sessions)
+    everything = read(session_id, after, until, 10**6)
 
     paged = list(pages(read, session_id, after, until, size))
 
-    assert [row for page in paged for row in page] == read(session_id, after, until, 10**6)
+    assert [row for page in paged for row in page] == everything
     assert all(0 < len(page) <= size for page in paged)
 
 
@@ -108,8 +114,7 @@ def test_the_next_page_is_read_while_the_caller_holds_the_last(
     stored_story: tuple[Sessions, UUID, int],
 ) -> None:
     sessions, session_id, events = stored_story
-    read = rows_reader(sessions.recorder)
-    assert read is not None
+    read = reader(sessions)
     watched = WatchedReads(read)
     paging = pages(watched, session_id, 0, events, 10)
 
@@ -126,8 +131,7 @@ def test_a_read_that_fits_in_one_page_stays_in_the_callers_thread(
     stored_story: tuple[Sessions, UUID, int],
 ) -> None:
     sessions, session_id, events = stored_story
-    read = rows_reader(sessions.recorder)
-    assert read is not None
+    read = reader(sessions)
     watched = WatchedReads(read)
 
     (page,) = list(pages(watched, session_id, 0, events, events + 1))
