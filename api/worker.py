@@ -33,8 +33,9 @@ from projections.session_views import SessionViews
 
 log = logging.getLogger(__name__)
 
-# How long stop waits for calls in threads that its cancelled tasks left running.
-STOP_WAIT_S: Final = 10.0
+# How long stop waits for calls in threads that its cancelled tasks left running: a store
+# query ends in milliseconds, and the whole shutdown has 8 s (api.server.GRACEFUL_SHUTDOWN_S).
+STOP_WAIT_S: Final = 2.0
 
 DeltaPublisher = Callable[[UUID, UUID, str], Any]  # (session, turn, text piece)
 NarrationListener = Callable[[UUID, UUID, Narration], None]  # (session, turn, narration)
