@@ -30,13 +30,12 @@ class ThreadTrips:
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """``func(*args)`` in a worker thread; the call is counted from when it is asked for
         until it returns, or until a cancellation finds it not yet started."""
-        state = {"started": False, "dropped": False}
+        # Claimed once: by the thread that starts the call, or by a caller that gave up first.
+        ticket = threading.Lock()
 
         def call() -> T:
-            with self._guard:
-                if state["dropped"]:
-                    raise asyncio.CancelledError
-                state["started"] = True
+            if not ticket.acquire(blocking=False):  # the caller gave up before it started
+                raise asyncio.CancelledError
             try:
                 return func(*args)
             finally:
@@ -48,10 +47,7 @@ class ThreadTrips:
         try:
             return await to_thread.run_sync(call)
         finally:
-            with self._guard:
-                drop = not state["started"] and not state["dropped"]
-                state["dropped"] = drop or state["dropped"]
-            if drop:
+            if ticket.acquire(blocking=False):  # never started, and now never will
                 self._leave()
 
     def _leave(self) -> None:

@@ -85,7 +85,7 @@ class TurnWorker:
         await asyncio.gather(*tasks, return_exceptions=True)
         # A cancelled task stopped waiting for its call in a thread, which may still run.
         if not await to_thread.run_sync(self._trips.wait_out, STOP_WAIT_S):
-            log.warning("a narration step still runs after %.0f s; stopping anyway", STOP_WAIT_S)
+            log.warning("a call in a thread still runs after %.0f s; stopping anyway", STOP_WAIT_S)
 
     def schedule(self, session_id: UUID) -> None:
         """Make sure the session's pending turns get narrated; safe from any thread."""

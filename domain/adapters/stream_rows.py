@@ -6,7 +6,7 @@ and a ``StoredEvent`` per event, for readers that go through many events (export
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from uuid import UUID
 
@@ -46,18 +46,19 @@ def pages(
     database's time overlaps ours (the driver lets go of the GIL while it waits). A read that
     fits in one page involves no thread: catching up on a few events costs one query, as ever.
     """
+
+    def more_after(page: list[StoredRow]) -> bool:
+        return len(page) == size and page[-1][2] < until
+
     page = read(stream_id, after, until, size)
-    if len(page) < size or page[-1][2] >= until:
-        if page:
-            yield page
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-pages") as ahead:
-        while page:
-            upcoming: Future[list[StoredRow]] | None = None
-            if len(page) == size and page[-1][2] < until:
+    if more_after(page):
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-pages") as ahead:
+            while more_after(page):
                 upcoming = ahead.submit(read, stream_id, page[-1][2], until, size)
-            yield page  # a caller that stops here waits, leaving, for the read in flight
-            page = upcoming.result() if upcoming is not None else []
+                yield page  # a caller that stops here waits, leaving, for the read in flight
+                page = upcoming.result()
+    if page:
+        yield page
 
 
 def _postgres_reader(recorder: Any) -> RowsReader:
