@@ -1,6 +1,12 @@
 """Where checkpointed views keep their rows: the same PostgreSQL database as the events, or a
 SQLite file beside the embedded store. Rows and their position commit in one transaction.
 
+On SQLite the rows, derived from the events, commit without waiting for the disk
+(``synchronous=NORMAL`` in WAL mode): only a crash of the machine can take back the last
+commits, each whole, position included, and that also restarts every process on it, whose
+updaters then read the stored position and apply those events again. PostgreSQL keeps its
+setting: it can restart while the service runs on, trusting positions it remembers.
+
 Text goes in as it can be stored: a NUL (which PostgreSQL text refuses) becomes U+FFFD and a
 lone surrogate (which UTF-8 cannot encode) is dropped, so no text an event holds stops a view.
 """
@@ -106,6 +112,7 @@ class ViewDatabase:
             with _WAL_SWITCH:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # per connection; see the docstring
             self._local.conn = conn
         return conn
 

@@ -390,3 +390,49 @@ def test_a_request_waiting_for_a_position_cuts_the_gathering_short(
     finally:
         updater.stop()
         database.close()
+
+
+def test_sqlite_view_commits_do_not_wait_for_the_disk(sqlite_store: StoreConfig) -> None:
+    database = ViewDatabase(None, sqlite_store.data_dir)
+    with database.transaction() as cur:
+        cur.execute("PRAGMA synchronous")
+        assert cur.fetchone()[0] == 1  # NORMAL: a WAL commit is not flushed; FULL would be 2
+    database.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_view_commits_a_machine_crash_takes_back_are_applied_again_on_restart(
+    make_sessions: SessionsFactory, store: StoreConfig
+) -> None:
+    sessions = make_sessions()
+    database = ViewDatabase(None, store.data_dir)
+    updater = ViewUpdater(sessions, database, MySessions())
+    sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
+    while updater.run_once():
+        pass
+    flushed_at = updater.position
+    database.close()
+    flushed = {path.name: path.read_bytes() for path in store.data_dir.glob("views.sqlite3*")}
+    assert "views.sqlite3" in flushed
+
+    database = ViewDatabase(None, store.data_dir)
+    updater = ViewUpdater(sessions, database, MySessions())
+    sessions.rename(session_id=sid, actor="ann", title="Renamed")
+    sessions.start_session(owner="ann", owner_name="Ann")
+    while updater.run_once():
+        pass
+    before_the_crash = rows(database)
+    database.close()
+    # The machine stops: the commits after the last flush are gone, every one of them whole.
+    for path in store.data_dir.glob("views.sqlite3*"):
+        path.unlink()
+    for name, content in flushed.items():
+        (store.data_dir / name).write_bytes(content)
+
+    database = ViewDatabase(None, store.data_dir)
+    restarted = ViewUpdater(sessions, database, MySessions())
+    assert restarted.position == flushed_at
+    while restarted.run_once():
+        pass
+    assert rows(database) == before_the_crash
+    database.close()
