@@ -20,6 +20,7 @@ from uuid import UUID
 
 from domain.adapters.stream_rows import pages
 from domain.application import SessionNotFound, Sessions
+from projections.gc_pause import collector_paused
 from projections.history import SessionView
 from projections.history_checkpoints import HistoryCheckpoints, decode, encode, event_hash
 from projections.records import StoredRecords
@@ -160,7 +161,8 @@ class SessionViews:
                     _save(checkpoints, view, state)
 
     def _build(self, session_id: UUID, at_version: int) -> SessionView:
-        return self._catch_up(SessionView(session_id), until=at_version)
+        with collector_paused():  # a view kept for one answer: see projections.gc_pause
+            return self._catch_up(SessionView(session_id), until=at_version)
 
     def _inherit(self, view: SessionView) -> None:
         """A fork's history begins with its parent's history up to the fork point.

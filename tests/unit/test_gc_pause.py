@@ -1,0 +1,81 @@
+"""The cycle collector's pause: one pause across threads, the collector back only after the
+last one ends and only if it ran before; and the builds of past views run within it."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from domain.application import Sessions
+from projections.gc_pause import collector_paused
+from projections.session_views import SessionViews
+from tests.support.story import play_story, start_story
+
+
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if not was:
+        gc.disable()
+
+
+def test_the_collector_is_off_inside_and_on_again_after(collector_on: None) -> None:
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_overlapping_pauses_in_threads_end_with_the_last(collector_on: None) -> None:
+    inside, leave = threading.Event(), threading.Event()
+
+    def pause_in_a_thread() -> None:
+        with collector_paused():
+            inside.set()
+            leave.wait(5)
+
+    thread = threading.Thread(target=pause_in_a_thread)
+    with collector_paused():
+        thread.start()
+        assert inside.wait(5)
+    assert not gc.isenabled()  # the thread still pauses
+    leave.set()
+    thread.join(5)
+    assert gc.isenabled()
+
+
+def test_a_collector_off_before_stays_off() -> None:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        if was:
+            gc.enable()
+
+
+def test_a_past_view_is_built_with_the_collector_paused_and_a_live_one_is_not(
+    collector_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = Sessions({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    session_id = start_story(sessions)
+    play_story(sessions, session_id, events=20, seed=3)
+    views = SessionViews(sessions)
+    collecting: list[bool] = []
+    catch_up = SessionViews._catch_up
+
+    def spy(self: SessionViews, *args: object, **kwargs: object) -> object:
+        collecting.append(gc.isenabled())
+        return catch_up(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SessionViews, "_catch_up", spy)
+    views.get(session_id, at_version=5)
+    views.get(session_id)
+    assert collecting == [False, True]
+    assert gc.isenabled()
