@@ -296,8 +296,7 @@ def test_the_view_resumes_from_its_checkpoint_after_a_restart(
     first_db = ViewDatabase(store.database_url, store.data_dir)
     first = ViewUpdater(sessions, first_db, MySessions())
     sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
-    while first.run_once():
-        pass
+    catch_up(first)
     checkpoint = first.position
     first_db.close()
 
@@ -408,8 +407,7 @@ def test_view_commits_a_machine_crash_takes_back_are_applied_again_on_restart(
     database = ViewDatabase(None, store.data_dir)
     updater = ViewUpdater(sessions, database, MySessions())
     sid = sessions.start_session(owner="ann", owner_name="Ann").session_id
-    while updater.run_once():
-        pass
+    catch_up(updater)
     flushed_at = updater.position
     database.close()
     flushed = {path.name: path.read_bytes() for path in store.data_dir.glob("views.sqlite3*")}
@@ -419,8 +417,7 @@ def test_view_commits_a_machine_crash_takes_back_are_applied_again_on_restart(
     updater = ViewUpdater(sessions, database, MySessions())
     sessions.rename(session_id=sid, actor="ann", title="Renamed")
     sessions.start_session(owner="ann", owner_name="Ann")
-    while updater.run_once():
-        pass
+    catch_up(updater)
     before_the_crash = rows(database)
     database.close()
     # The machine stops: the commits after the last flush are gone, every one of them whole.
@@ -432,7 +429,6 @@ def test_view_commits_a_machine_crash_takes_back_are_applied_again_on_restart(
     database = ViewDatabase(None, store.data_dir)
     restarted = ViewUpdater(sessions, database, MySessions())
     assert restarted.position == flushed_at
-    while restarted.run_once():
-        pass
+    catch_up(restarted)
     assert rows(database) == before_the_crash
     database.close()
