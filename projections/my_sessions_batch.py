@@ -5,9 +5,8 @@ are left to ``MySessions.apply``; ``MySessions.apply_batch`` writes the run befo
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from domain.roles import Role
 from domain.session import CampaignSession as S
@@ -16,7 +15,6 @@ from projections.database import Cursor
 SESSIONS = "gaia_view_sessions"
 MEMBERS = "gaia_view_members"
 MESSAGES = "gaia_view_messages"
-REFS_PER_SELECT: Final = 400  # refs of one prefetch query
 
 # What a session row gets from the run: the last activity and version, a new title or owner
 # (None: unchanged), and how many messages and waiting turns to add.
@@ -59,23 +57,17 @@ class RunFold:
         self._prefetch(events)
 
     def _prefetch(self, events: Sequence[Any]) -> None:
-        refs: dict[str, set[str]] = defaultdict(set)
-        for event in events:
-            for sid, ref, _slot in message_keys(event):
-                refs[sid].add(ref)
-        for sid, wanted in refs.items():
-            listed = sorted(wanted)
-            for start in range(0, len(listed), REFS_PER_SELECT):
-                chunk = listed[start : start + REFS_PER_SELECT]
-                marks = ", ".join(["%s"] * len(chunk))
-                self.cur.execute(
-                    f"SELECT ref, slot, version, pending FROM {MESSAGES}"
-                    f" WHERE session_id = %s AND ref IN ({marks})",
-                    (sid, *chunk),
-                )
-                for ref, slot, version, pending in self.cur.fetchall():
-                    self.stored[(sid, ref, slot)] = int(pending)
-                    self.messages[(sid, ref, slot)] = [int(version), int(pending)]
+        """Read the stored message rows the run's events look at, all in one lookup."""
+        refs = {(sid, ref) for event in events for sid, ref, _slot in message_keys(event)}
+        found = self.cur.select_by_keys(
+            MESSAGES,
+            ("session_id", "ref", "slot", "version", "pending"),
+            ("session_id", "ref"),
+            refs,
+        )
+        for sid, ref, slot, version, pending in found:
+            self.stored[(sid, ref, slot)] = int(pending)
+            self.messages[(sid, ref, slot)] = [int(version), int(pending)]
 
     def _session(self, sid: str) -> list[Any]:
         row = self.sessions.get(sid)
@@ -184,9 +176,5 @@ class RunFold:
             for key, (version, pending) in self.messages.items()
             if key not in self.stored
         ]
-        if new:
-            cur.executemany(
-                f"INSERT INTO {MESSAGES} (session_id, ref, slot, version, pending)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                new,
-            )
+        if new:  # none there before the run (``_prefetch`` read them): no conflict possible
+            cur.insert_rows(MESSAGES, ("session_id", "ref", "slot", "version", "pending"), new)
