@@ -28,13 +28,13 @@ def needs_sql(event: Any) -> bool:
     return isinstance(event, S.TimelineRewound | S.MemberRoleChanged)
 
 
-def message_keys(event: Any) -> list[tuple[str, str, str]]:
-    """The message rows (session, ref, slot) folding ``event`` looks at."""
-    sid = str(event.originator_id)
+def message_keys(event: Any, sid: str) -> list[tuple[str, str, str]]:
+    """The message rows (session, ref, slot) folding ``event`` of session ``sid`` looks at."""
     if isinstance(event, S.TurnSubmitted | S.NarrationRequested):
         return [(sid, str(event.turn_id), "turn")]
     if isinstance(event, S.NarrationCompleted | S.NarrationFailed):
-        return [(sid, str(event.turn_id), "turn"), (sid, str(event.turn_id), "reply")]
+        ref = str(event.turn_id)
+        return [(sid, ref, "turn"), (sid, ref, "reply")]
     if isinstance(event, S.MediaStored):
         return [(sid, str(event.media_id), "media")]
     if isinstance(event, S.MessagePosted):
@@ -45,7 +45,11 @@ def message_keys(event: Any) -> list[tuple[str, str, str]]:
 
 
 class RunFold:
-    """One run of events folded in memory; ``write`` stores it with bulk statements."""
+    """One run of events folded in memory; ``write`` stores it with bulk statements.
+
+    Each event's session id and message keys are worked out once, for both the lookup of the
+    stored rows and the fold (turning UUIDs into text is a good part of the fold's time).
+    """
 
     def __init__(self, cur: Cursor, events: Sequence[Any]) -> None:
         self.cur = cur
@@ -54,11 +58,17 @@ class RunFold:
         self.members: dict[tuple[str, str], tuple[str, str] | None] = {}  # None: removed
         self.stored: dict[tuple[str, str, str], int] = {}  # message rows there were: pending
         self.messages: dict[tuple[str, str, str], list[int]] = {}  # rows now: [version, pending]
-        self._prefetch(events)
+        keyed = []
+        for event in events:
+            sid = str(event.originator_id)
+            keyed.append((event, sid, message_keys(event, sid)))
+        self._prefetch(keyed)
+        for event, sid, keys in keyed:
+            self._add(event, sid, keys)
 
-    def _prefetch(self, events: Sequence[Any]) -> None:
+    def _prefetch(self, keyed: Sequence[tuple[Any, str, list[tuple[str, str, str]]]]) -> None:
         """Read the stored message rows the run's events look at, all in one lookup."""
-        refs = {(sid, ref) for event in events for sid, ref, _slot in message_keys(event)}
+        refs = {(sid, ref) for _event, _sid, keys in keyed for sid, ref, _slot in keys}
         found = self.cur.select_by_keys(
             MESSAGES,
             ("session_id", "ref", "slot", "version", "pending"),
@@ -75,9 +85,8 @@ class RunFold:
             row = self.sessions[sid] = [None, None, None, None, None, 0, 0]
         return row
 
-    def add(self, event: Any) -> None:
-        """Fold one event that ``needs_sql`` leaves to the run."""
-        sid = str(event.originator_id)
+    def _add(self, event: Any, sid: str, keys: list[tuple[str, str, str]]) -> None:
+        """Fold one event that ``needs_sql`` leaves to the run; ``keys``: its message keys."""
         if isinstance(event, S.SessionStarted):
             at = event.timestamp.isoformat()
             self.started.append(
@@ -99,17 +108,18 @@ class RunFold:
         elif isinstance(event, S.MemberRemoved):
             self.members[(event.user_id, sid)] = None
         elif isinstance(event, S.TurnSubmitted):
-            self._message(row, (sid, str(event.turn_id), "turn"), version, pending=not event.held)
+            self._message(row, keys[0], version, pending=not event.held)
         elif isinstance(event, S.NarrationCompleted | S.NarrationFailed):
-            self._turn_pending(row, (sid, str(event.turn_id), "turn"), pending=False)
-            self._message(row, (sid, str(event.turn_id), "reply"), version, pending=False)
+            turn, reply = keys
+            self._turn_pending(row, turn, pending=False)
+            self._message(row, reply, version, pending=False)
         elif isinstance(event, S.NarrationRequested):
-            self._turn_pending(row, (sid, str(event.turn_id), "turn"), pending=True)
+            self._turn_pending(row, keys[0], pending=True)
         elif isinstance(event, S.MessagePosted | S.MediaGenerationFailed) or (
             # Imported legacy images belong to the session, not to its transcript.
             isinstance(event, S.MediaStored) and event.turn_id is None and event.legacy is None
         ):
-            [key] = message_keys(event)
+            [key] = keys
             self._message(row, key, version, pending=False)
 
     def _message(
