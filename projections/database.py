@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 _WAL_SWITCH = threading.Lock()
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Keys of one SQLite lookup: well inside the bound parameters an older SQLite allows (999).
+KEYS_PER_SELECT = 400
 
 # The database out of reach (or busy): worth retrying as it is, unlike an event a view cannot
 # apply, which fails the same way every time. A PostgreSQL ViewDatabase adds psycopg's own
@@ -59,6 +61,24 @@ class Cursor(Protocol):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Insert ``rows`` (values of ``columns``) into ``table``, none of which may already be
+        there: a plain insert, with no ON CONFLICT clause."""
+        ...
+
+    def select_by_keys(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        keys: Iterable[Sequence[str]],
+    ) -> list[Any]:
+        """The ``columns`` of the rows of ``table`` whose text ``key_columns`` equal one of the
+        distinct ``keys``, in one statement or a few, in no particular order."""
+        ...
 
 
 class ViewDatabase:
@@ -192,6 +212,36 @@ class _PostgresCursor:
     def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
 
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        # COPY: the rows stream in one statement, without a round trip or a bind per row.
+        with self._cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(_storable_params(row))
+
+    def select_by_keys(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        keys: Iterable[Sequence[str]],
+    ) -> list[Any]:
+        arrays: list[list[Any]] = [[] for _ in key_columns]
+        for key in keys:
+            for array, value in zip(arrays, key, strict=True):
+                array.append(storable(value))
+        if not arrays[0]:
+            return []
+        unnest = ", ".join(["%s::text[]"] * len(key_columns))
+        names = ", ".join(key_columns)
+        self._cursor.execute(
+            f"SELECT {', '.join(f't.{c}' for c in columns)} FROM {table} AS t"
+            f" JOIN unnest({unnest}) AS k({names}) USING ({names})",
+            arrays,
+        )
+        return self._cursor.fetchall()
+
 
 class _SQLiteCursor:
     """Lets SQLite run the same ``%s`` SQL as PostgreSQL, storing text as PostgreSQL would."""
@@ -212,3 +262,35 @@ class _SQLiteCursor:
 
     def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        marks = ", ".join(["?"] * len(columns))
+        self._cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+            (_storable_params(row) for row in rows),
+        )
+
+    def select_by_keys(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        keys: Iterable[Sequence[str]],
+    ) -> list[Any]:
+        listed = [_storable_params(key) for key in keys]
+        names = ", ".join(key_columns)
+        on = " AND ".join(f"t.{c} = k.{c}" for c in key_columns)
+        one = "(" + ", ".join(["?"] * len(key_columns)) + ")"
+        found: list[Any] = []
+        for start in range(0, len(listed), KEYS_PER_SELECT):
+            chunk = listed[start : start + KEYS_PER_SELECT]
+            self._cursor.execute(
+                f"WITH k({names}) AS (VALUES {', '.join([one] * len(chunk))})"
+                f" SELECT {', '.join(f't.{c}' for c in columns)} FROM k"
+                f" JOIN {table} AS t ON {on}",
+                [value for key in chunk for value in key],
+            )
+            found += self._cursor.fetchall()
+        return found

@@ -84,10 +84,7 @@ class MySessions:
     @staticmethod
     def _write_run(cur: Cursor, events: Sequence[Any]) -> None:
         if events:
-            fold = RunFold(cur, events)
-            for event in events:
-                fold.add(event)
-            fold.write()
+            RunFold(cur, events).write()
 
     def _on_SessionStarted(self, cur: Cursor, sid: str, event: S.SessionStarted) -> None:
         at = event.timestamp.isoformat()

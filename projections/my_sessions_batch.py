@@ -5,9 +5,8 @@ are left to ``MySessions.apply``; ``MySessions.apply_batch`` writes the run befo
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from domain.roles import Role
 from domain.session import CampaignSession as S
@@ -16,7 +15,6 @@ from projections.database import Cursor
 SESSIONS = "gaia_view_sessions"
 MEMBERS = "gaia_view_members"
 MESSAGES = "gaia_view_messages"
-REFS_PER_SELECT: Final = 400  # refs of one prefetch query
 
 # What a session row gets from the run: the last activity and version, a new title or owner
 # (None: unchanged), and how many messages and waiting turns to add.
@@ -30,13 +28,13 @@ def needs_sql(event: Any) -> bool:
     return isinstance(event, S.TimelineRewound | S.MemberRoleChanged)
 
 
-def message_keys(event: Any) -> list[tuple[str, str, str]]:
-    """The message rows (session, ref, slot) folding ``event`` looks at."""
-    sid = str(event.originator_id)
+def message_keys(event: Any, sid: str) -> list[tuple[str, str, str]]:
+    """The message rows (session, ref, slot) folding ``event`` of session ``sid`` looks at."""
     if isinstance(event, S.TurnSubmitted | S.NarrationRequested):
         return [(sid, str(event.turn_id), "turn")]
     if isinstance(event, S.NarrationCompleted | S.NarrationFailed):
-        return [(sid, str(event.turn_id), "turn"), (sid, str(event.turn_id), "reply")]
+        ref = str(event.turn_id)
+        return [(sid, ref, "turn"), (sid, ref, "reply")]
     if isinstance(event, S.MediaStored):
         return [(sid, str(event.media_id), "media")]
     if isinstance(event, S.MessagePosted):
@@ -47,7 +45,11 @@ def message_keys(event: Any) -> list[tuple[str, str, str]]:
 
 
 class RunFold:
-    """One run of events folded in memory; ``write`` stores it with bulk statements."""
+    """One run of events folded in memory; ``write`` stores it with bulk statements.
+
+    Each event's session id and message keys are worked out once, for both the lookup of the
+    stored rows and the fold (turning UUIDs into text is a good part of the fold's time).
+    """
 
     def __init__(self, cur: Cursor, events: Sequence[Any]) -> None:
         self.cur = cur
@@ -56,26 +58,26 @@ class RunFold:
         self.members: dict[tuple[str, str], tuple[str, str] | None] = {}  # None: removed
         self.stored: dict[tuple[str, str, str], int] = {}  # message rows there were: pending
         self.messages: dict[tuple[str, str, str], list[int]] = {}  # rows now: [version, pending]
-        self._prefetch(events)
-
-    def _prefetch(self, events: Sequence[Any]) -> None:
-        refs: dict[str, set[str]] = defaultdict(set)
+        keyed = []
         for event in events:
-            for sid, ref, _slot in message_keys(event):
-                refs[sid].add(ref)
-        for sid, wanted in refs.items():
-            listed = sorted(wanted)
-            for start in range(0, len(listed), REFS_PER_SELECT):
-                chunk = listed[start : start + REFS_PER_SELECT]
-                marks = ", ".join(["%s"] * len(chunk))
-                self.cur.execute(
-                    f"SELECT ref, slot, version, pending FROM {MESSAGES}"
-                    f" WHERE session_id = %s AND ref IN ({marks})",
-                    (sid, *chunk),
-                )
-                for ref, slot, version, pending in self.cur.fetchall():
-                    self.stored[(sid, ref, slot)] = int(pending)
-                    self.messages[(sid, ref, slot)] = [int(version), int(pending)]
+            sid = str(event.originator_id)
+            keyed.append((event, sid, message_keys(event, sid)))
+        self._prefetch(keyed)
+        for event, sid, keys in keyed:
+            self._add(event, sid, keys)
+
+    def _prefetch(self, keyed: Sequence[tuple[Any, str, list[tuple[str, str, str]]]]) -> None:
+        """Read the stored message rows the run's events look at, all in one lookup."""
+        refs = {(sid, ref) for _event, _sid, keys in keyed for sid, ref, _slot in keys}
+        found = self.cur.select_by_keys(
+            MESSAGES,
+            ("session_id", "ref", "slot", "version", "pending"),
+            ("session_id", "ref"),
+            refs,
+        )
+        for sid, ref, slot, version, pending in found:
+            self.stored[(sid, ref, slot)] = int(pending)
+            self.messages[(sid, ref, slot)] = [int(version), int(pending)]
 
     def _session(self, sid: str) -> list[Any]:
         row = self.sessions.get(sid)
@@ -83,9 +85,8 @@ class RunFold:
             row = self.sessions[sid] = [None, None, None, None, None, 0, 0]
         return row
 
-    def add(self, event: Any) -> None:
-        """Fold one event that ``needs_sql`` leaves to the run."""
-        sid = str(event.originator_id)
+    def _add(self, event: Any, sid: str, keys: list[tuple[str, str, str]]) -> None:
+        """Fold one event that ``needs_sql`` leaves to the run; ``keys``: its message keys."""
         if isinstance(event, S.SessionStarted):
             at = event.timestamp.isoformat()
             self.started.append(
@@ -107,17 +108,18 @@ class RunFold:
         elif isinstance(event, S.MemberRemoved):
             self.members[(event.user_id, sid)] = None
         elif isinstance(event, S.TurnSubmitted):
-            self._message(row, (sid, str(event.turn_id), "turn"), version, pending=not event.held)
+            self._message(row, keys[0], version, pending=not event.held)
         elif isinstance(event, S.NarrationCompleted | S.NarrationFailed):
-            self._turn_pending(row, (sid, str(event.turn_id), "turn"), pending=False)
-            self._message(row, (sid, str(event.turn_id), "reply"), version, pending=False)
+            turn, reply = keys
+            self._turn_pending(row, turn, pending=False)
+            self._message(row, reply, version, pending=False)
         elif isinstance(event, S.NarrationRequested):
-            self._turn_pending(row, (sid, str(event.turn_id), "turn"), pending=True)
+            self._turn_pending(row, keys[0], pending=True)
         elif isinstance(event, S.MessagePosted | S.MediaGenerationFailed) or (
             # Imported legacy images belong to the session, not to its transcript.
             isinstance(event, S.MediaStored) and event.turn_id is None and event.legacy is None
         ):
-            [key] = message_keys(event)
+            [key] = keys
             self._message(row, key, version, pending=False)
 
     def _message(
@@ -184,9 +186,5 @@ class RunFold:
             for key, (version, pending) in self.messages.items()
             if key not in self.stored
         ]
-        if new:
-            cur.executemany(
-                f"INSERT INTO {MESSAGES} (session_id, ref, slot, version, pending)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                new,
-            )
+        if new:  # none there before the run (``_prefetch`` read them): no conflict possible
+            cur.insert_rows(MESSAGES, ("session_id", "ref", "slot", "version", "pending"), new)

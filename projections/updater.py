@@ -34,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from domain.application import Sessions
 from projections.database import Cursor, ViewDatabase
+from projections.gc_pause import collector_paused
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,12 @@ class ViewUpdater:
 
     def _apply(self, notifications: Sequence[Any], until: int, *, skip_failures: bool) -> int:
         """Apply ``notifications`` and move the view to ``until``; returns how many the view
-        went past (at least 1)."""
-        with self.database.transaction() as cur:
+        went past (at least 1).
+
+        The cycle collector is paused meanwhile: a batch's events and rows are freed by
+        reference counting as soon as it is written, yet their allocations set off full
+        collections of the whole heap (see ``projections.gc_pause``)."""
+        with collector_paused(), self.database.transaction() as cur:
             stored = self.database.position(cur, self.view.name, lock=True)
             if stored != self._position:
                 # Another updater (another instance, or a rebuild) moved the view: follow it.
