@@ -38,6 +38,8 @@ from projections.gc_pause import collector_paused
 
 log = logging.getLogger(__name__)
 
+PAUSE_FROM = 100  # events of a batch applied with the cycle collector paused (see _apply)
+
 
 class CheckpointedView(Protocol):
     """A view folded from every session's events into tables of the view database, where its
@@ -239,10 +241,15 @@ class ViewUpdater:
         """Apply ``notifications`` and move the view to ``until``; returns how many the view
         went past (at least 1).
 
-        The cycle collector is paused meanwhile: a batch's events and rows are freed by
-        reference counting as soon as it is written, yet their allocations set off full
-        collections of the whole heap (see ``projections.gc_pause``)."""
-        with collector_paused(), self.database.transaction() as cur:
+        The cycle collector is paused while a large batch (a catch-up or a rebuild) is applied:
+        its events and rows are freed by reference counting as soon as it is written, yet their
+        allocations set off full collections of the whole heap (see ``projections.gc_pause``).
+        The few events of a live batch are applied with the collector on, so that the pauses
+        of views kept busy by steady writes never join into one that does not end."""
+        paused = (
+            collector_paused() if len(notifications) >= PAUSE_FROM else contextlib.nullcontext()
+        )
+        with paused, self.database.transaction() as cur:
             stored = self.database.position(cur, self.view.name, lock=True)
             if stored != self._position:
                 # Another updater (another instance, or a rebuild) moved the view: follow it.

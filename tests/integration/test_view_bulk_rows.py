@@ -1,5 +1,6 @@
 """Writing and reading view rows in bulk: rows stored exactly as given (text made storable),
-rows looked up by many keys at once, and a batch applied with the cycle collector paused."""
+rows looked up by many keys at once, and a large batch applied with the cycle collector
+paused."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from projections.database import ViewDatabase, storable
 from projections.my_sessions import MySessions
-from projections.updater import ViewUpdater
+from projections.updater import PAUSE_FROM, ViewUpdater
 from tests.integration.conftest import SessionsFactory
 from tests.support.stores import StoreConfig
 from tests.support.story import play_story, start_story
@@ -97,23 +98,25 @@ def collector_on() -> Iterator[None]:
 
 
 class CollectorSpy(MySessions):
-    """The "my sessions" view, noting whether the cycle collector ran during each batch."""
+    """The "my sessions" view, noting each batch's size and whether the collector was on."""
 
     def __init__(self) -> None:
-        self.collecting: list[bool] = []
+        self.batches: list[tuple[int, bool]] = []
 
     def apply_batch(self, cur: Any, events: Sequence[Any]) -> None:
-        self.collecting.append(gc.isenabled())
+        self.batches.append((len(events), gc.isenabled()))
         super().apply_batch(cur, events)
 
 
-def test_a_batch_is_applied_with_the_collector_paused_and_it_runs_again_after(
+def test_a_large_batch_is_applied_with_the_collector_paused_and_a_small_one_with_it_on(
     make_sessions: SessionsFactory, database: ViewDatabase, collector_on: None
 ) -> None:
     sessions = make_sessions()
-    play_story(sessions, start_story(sessions), events=30)
+    play_story(sessions, start_story(sessions), events=PAUSE_FROM + 30)
     view = CollectorSpy()
-    ViewUpdater(sessions, database, view, batch_size=10).rebuild()
-    assert view.collecting
-    assert not any(view.collecting)
+    ViewUpdater(sessions, database, view, batch_size=PAUSE_FROM).rebuild()
+    sizes = [size for size, _collecting in view.batches]
+    assert sizes[0] == PAUSE_FROM
+    assert 0 < sizes[-1] < PAUSE_FROM
+    assert view.batches == [(size, size < PAUSE_FROM) for size in sizes]
     assert gc.isenabled()
