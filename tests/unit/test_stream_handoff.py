@@ -8,12 +8,14 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import pytest
 from fastapi import FastAPI, Request
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import operations
+from api import errors, operations
+from api.errors import ApiError
 from api.live.response import OpenStreams, StreamResponse
 from api.ratelimit import StreamSlots
 
@@ -34,8 +36,11 @@ class _Inner:
         self.log.append("inner layer returned")
 
 
-def _app(log: list[str], seen: dict[str, Any], slots: StreamSlots) -> FastAPI:
+def _app(
+    log: list[str], seen: dict[str, Any], slots: StreamSlots, fail: Exception | None = None
+) -> FastAPI:
     app = FastAPI()
+    errors.install(app, postgres=False)
     app.add_middleware(_Inner, log=log)  # added first: inside the hand-off
     operations.install(app)
 
@@ -44,6 +49,8 @@ def _app(log: list[str], seen: dict[str, Any], slots: StreamSlots) -> FastAPI:
         async def messages() -> AsyncGenerator[bytes, None]:
             seen["scope_keys"] = set(request.scope)
             yield b": one\r\n\r\n"
+            if fail is not None:
+                raise fail
 
         return StreamResponse(messages(), streams=OpenStreams(), slot=slots.acquire("u"))
 
@@ -132,3 +139,23 @@ def test_other_answers_pass_the_hand_off_untouched() -> None:
     assert log == ["http.response.start", "http.response.body", "inner layer returned"]
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b'{"answer":"plain"}'
+
+
+def test_an_error_with_a_handler_ends_a_started_stream_as_exception_handling_did() -> None:
+    # Starlette's exception handling, which the stream used to run inside, cannot answer once
+    # the response started: it raises this to the server, which closes the connection.
+    failure = ApiError(409, "conflict", "late")
+    slots = StreamSlots(5, 5)
+    app = _app([], {}, slots, fail=failure)
+    with pytest.raises(RuntimeError, match="response already started") as raised:
+        asyncio.run(_call(app, f"/api/sessions/{SID}/events", []))
+    assert raised.value.__cause__ is failure
+    assert slots.open_count("u") == 0
+
+
+def test_an_unexpected_error_ends_a_started_stream_as_itself() -> None:
+    failure = ValueError("broken")
+    app = _app([], {}, StreamSlots(5, 5), fail=failure)
+    with pytest.raises(ValueError, match="broken") as raised:
+        asyncio.run(_call(app, f"/api/sessions/{SID}/events", []))
+    assert raised.value is failure
