@@ -27,21 +27,29 @@ EXIT_STACKS = ("fastapi_middleware_astack", "fastapi_inner_astack", "fastapi_fun
 class _Inner:
     """A middleware inside the hand-off that notes when its call returns."""
 
-    def __init__(self, app: ASGIApp, log: list[str]) -> None:
+    def __init__(self, app: ASGIApp, log: list[str], fail: bool = False) -> None:
         self.app = app
         self.log = log
+        self.fail = fail
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
+        if self.fail:
+            raise LookupError("an inner layer failed after the route answered")
         self.log.append("inner layer returned")
 
 
 def _app(
-    log: list[str], seen: dict[str, Any], slots: StreamSlots, fail: Exception | None = None
+    log: list[str],
+    seen: dict[str, Any],
+    slots: StreamSlots,
+    fail: Exception | None = None,
+    *,
+    inner_fails: bool = False,
 ) -> FastAPI:
     app = FastAPI()
     errors.install(app, postgres=False)
-    app.add_middleware(_Inner, log=log)  # added first: inside the hand-off
+    app.add_middleware(_Inner, log=log, fail=inner_fails)  # added first: inside the hand-off
     operations.install(app)
 
     @app.get("/api/sessions/{sid}/events", response_class=StreamResponse)
@@ -159,3 +167,11 @@ def test_an_unexpected_error_ends_a_started_stream_as_itself() -> None:
     with pytest.raises(ValueError, match="broken") as raised:
         asyncio.run(_call(app, f"/api/sessions/{SID}/events", []))
     assert raised.value is failure
+
+
+def test_a_stream_that_is_never_served_frees_its_slot() -> None:
+    slots = StreamSlots(5, 5)
+    app = _app([], {}, slots, inner_fails=True)
+    with pytest.raises(LookupError):
+        asyncio.run(_call(app, f"/api/sessions/{SID}/events", []))
+    assert slots.open_count("u") == 0
