@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI
 
 from api.circuit import StoreGate
+from api.live.response import StreamHandoff
 from api.metrics import Metrics
 from api.observability import RequestContext
 from api.ratelimit import Rates
@@ -22,8 +23,10 @@ log = logging.getLogger(__name__)
 
 
 def install(app: FastAPI) -> None:
-    """The middleware: the request's log context outermost, then the store gate."""
+    """The middleware: the request's log context outermost, then the hand-off of event streams
+    (served after every layer inside it has returned), then the store gate."""
     app.add_middleware(StoreGate)
+    app.add_middleware(StreamHandoff)
     app.add_middleware(RequestContext)  # added last = runs first
 
 

@@ -46,13 +46,18 @@ class Taken:
 
 
 class Subscription:
-    """One open stream's mailbox: offered events and deltas, and why it must close, if it must."""
+    """One open stream's mailbox: offered events and deltas, and why it must close, if it must.
+
+    Its stream waits on a plain flag and a future made only for the wait: an ``asyncio.Event``
+    per stream would keep a deque of waiters (about 600 bytes) for as long as the stream is open.
+    """
 
     __slots__ = (
         "_changed",
         "_deltas",
         "_items",
         "_resync",
+        "_waiter",
         "closed",
         "session_id",
     )
@@ -63,7 +68,8 @@ class Subscription:
         self._items: list[Item] = []
         self._deltas: list[bytes] = []
         self._resync = False
-        self._changed = asyncio.Event()
+        self._changed = False
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, items: list[Item]) -> None:
         if self._resync:
@@ -74,28 +80,41 @@ class Subscription:
             self._resync = True
         else:
             self._items.extend(items)
-        self._changed.set()
+        self._wake()
 
     def offer_delta(self, message: bytes) -> None:
         if len(self._deltas) < MAX_DELTAS:
             self._deltas.append(message)
-            self._changed.set()
+            self._wake()
 
     def close(self, reason: Closed) -> None:
         if self.closed is None:
             self.closed = reason
-            self._changed.set()
+            self._wake()
 
     def poke(self) -> None:
         """Wake the stream with nothing offered (its heartbeat or lifetime timer)."""
-        self._changed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def wait(self) -> None:
-        """Until something was offered or the subscription was closed."""
-        await self._changed.wait()
+        """Until something was offered or the subscription was closed (at once if it was since
+        the last ``take``). One stream waits on it at a time."""
+        if self._changed:
+            return
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
 
     def take(self) -> Taken:
-        self._changed.clear()
+        self._changed = False
         taken = Taken(self._deltas, self._items, self._resync)
         self._deltas, self._items, self._resync = [], [], False
         return taken

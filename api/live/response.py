@@ -5,6 +5,10 @@ given, a closing empty body), without its four tasks per response: heartbeats co
 stream itself (:mod:`api.live.stream`), a disconnect cancels the stream from a watcher of
 ``receive``, and one sweep per process drops clients that take nothing for the send timeout
 and, on shutdown, cuts the streams still open after the grace period.
+
+``StreamHandoff`` serves a stream response once the layers inside it (routing, dependencies,
+exception handling, the store gate and the body limit) have returned, so that their frames and
+FastAPI's exit stacks are not kept for as long as the stream stays open.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Final, Literal
 
-from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.ratelimit import StreamSlot
 
@@ -26,6 +30,22 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT_S: Final = 30.0  # a client that takes nothing for this long is dropped
 SWEEP_S: Final = 1.0  # how often sends are checked against the timeout, at most
 _END: Final[Message] = {"type": "http.response.body", "body": b"", "more_body": False}
+# What Response.init_headers makes of sse-starlette's headers, in its order, built once.
+HEADERS: Final = (
+    (b"cache-control", b"no-store"),
+    (b"connection", b"keep-alive"),
+    (b"x-accel-buffering", b"no"),
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+)
+# The scope key under which StreamHandoff takes the stream response the route answered.
+HANDOFF: Final = "gaia.stream_handoff"
+# FastAPI's exit stacks, left in the scope once closed: dependencies with ``yield`` (the stream
+# route has none) and uploaded files.
+EXIT_STACKS: Final = (
+    "fastapi_middleware_astack",
+    "fastapi_inner_astack",
+    "fastapi_function_astack",
+)
 
 Cut = Literal["disconnect", "send_timeout", "shutdown"]
 
@@ -98,11 +118,7 @@ class StreamResponse(Response):
         self.status_code = status_code
         self.media_type = "text/event-stream"
         self.background = None
-        headers = MutableHeaders()
-        headers["Cache-Control"] = "no-store"
-        headers["Connection"] = "keep-alive"
-        headers["X-Accel-Buffering"] = "no"
-        self.init_headers(headers)
+        self.raw_headers = list(HEADERS)
         self.messages = messages
         self.streams = streams
         self.slot = slot
@@ -119,6 +135,13 @@ class StreamResponse(Response):
             self._task.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handoff = scope.get(HANDOFF)
+        if handoff is not None and not handoff:  # StreamHandoff serves it once the route returned
+            handoff.append((self, receive, send))
+            return
+        await self.serve(scope, receive, send)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             start: Message = {"type": "http.response.start", "status": self.status_code}
             start["headers"] = self.raw_headers
@@ -178,3 +201,53 @@ class StreamResponse(Response):
         while (await receive())["type"] != "http.disconnect":
             pass
         self.cut("disconnect")
+
+
+class StreamHandoff:
+    """ASGI middleware: a stream response that the app inside answered is served here, after the
+    app has returned.
+
+    The response is served with the ``receive`` and ``send`` it was given, so that whatever the
+    inner layers do to the messages (the body limit's checks) still applies; an error once the
+    stream has started ends it as it did inside them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        handed: list[tuple[StreamResponse, Receive, Send]] = []
+        scope[HANDOFF] = handed
+        try:
+            await self.app(scope, receive, send)
+        except BaseException:
+            for response, _, _ in handed:  # never to be served: free its slot
+                response.slot.release()
+            raise
+        finally:
+            del scope[HANDOFF]
+        if not handed:
+            return
+        response, stream_receive, stream_send = handed.pop()
+        for key in EXIT_STACKS:  # closed by now
+            scope.pop(key, None)
+        try:
+            await response.serve(scope, stream_receive, stream_send)
+        except Exception as error:
+            if _has_handler(scope, error):
+                # What Starlette's exception handling, which used to wrap the stream, raises for
+                # an error it has a handler for once the response has started.
+                message = "Caught handled exception, but response already started."
+                raise RuntimeError(message) from error
+            raise
+
+
+def _has_handler(scope: Scope, error: Exception) -> bool:
+    """True if the app's ExceptionMiddleware has a handler for ``error``."""
+    by_class, by_status = scope.get("starlette.exception_handlers", ({}, {}))
+    if isinstance(error, HTTPException) and error.status_code in by_status:
+        return True
+    return any(cls in by_class for cls in type(error).__mro__)
