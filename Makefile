@@ -73,7 +73,7 @@ lint: venv ## Check formatting, lint rules, typing, imports, Dockerfile, workflo
 	done; \
 	exit $$status
 
-bench: venv ## Run the benchmarks against the same services as the tests
+bench: venv $(CHROMIUM) ## Run the benchmarks against the same services as the tests (the page group drives Chromium)
 	$(WITH_SERVICES) $(PY) -m bench
 
 db: venv ## Start a throwaway PostgreSQL and print its GAIA_DATABASE_URL; Ctrl-C stops it
