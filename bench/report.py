@@ -197,7 +197,9 @@ def footer(env: dict[str, Any], groups: set[str]) -> list[str]:
         f"{pg['full_page_writes']} (throwaway settings, NOT production: commits are cheaper "
         f"than on a durable server). SQLite {lite['version']}: journal_mode="
         f"{lite['journal_mode']}, synchronous={lite['synchronous']} (the library's defaults, "
-        f"durable: each commit syncs the WAL), for ours and the baselines alike.",
+        f"durable: each commit syncs the WAL), for the events of ours and the baselines alike; "
+        f"our views' file (rows derived from the events, re-applied after a machine crash) "
+        f"commits with synchronous=NORMAL.",
         *(STORE_LINES if "store" in groups else []),
         *(http_lines(env) if groups & {"http_turns", "guards"} else []),
         *(GUARDS_LINES if "guards" in groups else []),
