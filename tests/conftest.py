@@ -29,6 +29,7 @@ Media stores
     locally made service-account key for signed URLs.
 """
 
+import gc
 import os
 import secrets
 from collections.abc import Iterator
@@ -159,3 +160,13 @@ def media_backend(request: pytest.FixtureRequest) -> MediaBackend:
     return MediaBackend(
         "gcs", {"media_url": f"gs://{GCS_BUCKET}/{prefix}", "media_signed_urls": False}
     )
+
+
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    """Python's cycle collector on for the test (as in a service), then as it was."""
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if not was:
+        gc.disable()

@@ -88,15 +88,6 @@ def test_no_keys_find_nothing(database: ViewDatabase) -> None:
         assert cur.select_by_keys(TABLE, ("version",), COLUMNS[:2], []) == []
 
 
-@pytest.fixture
-def collector_on() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.enable()
-    yield
-    if not was:
-        gc.disable()
-
-
 class CollectorSpy(MySessions):
     """The "my sessions" view, noting each batch's size and whether the collector was on."""
 

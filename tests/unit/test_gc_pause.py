@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,15 +12,6 @@ from domain.application import Sessions
 from projections.gc_pause import collector_paused
 from projections.session_views import SessionViews
 from tests.support.story import play_story, start_story
-
-
-@pytest.fixture
-def collector_on() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.enable()
-    yield
-    if not was:
-        gc.disable()
 
 
 def test_the_collector_is_off_inside_and_on_again_after(collector_on: None) -> None:
