@@ -228,9 +228,7 @@ def play_session(
 ) -> tuple[UUID, list[StoredEvent], list[StoredEvent]]:
     """A session of ``size`` events played and saved SAVE_BATCH at a time, each save
     snapshotted; its id, stored events and stored snapshots."""
-    snapshots = sessions.snapshots
-    if snapshots is None:
-        raise RuntimeError("the Sessions application has no snapshot store")
+    snapshots = played_snapshots(sessions)
     session = CampaignSession.start(
         session_id=uuid4(),
         title=f"Bench campaign {number}",
@@ -256,6 +254,13 @@ def play_session(
     )
 
 
+def played_snapshots(sessions: Sessions) -> Any:
+    """The snapshot store the seeded sessions use (the service's: snapshots are on)."""
+    if sessions.snapshots is None:
+        raise RuntimeError("the Sessions application has no snapshot store")
+    return sessions.snapshots
+
+
 def copied(
     played_id: UUID, stored: list[StoredEvent], snapshots: list[StoredEvent], new_id: UUID
 ) -> tuple[list[StoredEvent], list[StoredEvent]]:
@@ -276,16 +281,17 @@ def write_copies(
     """Store the copied sessions gathered so far, then their snapshots: on PostgreSQL with COPY
     in one transaction (the library's insert sends them through one pipeline at about 13k rows/s
     here, and stalled on 20,000 rows at once), on SQLite with the library's insert."""
-    if events and not postgres:
+    if not events:
+        return
+    snapshot_recorder = played_snapshots(sessions).recorder
+    if not postgres:
         sessions.recorder.insert_events(events)
-        if sessions.snapshots is not None:
-            sessions.snapshots.recorder.insert_events(snapshots)
-    elif events:
+        snapshot_recorder.insert_events(snapshots)
+    else:
         datastore: Any = getattr(sessions.recorder, "datastore")  # noqa: B009 - PostgreSQL's
         with datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
             copy_into(cur, datastore.schema, sessions.recorder, events)
-            if sessions.snapshots is not None:
-                copy_into(cur, datastore.schema, sessions.snapshots.recorder, snapshots)
+            copy_into(cur, datastore.schema, snapshot_recorder, snapshots)
     events.clear()
     snapshots.clear()
 
