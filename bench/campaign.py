@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 import httpx
 
 from api.auth import LocalAuthenticator
-from bench.core import JWT_SECRET, OWNER, REPS, Context, Row, Store, progress, turn_text
+from bench.core import JWT_SECRET, OWNER, Context, Row, Store, progress, turn_text
 from bench.timeline import raw_select, serve
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
@@ -131,7 +131,7 @@ def measure(ctx: Context, store: Store, sizes: Sizes) -> list[Row]:
     token = LocalAuthenticator(JWT_SECRET).issue(OWNER, "Bench")
     headers = {"Authorization": f"Bearer {token}"}
     path = f"/api/sessions/{session_id}/campaign"
-    for rep in range(REPS):
+    for rep in range(ctx.sizes.start_reps):  # two starts of the service each
         forget_checkpoints(store)
         log = ctx.scratch / f"{GROUP}-{store.kind}-server-{rep}.log"
         with (

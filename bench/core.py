@@ -68,8 +68,10 @@ class Sizes:
     rebuild_events: int  # events in the stream that is rebuilt
     http_seconds: float  # load duration of one HTTP repetition
     http_warmup_seconds: float  # untimed load before the repetitions of one level
+    http_warm_each_level: bool  # else a server is warmed up before its first level only
     concurrency: tuple[int, ...]  # concurrent sessions (one client coroutine each)
     http_reps: int  # timed repetitions per server and level (a smoke run needs one)
+    start_reps: int  # repetitions of a figure that starts the service for each (seconds apiece)
 
 
 FULL: Final = Sizes(
@@ -77,16 +79,20 @@ FULL: Final = Sizes(
     rebuild_events=10_000,
     http_seconds=1.5,
     http_warmup_seconds=0.3,
+    http_warm_each_level=True,
     concurrency=(1, 10, 50),
     http_reps=REPS,
+    start_reps=REPS,
 )
 QUICK: Final = Sizes(
     appends=300,
     rebuild_events=2000,
     http_seconds=0.5,
     http_warmup_seconds=0.2,
+    http_warm_each_level=False,
     concurrency=(1, 50),  # the two levels the goals name; 10 only in a full run
     http_reps=1,
+    start_reps=1,
 )
 
 

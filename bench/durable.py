@@ -22,8 +22,7 @@ from psycopg import sql
 
 from bench import store as store_group
 from bench.core import Context, Row, Store, postmaster_pid, progress, with_database
-from bench.http_turns import BASELINE, Comparison
-from bench.variants import Spec, compare
+from bench.http_turns import BASELINE, Comparison, Spec, compare
 
 GROUP: Final = "durable"
 STORE: Final = "PostgreSQL, fsync on"

@@ -10,12 +10,10 @@ subprocess of its own, on PostgreSQL and on SQLite, loaded alternately in the sa
 
 from __future__ import annotations
 
-import asyncio
 from typing import Final
 
-from api.auth import LocalAuthenticator
-from bench.core import JWT_SECRET, Context, Row, progress
-from bench.http_turns import UNREACHED_QUOTAS, Comparison, Server, level, rows_for
+from bench.core import Context, Row
+from bench.http_turns import UNREACHED_QUOTAS, Comparison, Spec, compare, no_database
 
 GROUP: Final = "guards"
 CONCURRENCY: Final = (1, 10)  # one client shows the latency added, ten the throughput
@@ -30,38 +28,19 @@ COMPARED: Final = Comparison(
 )
 
 
-async def run_store(ctx: Context, postgres: bool) -> list[Row]:
-    store = "PostgreSQL" if postgres else "SQLite"
-    auth = LocalAuthenticator(JWT_SECRET)
-    servers: list[Server] = []
-    rows: list[Row] = []
-    try:
-        for label, env in ((COMPARED.ours, GUARDS_ON), (COMPARED.base, GUARDS_OFF)):
-            name = f"{GROUP}_{label.replace(' ', '_')}"
-            url = ctx.postgres_database(name) if postgres else None
-            data_dir = ctx.sqlite_dir(f"{name}-{store.lower()}")
-            log_path = ctx.scratch / f"{name}-server-{store.lower()}.log"
-            servers.append(
-                await Server.start("gaia", url, data_dir, log_path, label=label, env=env)
-            )
-        for concurrency in CONCURRENCY:
-            progress(
-                f"{GROUP}: {concurrency} concurrent sessions, {ctx.sizes.http_reps} x "
-                f"{ctx.sizes.http_seconds:g} s per server ({store})"
-            )
-            reps = await level(servers, concurrency, ctx, auth)
-            rows += rows_for(store, concurrency, reps, servers, COMPARED)
-    finally:
-        for server in servers:
-            await server.stop()
-            if server.stalled or server.log_problems():
-                ctx.keep(server.log_path)
-                progress(f"the {server.label} server ({store}) logged errors; its log is kept")
-    return rows
-
-
 def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
-    for postgres in (True, False):
-        rows += asyncio.run(run_store(ctx, postgres))
+    for store, database_for in (("PostgreSQL", ctx.postgres_database), ("SQLite", no_database)):
+        rows += compare(
+            ctx,
+            group=GROUP,
+            store=store,
+            database_for=database_for,
+            specs=[
+                Spec(COMPARED.ours, "gaia", env=GUARDS_ON),
+                Spec(COMPARED.base, "gaia", env=GUARDS_OFF),
+            ],
+            concurrency=CONCURRENCY,
+            comparisons=[COMPARED],
+        )
     return rows

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -64,6 +64,8 @@ QUIET_WINDOW_S: Final = 0.1
 QUIET_MAX_S: Final = 30.0
 BASELINE: Final = "bare FastAPI + 1 INSERT"
 ServerKind = Literal["gaia", "baseline"]
+# The database of the server named by its argument: a new PostgreSQL database, or None (SQLite).
+DatabaseFor = Callable[[str], str | None]
 # The load is a player submitting turns back to back, far past the turn quotas and the cap on
 # turns waiting for narration that a real table needs. The quotas stay on, so their checks cost
 # what they cost, with limits this load never reaches (it measures capacity, not refusals).
@@ -107,6 +109,7 @@ class Server:
     stalled_at: int | None = None  # the concurrency at which it got stuck
     session_clients: list[httpx.AsyncClient] = field(default_factory=list)
     workers: int = 1  # uvicorn worker processes sharing the port
+    warmed: bool = False  # it has had a warm-up load
 
     def cpu(self) -> float:
         """CPU seconds the server has used so far, all its worker processes included."""
@@ -374,12 +377,14 @@ async def one_rep(
 async def level(
     servers: Sequence[Server], concurrency: int, ctx: Context, auth: LocalAuthenticator
 ) -> dict[str, list[Rep]]:
-    """A warm-up, then ``http_reps`` repetitions per server, alternating between the servers; the
-    repetitions by server label."""
+    """A warm-up (in a quick run only before a server's first level), then ``http_reps``
+    repetitions per server, alternating between the servers; the repetitions by server label."""
     sizes = ctx.sizes
     reps: dict[str, list[Rep]] = {server.label: [] for server in servers}
     for server in servers:
-        await one_rep(ctx, server, concurrency, sizes.http_warmup_seconds, auth)
+        if sizes.http_warm_each_level or not server.warmed:
+            await one_rep(ctx, server, concurrency, sizes.http_warmup_seconds, auth)
+            server.warmed = True
     for _ in range(sizes.http_reps):
         for server in servers:
             rep = await one_rep(ctx, server, concurrency, sizes.http_seconds, auth)
@@ -478,40 +483,128 @@ def rows_for(
     ]
 
 
-async def run_store(ctx: Context, postgres: bool) -> list[Row]:
-    store = "PostgreSQL" if postgres else "SQLite"
+@dataclass(frozen=True)
+class Spec:
+    """One server to start: its label in the results, what it serves, in how many processes,
+    and its environment over this process's (None: ``UNREACHED_QUOTAS``)."""
+
+    label: str
+    kind: ServerKind
+    workers: int = 1
+    env: dict[str, str] | None = None
+
+
+def no_database(_label: str) -> None:
+    """``database_for`` of the SQLite runs: the servers keep their events in their data dir."""
+    return None
+
+
+async def start_all(
+    ctx: Context, group: str, store: str, database_for: DatabaseFor, specs: Sequence[Spec]
+) -> list[Server]:
+    """Start the servers of ``specs`` side by side (each on its own database, or data dir); if
+    one fails, the others are stopped and the first failure raised."""
+
+    async def start(spec: Spec) -> Server:
+        name = f"{group}_{spec.label}".replace(" ", "_").replace(",", "")
+        where = f"{name}-{store}".replace(" ", "_").replace(",", "").lower()
+        return await Server.start(
+            spec.kind,
+            database_for(name),
+            ctx.sqlite_dir(where),
+            ctx.scratch / f"{where}-server.log",
+            label=spec.label,
+            env=spec.env,
+            workers=spec.workers,
+        )
+
+    started = await asyncio.gather(*(start(spec) for spec in specs), return_exceptions=True)
+    servers = [server for server in started if isinstance(server, Server)]
+    failures = [failure for failure in started if isinstance(failure, BaseException)]
+    if failures:
+        await stop_all(ctx, store, servers)
+        raise failures[0]
+    return servers
+
+
+async def stop_all(ctx: Context, store: str, servers: Sequence[Server]) -> None:
+    """Stop ``servers`` side by side; keep the log of any that stalled or logged errors."""
+    await asyncio.gather(*(server.stop() for server in servers))
+    for server in servers:
+        if server.stalled or server.log_problems():
+            ctx.keep(server.log_path)
+            progress(
+                f"the {server.label} server ({store}) logged {server.log_problems()} errors "
+                f"or tracebacks{' and its stacks' if server.stalled else ''}; "
+                "its log is kept with the results"
+            )
+
+
+async def _compare(
+    ctx: Context,
+    *,
+    group: str,
+    store: str,
+    database_for: DatabaseFor,
+    specs: Sequence[Spec],
+    concurrency: Sequence[int],
+    comparisons: Sequence[Comparison],
+) -> list[Row]:
     auth = LocalAuthenticator(JWT_SECRET)
-    servers: list[Server] = []
+    servers = await start_all(ctx, group, store, database_for, specs)
     rows: list[Row] = []
     try:
-        for kind in ("gaia", "baseline"):
-            label = f"{GROUP}_{kind}"
-            url = ctx.postgres_database(label) if postgres else None
-            data_dir = ctx.sqlite_dir(f"{label}-{store.lower()}")
-            log_path = ctx.scratch / f"{kind}-server-{store.lower()}.log"
-            servers.append(await Server.start(kind, url, data_dir, log_path))
-        for concurrency in ctx.sizes.concurrency:
+        for sessions in concurrency:
             progress(
-                f"{GROUP}: {concurrency} concurrent sessions, {ctx.sizes.http_reps} x "
+                f"{group}: {sessions} concurrent sessions, {ctx.sizes.http_reps} x "
                 f"{ctx.sizes.http_seconds:g} s per server ({store})"
             )
-            reps = await level(servers, concurrency, ctx, auth)
-            rows += rows_for(store, concurrency, reps, servers)
+            reps = await level(servers, sessions, ctx, auth)
+            for compared in comparisons:
+                rows += rows_for(store, sessions, reps, servers, compared)
     finally:
-        for server in servers:
-            await server.stop()
-            if server.stalled or server.log_problems():
-                ctx.keep(server.log_path)
-                progress(
-                    f"the {server.label} server ({store}) logged {server.log_problems()} errors "
-                    f"or tracebacks{' and its stacks' if server.stalled else ''}; "
-                    "its log is kept with the results"
-                )
+        await stop_all(ctx, store, servers)
     return rows
+
+
+def compare(
+    ctx: Context,
+    *,
+    group: str,
+    store: str,
+    database_for: DatabaseFor,
+    specs: Sequence[Spec],
+    concurrency: Sequence[int],
+    comparisons: Sequence[Comparison],
+) -> list[Row]:
+    """Start every server of ``specs`` (each on its own database from ``database_for``), load
+    them alternately at each level of ``concurrency``, and return the rows of ``comparisons``.
+
+    The turn figures of this group and of its variants (``guards``, ``durable``, ``workers``)
+    are all measured and reported this way."""
+    return asyncio.run(
+        _compare(
+            ctx,
+            group=group,
+            store=store,
+            database_for=database_for,
+            specs=specs,
+            concurrency=concurrency,
+            comparisons=comparisons,
+        )
+    )
 
 
 def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
-    for postgres in (True, False):
-        rows += asyncio.run(run_store(ctx, postgres))
+    for store, database_for in (("PostgreSQL", ctx.postgres_database), ("SQLite", no_database)):
+        rows += compare(
+            ctx,
+            group=GROUP,
+            store=store,
+            database_for=database_for,
+            specs=[Spec("gaia", "gaia"), Spec("baseline", "baseline")],
+            concurrency=ctx.sizes.concurrency,
+            comparisons=[Comparison()],
+        )
     return rows

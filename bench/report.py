@@ -190,8 +190,9 @@ def footer(env: dict[str, Any], groups: set[str]) -> list[str]:
         f"ours/base = our figure / the baseline's. In ev/s and turns/s higher is better (below 1 "
         f"= slower than the baseline); in ms lower is better (above 1 = slower). Every figure is "
         f"the median of {env['repetitions']} repetitions (HTTP turn levels: "
-        f"{env.get('http_repetitions', env['repetitions'])}); p50/p99 are taken within each "
-        f"repetition.",
+        f"{env.get('http_repetitions', env['repetitions'])}; each start of the startup and "
+        f"campaign groups: {env['sizes'].get('start_reps', env['repetitions'])}); p50/p99 are "
+        f"taken within each repetition.",
         f"DURABILITY: PostgreSQL {pg['server_version']} test cluster with fsync={pg['fsync']}, "
         f"synchronous_commit={pg['synchronous_commit']}, full_page_writes="
         f"{pg['full_page_writes']} (throwaway settings, NOT production: commits are cheaper "
@@ -241,13 +242,17 @@ GUARDS_LINES: Final = [
 
 def http_lines(env: dict[str, Any]) -> list[str]:
     sizes = env["sizes"]
+    warm_when = (
+        "at each level" if sizes.get("http_warm_each_level", True) else "before the first level"
+    )
     return [
         "http_turns: baseline bare FastAPI + 1 INSERT = one sync POST route, same path and body, "
         "no auth, one INSERT per request (psycopg_pool of 5, autocommit; SQLite: one sqlite3 "
         "connection, WAL, writes under a lock as the library does).",
         f"HTTP: create_app() with the demo narrator (instant), new sessions per repetition, "
         f"{sizes['http_seconds']:g} s of load per repetition after "
-        f"{sizes['http_warmup_seconds']:g} s of warm-up; CPU srv/cli = server process and "
+        f"{sizes['http_warmup_seconds']:g} s of warm-up "
+        f"({warm_when}); CPU srv/cli = server process and "
         f"client process CPU over the repetition, as a share of one core (2 vCPU in total, "
         f"shared with PostgreSQL).",
         f"HTTP: each server runs in a subprocess of its own "

@@ -29,7 +29,6 @@ from psycopg import sql
 from bench.core import (
     JWT_SECRET,
     OWNER,
-    REPS,
     Context,
     Row,
     Store,
@@ -75,7 +74,7 @@ def run(ctx: Context) -> list[Row]:
     """Register in bench/__init__.py's GROUPS as ``"startup": startup.run``."""
     events = QUICK_EVENTS if ctx.quick else FULL_EVENTS
     rows: list[Row] = []
-    reps = 1 if ctx.quick else REPS  # each start is a process start: seconds apiece
+    reps = ctx.sizes.start_reps
     stores = ctx.stores(GROUP)
     # Untimed: the first start of each reads its modules from disk, the rest from the cache.
     ready_after(service_command, service_env(stores[-1]))

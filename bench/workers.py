@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from bench.core import Context, Row
-from bench.http_turns import BASELINE, Comparison
-from bench.variants import Spec, compare
+from bench.http_turns import BASELINE, Comparison, Spec, compare
 
 GROUP: Final = "workers"
 CONCURRENCY: Final = (1, 50)
