@@ -12,8 +12,11 @@ import threading
 import time
 from datetime import UTC, datetime
 from typing import Final
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+from eventsourcing.persistence import StoredEvent
+
+from bench.copies import COPY_SESSIONS, copied, write_copies
 from bench.core import REPS, Context, Row, Store, median, percentile, progress, turn_text
 from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
@@ -24,6 +27,7 @@ from projections.updater import ViewUpdater
 
 GROUP: Final = "projections"
 EVENTS_PER_SESSION: Final = 200
+TEMPLATE_OWNER: Final = "bench-template-owner"  # swapped for each copy's owner
 PAGE: Final = 500
 POLL_S: Final = 1.0  # the updater's poll interval in the service (it also wakes on local writes)
 # A rebuild slower than this is measured once: repeating it would change the figure little and
@@ -33,7 +37,7 @@ REPEAT_BELOW_S: Final = 20.0
 
 def run(ctx: Context) -> list[Row]:
     total = 10_000 if ctx.quick else 100_000
-    write_seconds = 3.0 if ctx.quick else 10.0
+    write_seconds = 2.0 if ctx.quick else 5.0
     rows: list[Row] = []
     for store in ctx.stores(GROUP):
         progress(f"{GROUP}: {store.label}: building {total:,} events")
@@ -41,7 +45,7 @@ def run(ctx: Context) -> list[Row]:
             store_env(store.database_url, store.data_dir, name="gaia"), snapshot_interval=0
         )
         try:
-            build(sessions, total)
+            build(sessions, total, postgres=store.kind == "postgres")
             rows.append(rebuild_row(sessions, store, total))
             rows += lag_rows(sessions, store, write_seconds)
         finally:
@@ -49,36 +53,53 @@ def run(ctx: Context) -> list[Row]:
     return rows
 
 
-def build(sessions: Sessions, total: int) -> None:
-    """``total`` events in sessions of EVENTS_PER_SESSION: turns, each narrated, one save each."""
-    while sessions.max_position() < total:
-        owner = f"user-{sessions.max_position() % 997}"
-        session = sessions.get(sessions.start_session(owner=owner, owner_name=owner).session_id)
-        while session.version < EVENTS_PER_SESSION:
-            turn_id = uuid4()
-            now = datetime.now(UTC)
-            session.submit_turn(
-                actor=owner,
-                turn_id=turn_id,
-                text=turn_text(session.version),
-                kind="action",
-                character=None,
-                idempotency_key=None,
-                at=now,
-            )
-            session.complete_narration(
-                turn_id=turn_id,
-                narrative="The road goes on.",
-                answer="",
-                player_options=[],
-                structured={},
-                provider="demo",
-                model="demo-1",
-                latency_ms=1,
-                degraded=False,
-                at=now,
-            )
-        sessions.save(session)
+def build(sessions: Sessions, total: int, *, postgres: bool) -> None:
+    """``total`` events in sessions of EVENTS_PER_SESSION: turns, each narrated, owned by 997
+    users in turn. One session is played through the domain and saved at once; the others are
+    its copies (``bench.copies``) under new ids, each with its own owner."""
+    played_id = play(sessions, TEMPLATE_OWNER)
+    played = list(sessions.recorder.select_events(played_id))
+    written = len(played)
+    copies: list[StoredEvent] = []
+    while written < total:
+        owner = f"user-{written % 997}"
+        events, _ = copied(played_id, played, [], uuid4(), {TEMPLATE_OWNER: owner})
+        copies += events
+        written += len(events)
+        if len(copies) >= COPY_SESSIONS * EVENTS_PER_SESSION:
+            write_copies(sessions, copies, [], postgres=postgres)
+    write_copies(sessions, copies, [], postgres=postgres)
+
+
+def play(sessions: Sessions, owner: str) -> UUID:
+    """A session of EVENTS_PER_SESSION events owned by ``owner``, played and saved at once."""
+    session = sessions.get(sessions.start_session(owner=owner, owner_name=owner).session_id)
+    while session.version < EVENTS_PER_SESSION:
+        turn_id = uuid4()
+        now = datetime.now(UTC)
+        session.submit_turn(
+            actor=owner,
+            turn_id=turn_id,
+            text=turn_text(session.version),
+            kind="action",
+            character=None,
+            idempotency_key=None,
+            at=now,
+        )
+        session.complete_narration(
+            turn_id=turn_id,
+            narrative="The road goes on.",
+            answer="",
+            player_options=[],
+            structured={},
+            provider="demo",
+            model="demo-1",
+            latency_ms=1,
+            degraded=False,
+            at=now,
+        )
+    sessions.save(session)
+    return session.id
 
 
 def rebuild_row(sessions: Sessions, store: Store, total: int) -> Row:

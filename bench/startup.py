@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 from uuid import UUID, uuid4
 
 import httpx
 from eventsourcing.persistence import StoredEvent
-from psycopg import sql
 
+from bench.copies import COPY_SESSIONS, copied, played_snapshots, write_copies
 from bench.core import (
     JWT_SECRET,
     OWNER,
@@ -50,7 +50,6 @@ QUICK_EVENTS: Final = (10_000,)
 LARGEST_ON_POSTGRES_ONLY: Final = 1_000_000
 EVENTS_PER_SESSION: Final = 1_000
 SAVE_BATCH: Final = 500  # events per save while seeding
-COPY_SESSIONS: Final = 20  # copied sessions per transaction while seeding
 GOAL_S: Final = 5.0
 READY_TIMEOUT_S: Final = 120.0
 BASELINE: Final = "bare FastAPI app (uvicorn, one route)"
@@ -251,62 +250,6 @@ def play_session(
         list(sessions.recorder.select_events(session.id)),
         list(snapshots.recorder.select_events(session.id)),
     )
-
-
-def played_snapshots(sessions: Sessions) -> Any:
-    """The snapshot store the seeded sessions use (the service's: snapshots are on)."""
-    if sessions.snapshots is None:
-        raise RuntimeError("the Sessions application has no snapshot store")
-    return sessions.snapshots
-
-
-def copied(
-    played_id: UUID, stored: list[StoredEvent], snapshots: list[StoredEvent], new_id: UUID
-) -> tuple[list[StoredEvent], list[StoredEvent]]:
-    """The played session's events and snapshots as those of session ``new_id`` (its id also
-    stands in the titles ``play`` gives)."""
-    old, new = str(played_id).encode(), str(new_id).encode()
-
-    def copy(event: StoredEvent) -> StoredEvent:
-        state = event.state.replace(old, new)
-        return StoredEvent(new_id, event.originator_version, event.topic, state)
-
-    return [copy(e) for e in stored], [copy(s) for s in snapshots]
-
-
-def write_copies(
-    sessions: Sessions, events: list[StoredEvent], snapshots: list[StoredEvent], *, postgres: bool
-) -> None:
-    """Store the copied sessions gathered so far, then their snapshots: on PostgreSQL with COPY
-    in one transaction (the library's insert sends them through one pipeline at about 13k rows/s
-    here, and stalled on 20,000 rows at once), on SQLite with the library's insert."""
-    if not events:
-        return
-    snapshot_recorder = played_snapshots(sessions).recorder
-    if not postgres:
-        sessions.recorder.insert_events(events)
-        snapshot_recorder.insert_events(snapshots)
-    else:
-        datastore: Any = getattr(sessions.recorder, "datastore")  # noqa: B009 - PostgreSQL's
-        with datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
-            copy_into(cur, datastore.schema, sessions.recorder, events)
-            copy_into(cur, datastore.schema, snapshot_recorder, snapshots)
-    events.clear()
-    snapshots.clear()
-
-
-def copy_into(cur: Any, schema: str, recorder: Any, rows: list[StoredEvent]) -> None:
-    """COPY ``rows`` into the table of the library's PostgreSQL ``recorder``; a notification
-    id, where the table has one, comes from its sequence as with an insert."""
-    table = sql.SQL("{}.{}").format(
-        sql.Identifier(schema), sql.Identifier(recorder.events_table_name)
-    )
-    statement = sql.SQL(
-        "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
-    ).format(table)
-    with cur.copy(statement) as copy:
-        for row in rows:
-            copy.write_row((row.originator_id, row.originator_version, row.topic, row.state))
 
 
 def play(session: CampaignSession, n: int, *, last: bool) -> None:
