@@ -89,7 +89,8 @@ class ViewDatabase:
         self._url = database_url or ""
         self._sqlite_path = data_dir / "views.sqlite3"
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        # Re-entrant: a catch-up batch holds it from its read on (``catch_up_turn``).
+        self._write_lock = threading.RLock()
         self._pool: Pool | None = None
         self.unreachable = UNREACHABLE
         if self.is_postgres:
@@ -135,6 +136,20 @@ class ViewDatabase:
             conn.execute("PRAGMA synchronous=NORMAL")  # per connection; see the docstring
             self._local.conn = conn
         return conn
+
+    @contextmanager
+    def catch_up_turn(self) -> Iterator[None]:
+        """Held by a view around the read, fold and write of a catch-up batch. On SQLite it
+        takes the write lock that its transaction takes anyway, from the read on: views catching
+        up side by side then go one batch at a time, instead of handing the GIL back and forth
+        on every row (``sqlite3`` lets it go for each row it reads and each statement), which
+        made two views catching up at once take 1.5 times as long as one after the other.
+        PostgreSQL does their statements in its own process: they overlap there."""
+        if self._pool is not None:
+            yield
+            return
+        with self._write_lock:
+            yield
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:

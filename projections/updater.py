@@ -215,7 +215,14 @@ class ViewUpdater:
         self._hurry.clear()
 
     def run_once(self) -> int:
-        """Apply the next batch of events; returns how many were applied."""
+        """Apply the next batch of events; returns how many were applied. While catching up
+        (the last batch was full) the batch is read and applied in the database's
+        ``catch_up_turn``."""
+        turn = self.database.catch_up_turn() if self._more else contextlib.nullcontext()
+        with turn:
+            return self._read_and_apply()
+
+    def _read_and_apply(self) -> int:
         notifications = self.sessions.recorder.select_notifications(
             start=self._position, limit=self.batch_size, inclusive_of_start=False
         )
