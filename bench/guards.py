@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from bench.core import Context, Row
-from bench.http_turns import UNREACHED_QUOTAS, Comparison, Spec, compare, no_database
+from bench.http_turns import UNREACHED_QUOTAS, Comparison, Spec, both_stores, compare
 
 GROUP: Final = "guards"
 CONCURRENCY: Final = (1, 10)  # one client shows the latency added, ten the throughput
@@ -30,7 +30,7 @@ COMPARED: Final = Comparison(
 
 def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
-    for store, database_for in (("PostgreSQL", ctx.postgres_database), ("SQLite", no_database)):
+    for store, database_for in both_stores(ctx):
         rows += compare(
             ctx,
             group=GROUP,

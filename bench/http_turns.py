@@ -540,33 +540,6 @@ async def stop_all(ctx: Context, store: str, servers: Sequence[Server]) -> None:
             )
 
 
-async def _compare(
-    ctx: Context,
-    *,
-    group: str,
-    store: str,
-    database_for: DatabaseFor,
-    specs: Sequence[Spec],
-    concurrency: Sequence[int],
-    comparisons: Sequence[Comparison],
-) -> list[Row]:
-    auth = LocalAuthenticator(JWT_SECRET)
-    servers = await start_all(ctx, group, store, database_for, specs)
-    rows: list[Row] = []
-    try:
-        for sessions in concurrency:
-            progress(
-                f"{group}: {sessions} concurrent sessions, {ctx.sizes.http_reps} x "
-                f"{ctx.sizes.http_seconds:g} s per server ({store})"
-            )
-            reps = await level(servers, sessions, ctx, auth)
-            for compared in comparisons:
-                rows += rows_for(store, sessions, reps, servers, compared)
-    finally:
-        await stop_all(ctx, store, servers)
-    return rows
-
-
 def compare(
     ctx: Context,
     *,
@@ -582,22 +555,35 @@ def compare(
 
     The turn figures of this group and of its variants (``guards``, ``durable``, ``workers``)
     are all measured and reported this way."""
-    return asyncio.run(
-        _compare(
-            ctx,
-            group=group,
-            store=store,
-            database_for=database_for,
-            specs=specs,
-            concurrency=concurrency,
-            comparisons=comparisons,
-        )
-    )
+
+    async def measure() -> list[Row]:
+        auth = LocalAuthenticator(JWT_SECRET)
+        servers = await start_all(ctx, group, store, database_for, specs)
+        rows: list[Row] = []
+        try:
+            for sessions in concurrency:
+                progress(
+                    f"{group}: {sessions} concurrent sessions, {ctx.sizes.http_reps} x "
+                    f"{ctx.sizes.http_seconds:g} s per server ({store})"
+                )
+                reps = await level(servers, sessions, ctx, auth)
+                for compared in comparisons:
+                    rows += rows_for(store, sessions, reps, servers, compared)
+        finally:
+            await stop_all(ctx, store, servers)
+        return rows
+
+    return asyncio.run(measure())
+
+
+def both_stores(ctx: Context) -> list[tuple[str, DatabaseFor]]:
+    """The stores a turn group compares on, with where each server's events go."""
+    return [("PostgreSQL", ctx.postgres_database), ("SQLite", no_database)]
 
 
 def run(ctx: Context) -> list[Row]:
     rows: list[Row] = []
-    for store, database_for in (("PostgreSQL", ctx.postgres_database), ("SQLite", no_database)):
+    for store, database_for in both_stores(ctx):
         rows += compare(
             ctx,
             group=GROUP,

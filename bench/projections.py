@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Final
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from eventsourcing.persistence import StoredEvent
 
@@ -24,6 +23,7 @@ from domain.application import Sessions
 from projections.database import ViewDatabase
 from projections.my_sessions import MySessions
 from projections.updater import ViewUpdater
+from tests.support.story import narrated_story
 
 GROUP: Final = "projections"
 EVENTS_PER_SESSION: Final = 200
@@ -55,9 +55,18 @@ def run(ctx: Context) -> list[Row]:
 
 def build(sessions: Sessions, total: int, *, postgres: bool) -> None:
     """``total`` events in sessions of EVENTS_PER_SESSION: turns, each narrated, owned by 997
-    users in turn. One session is played through the domain and saved at once; the others are
+    users in turn. One session is played through the domain (``narrated_story``); the others are
     its copies (``bench.copies``) under new ids, each with its own owner."""
-    played_id = play(sessions, TEMPLATE_OWNER)
+    played_id = narrated_story(
+        sessions,
+        owner=TEMPLATE_OWNER,
+        owner_name=TEMPLATE_OWNER,
+        title="Benchmark",
+        turns=EVENTS_PER_SESSION // 2,
+        text=turn_text,
+        narrative=lambda _n: "The road goes on.",
+        save_every=EVENTS_PER_SESSION,
+    ).id
     played = list(sessions.recorder.select_events(played_id))
     written = len(played)
     copies: list[StoredEvent] = []
@@ -69,37 +78,6 @@ def build(sessions: Sessions, total: int, *, postgres: bool) -> None:
         if len(copies) >= COPY_SESSIONS * EVENTS_PER_SESSION:
             write_copies(sessions, copies, [], postgres=postgres)
     write_copies(sessions, copies, [], postgres=postgres)
-
-
-def play(sessions: Sessions, owner: str) -> UUID:
-    """A session of EVENTS_PER_SESSION events owned by ``owner``, played and saved at once."""
-    session = sessions.get(sessions.start_session(owner=owner, owner_name=owner).session_id)
-    while session.version < EVENTS_PER_SESSION:
-        turn_id = uuid4()
-        now = datetime.now(UTC)
-        session.submit_turn(
-            actor=owner,
-            turn_id=turn_id,
-            text=turn_text(session.version),
-            kind="action",
-            character=None,
-            idempotency_key=None,
-            at=now,
-        )
-        session.complete_narration(
-            turn_id=turn_id,
-            narrative="The road goes on.",
-            answer="",
-            player_options=[],
-            structured={},
-            provider="demo",
-            model="demo-1",
-            latency_ms=1,
-            degraded=False,
-            at=now,
-        )
-    sessions.save(session)
-    return session.id
 
 
 def rebuild_row(sessions: Sessions, store: Store, total: int) -> Row:
