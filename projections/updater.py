@@ -39,6 +39,9 @@ from projections.gc_pause import collector_paused
 log = logging.getLogger(__name__)
 
 PAUSE_FROM = 100  # events of a batch applied with the cycle collector paused (see _apply)
+# How far past its stored position a view may go over events it does not read before the
+# position is written anyway (see ``_read_and_apply``): what a restart reads again at most.
+UNSTORED_MAX = 5000
 
 
 class CheckpointedView(Protocol):
@@ -115,6 +118,9 @@ class ViewUpdater:
         with database.ddl() as cur:
             view.create_tables(cur)
             self._position = database.position(cur, view.name)
+        # The position this updater last stored or found stored: behind ``_position`` after
+        # batches the view does not read, which move it in memory only.
+        self._stored = self._position
 
     @property
     def position(self) -> int:
@@ -189,6 +195,8 @@ class ViewUpdater:
                     pass
                 self._read_at = time.monotonic()
                 failures, self.last_error = 0, None
+                if not self._wake.wait(self.poll_interval_s):
+                    self.store_position()  # quiet: no write for a whole poll interval
             except Exception as error:  # a view must outlive a bad moment of the database
                 failures += 1
                 self.last_error = f"{type(error).__name__}: {error}"
@@ -198,7 +206,6 @@ class ViewUpdater:
                 self._wake.wait(min(30.0, 0.2 * 2**failures))
                 self._wake.clear()
                 continue
-            self._wake.wait(self.poll_interval_s)
             self._wake.clear()
             self._settle()
 
@@ -234,7 +241,13 @@ class ViewUpdater:
         until = notifications[-1].id
         unread: frozenset[str] = getattr(self.view, "unread_topics", frozenset())
         if unread:
+            read = len(notifications)
             notifications = [n for n in notifications if n.topic not in unread]
+            if not notifications and until - self._stored < UNSTORED_MAX:
+                # Nothing here changes a row: move past it in memory, and store the position
+                # with the next batch that does, or once writes stop (``store_position``).
+                self._moved_to(until)
+                return read
         try:
             return self._apply(notifications, until, skip_failures=False)
         except self.database.unreachable:
@@ -258,9 +271,9 @@ class ViewUpdater:
         )
         with paused, self.database.transaction() as cur:
             stored = self.database.position(cur, self.view.name, lock=True)
-            if stored != self._position:
+            if stored != self._stored:
                 # Another updater (another instance, or a rebuild) moved the view: follow it.
-                self._moved_to(stored)
+                self._moved_to(stored, stored=True)
                 self._more = True
                 return 1  # read again from there
             to_event = self.sessions.mapper.to_domain_event
@@ -273,11 +286,20 @@ class ViewUpdater:
                 for notification in notifications:
                     self.view.apply(cur, to_event(notification))
             self.database.set_position(cur, self.view.name, until)
-        self._moved_to(until)
+        self._moved_to(until, stored=True)
         return max(1, len(notifications))
 
-    def _moved_to(self, position: int) -> None:
-        """The view now stands at ``position``: wake whoever waits for it."""
+    def store_position(self) -> None:
+        """Store the position the view reached past events it does not read, if it is not
+        stored yet (the view's rows already stand there)."""
+        if self._position != self._stored:
+            self._apply([], self._position, skip_failures=False)
+
+    def _moved_to(self, position: int, *, stored: bool = False) -> None:
+        """The view now stands at ``position`` (``stored``: so does its stored position, as
+        when it was found there): wake whoever waits for it."""
+        if stored:
+            self._stored = position
         with self._progress:
             self._position = position
             self._progress.notify_all()
@@ -327,8 +349,8 @@ class ViewUpdater:
         with self.database.transaction() as cur:
             self.view.clear(cur)
             self.database.set_position(cur, self.view.name, 0)
-        with self._progress:
-            self._position = 0
+        self._moved_to(0, stored=True)
         while self.run_once():
             pass
+        self.store_position()
         return self._position

@@ -154,3 +154,70 @@ def rows(database: ViewDatabase) -> list[tuple[object, ...]]:
     with database.transaction() as cur:
         cur.execute(f"SELECT * FROM {MEDIA}")  # noqa: S608 - a fixed name
         return sorted(tuple(r) for r in cur.fetchall())
+
+
+def stored_position(database: ViewDatabase) -> int:
+    with database.transaction() as cur:
+        return database.position(cur, MediaIndex.name)
+
+
+def test_turns_move_the_index_without_a_write_until_writes_stop(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    """Turns change no row of the index: the updater passes them in memory, stores its
+    position once writes stop, and a second updater that stored meanwhile is followed."""
+    database = ViewDatabase(store.database_url, store.data_dir)
+    updater = ViewUpdater(sessions, database, MediaIndex())
+    sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    store_media(sessions, sid, "map.png")
+    while updater.run_once():
+        pass
+    at_media = stored_position(database)
+    assert at_media == updater.position > 0
+    for n in range(5):
+        sessions.submit_turn(session_id=sid, actor=OWNER, text=f"turn {n}")
+    while updater.run_once():
+        pass
+    head = sessions.recorder.max_notification_id()
+    assert updater.position == head
+    assert stored_position(database) == at_media  # not written for events it does not read
+
+    # A restart here reads the turns again and lands where the live updater stands.
+    restarted = ViewUpdater(sessions, database, MediaIndex())
+    assert restarted.position == at_media
+    while restarted.run_once():
+        pass
+    assert restarted.position == head
+
+    # The restarted updater stores first (with a new media); the live one follows it.
+    store_media(sessions, sid, "tavern.png")
+    while restarted.run_once():
+        pass
+    assert stored_position(database) == restarted.position > head
+    updater.store_position()
+    assert stored_position(database) == restarted.position  # followed, not overwritten
+    while updater.run_once():
+        pass
+    assert updater.position == restarted.position
+    assert [r.filename for r in named(database, "tavern.png")] == ["tavern.png"]
+
+    # Quiet: the position past the last turns is stored.
+    sessions.submit_turn(session_id=sid, actor=OWNER, text="last")
+    while updater.run_once():
+        pass
+    assert stored_position(database) < updater.position
+    updater.store_position()
+    assert stored_position(database) == updater.position == sessions.recorder.max_notification_id()
+    database.close()
+
+
+def test_a_rebuild_ends_with_its_position_stored(sessions: Sessions, store: StoreConfig) -> None:
+    database = ViewDatabase(store.database_url, store.data_dir)
+    updater = ViewUpdater(sessions, database, MediaIndex())
+    sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    store_media(sessions, sid, "map.png")
+    for n in range(3):
+        sessions.submit_turn(session_id=sid, actor=OWNER, text=f"turn {n}")
+    assert updater.rebuild() == sessions.recorder.max_notification_id()
+    assert stored_position(database) == updater.position
+    database.close()
