@@ -92,6 +92,8 @@ class HeldLocks:
     """Session-scoped advisory locks, each held on a pooled connection of its own until let go:
     for work that outlives any transaction (a narration waits on a remote model)."""
 
+    _TAKE: Final = sql.SQL("SET lock_timeout = {timeout}; SELECT pg_advisory_lock({key})")
+
     def __init__(self, conninfo: str, *, max_held: int) -> None:
         self._pool: Pool = connection_pool(
             conninfo, min_size=0, max_size=max_held, timeout=5, connect_timeout=3, autocommit=True
@@ -106,9 +108,12 @@ class HeldLocks:
         except psycopg_pool.PoolTimeout:
             log.warning("no connection free to hold a %s lock on", purpose, extra=extra)
             return None
+        take = self._TAKE.format(
+            timeout=sql.Literal(f"{int(timeout_s * 1000)}ms"),
+            key=sql.Literal(advisory_key(purpose, stream_id)),
+        )
         try:
-            conn.execute(f"SET lock_timeout = '{int(timeout_s * 1000)}ms'")
-            conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key(purpose, stream_id),))
+            conn.execute(take)  # one round trip: no parameters, so one simple query
         except psycopg.Error:
             log.warning("%s lock not acquired", purpose, extra=extra)
             self._pool.putconn(conn)
