@@ -16,7 +16,8 @@ def test_one_instance_at_a_time_holds_a_session_and_the_other_waits_a_bounded_ti
     try:
         session, other = uuid4(), uuid4()
         lease = first.acquire(session, timeout_s=5)
-        assert lease is not None and lease.connection is not None
+        assert lease is not None
+        assert lease.connection is not None
 
         started = time.monotonic()
         assert second.acquire(session, timeout_s=0.3) is None  # held by the first instance
