@@ -35,7 +35,9 @@ class StreamLocks:
 
     Optimistic retries alone let a busy process starve another one writing the same stream;
     a transaction-scoped advisory lock queues them fairly, and is released by the rollback
-    below or, if this process dies, by the server closing its connection.
+    below or, if this process dies, by the server closing its connection. The write loop takes
+    it for a session it has not loaded, after a save lost to another process, and for every
+    few saves of a loaded one (``domain/application/loaded.py``).
 
     The locks hold connections from a pool of their own, smaller than the store's: sharing
     one pool would let every lock holder wait forever for a second connection to save with.

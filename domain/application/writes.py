@@ -1,10 +1,13 @@
 """The write loop under every use case: load the session, apply one command, save; on a version
 conflict with another process reload and apply it again, a bounded number of times.
 
-Writers of one session are serialised inside this process by a lock per session, and across
-processes by the store's lock (``StoreAccess.hold``). Between commands the session stays loaded
-(``loaded.LoadedSessions``) and only catches up with what other processes appended. How long to
-wait between tries is the caller's choice (``Retries.pause``), so the loop itself never sleeps.
+Writers of one session are serialised inside this process by a lock per session. Between
+commands the session stays loaded (``loaded.LoadedSessions``) and a command on it is saved at
+once: the store refuses a version another process wrote first, so a copy that fell behind can
+only lose the race. After such a loss, and for a session not loaded, writers take the store's
+lock across processes (``StoreAccess.hold``), which queues them fairly and tells how far to
+catch up. How long to wait between tries is the caller's choice (``Retries.pause``), so the
+loop itself never sleeps.
 """
 
 from __future__ import annotations
@@ -195,34 +198,76 @@ class SessionWrites(Application[UUID]):
         *,
         unchanged_at: Callable[[T], int] | None = None,
     ) -> tuple[T, Written]:
-        """Load, apply ``command``, save; on a version conflict reload and apply it again.
+        """Apply ``command`` and save; on a version conflict reload and apply it again.
 
-        The session goes back to ``self._loaded`` only after a command that raised nothing and
-        a save that succeeded (or was not needed).
+        The loaded session, unless another process wrote it lately, is tried first without the
+        store's lock (``_saved_unlocked``). The session goes back to ``self._loaded`` only after
+        a command that raised nothing and a save that succeeded (or was not needed).
         """
-        with self._writing(session_id) as head_now:
-            head = head_now
-            for attempt in range(self.retries.attempts):
-                session = self._current(session_id, head)
-                head = None  # after a lost race, the head is unknown: catch up by reading
-                before = session.version
-                result = command(session)
-                if not session.pending_events:
-                    self._loaded.keep(session)
-                    # Nothing written: answer with the version the command names (a repeated
-                    # turn's first version), else the session's current one.
-                    version = unchanged_at(result) if unchanged_at else session.version
-                    return result, self._written_at(session_id, version)
-                try:
-                    position = self._commit(session)
-                except IntegrityError:
-                    # Another process appended first: reload and re-apply.
-                    self.retries.pause(attempt)
-                    continue
-                self._loaded.keep(session)
-                self._snapshot_if_due(session, before)
-                return result, self._saved(Written(session_id, session.version, position))
+        with self._locks.hold(session_id):
+            loaded = self._loaded.take_to_save_unlocked(session_id)
+            if loaded is not None:
+                done = self._saved_unlocked(loaded, command)
+                if done is not None:
+                    return done
+            with store_errors(), self._store.hold(session_id) as head_now:
+                head = head_now
+                for attempt in range(self.retries.attempts):
+                    session = self._current(session_id, head)
+                    head = None  # after a lost race, the head is unknown: catch up by reading
+                    before = session.version
+                    result = command(session)
+                    if not session.pending_events:
+                        self._loaded.keep(session)
+                        # Nothing written: answer with the version the command names (a
+                        # repeated turn's first version), else the session's current one.
+                        version = unchanged_at(result) if unchanged_at else session.version
+                        return result, self._written_at(session_id, version)
+                    try:
+                        position = self._commit(session)
+                    except IntegrityError:
+                        # Another process appended first: reload and re-apply.
+                        self._loaded.contended(session_id)
+                        self.retries.pause(attempt)
+                        continue
+                    return result, self._kept_and_saved(session, before, position, unlocked=False)
         raise VersionConflict("the session kept changing; try again", session_id=str(session_id))
+
+    def _saved_unlocked(
+        self, session: CampaignSession, command: Callable[[CampaignSession], T]
+    ) -> tuple[T, Written] | None:
+        """``command`` applied to the loaded ``session`` and saved, without the store's lock;
+        None when the copy cannot answer alone, and the caller asks again under the lock.
+
+        A save that lands proves the copy was the stored head: its first version was free. A
+        copy another process wrote past loses the save (the session is then contended), and
+        a command that changes nothing or refuses is asked again where the head is known: a
+        copy behind the store may answer it wrongly, and only a save would tell.
+        """
+        before = session.version
+        try:
+            result = command(session)
+        except Exception:  # noqa: BLE001 - refused on this copy: asked again under the lock
+            return None
+        if not session.pending_events:
+            self._loaded.keep(session)  # unchanged: the lock's head tells if it is current
+            return None
+        try:
+            with store_errors():
+                position = self._commit(session)
+        except IntegrityError:
+            self._loaded.contended(session.id)
+            return None
+        return result, self._kept_and_saved(session, before, position, unlocked=True)
+
+    def _kept_and_saved(
+        self, session: CampaignSession, before: int, position: int, *, unlocked: bool
+    ) -> Written:
+        """After ``session`` was saved from version ``before`` up to ``position`` (``unlocked``:
+        without the store's lock): keep it loaded, snapshot it if due, tell the listeners."""
+        self._loaded.keep(session, saved_unlocked=unlocked)
+        self._snapshot_if_due(session, before)
+        return self._saved(Written(session.id, session.version, position))
 
     def _create(self, session: CampaignSession, *, keep: bool = True) -> Written:
         """Save a new session; ``keep`` it loaded unless it was built past the commands' checks
@@ -314,8 +359,12 @@ class SessionWrites(Application[UUID]):
     # -- the store's connections ------------------------------------------------------------
 
     def drop_broken_connections(self) -> None:
-        """Replace the pooled connections that died, once the database answers again."""
+        """Replace the pooled connections that died, once the database answers again; and
+        read the loaded sessions afresh, as the database may come back restored to an earlier
+        state (a copy ahead of the store would be saved past a gap: the lock-free save only
+        knows that its first version was free)."""
         self._store.drop_broken_connections()
+        self._loaded.clear()
 
     def close(self) -> None:
         self._loaded.clear()
