@@ -34,6 +34,7 @@ from fastapi import FastAPI, status
 from pydantic import BaseModel, Field
 
 from bench.core import JWT_SECRET
+from domain.adapters.locks import DDL_LOCK_KEY
 from domain.adapters.pools import Pool, connection_pool
 
 BASELINE_POOL_SIZE: Final = 5  # as the library's default pool size (store_env pool_size)
@@ -60,7 +61,10 @@ class PostgresTurns:
             autocommit=True,
             check=False,
         )
-        with self._pool.connection() as conn:
+        # Worker processes starting at once would collide in PostgreSQL's catalog on the
+        # CREATE (IF NOT EXISTS does not stop that): they take turns, as the service does.
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {BASELINE_TABLE} (position bigserial PRIMARY KEY, "
                 "session_id uuid NOT NULL, turn_id uuid NOT NULL, body bytea NOT NULL)"
