@@ -93,7 +93,7 @@ class ViewUpdater:
         *,
         poll_interval_s: float = 1.0,
         batch_size: int = 500,
-        settle_s: float = 0.01,
+        settle_s: float = 0.05,
         on_skip: Sequence[Callable[[str], None]] = (),
     ) -> None:
         self.sessions = sessions
@@ -101,7 +101,9 @@ class ViewUpdater:
         self.view = view
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
-        self.settle_s = settle_s  # how long writes in quick succession may gather
+        # How long writes in quick succession may gather: a reader that does not wait for a
+        # position may find the view this much behind the last of them.
+        self.settle_s = settle_s
         self.last_error: str | None = None
         self.skipped = 0  # events this updater could not apply and went past
         self.last_skipped: dict[str, Any] | None = None
