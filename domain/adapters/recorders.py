@@ -1,11 +1,15 @@
 """The library's PostgreSQL recorders, with retries bounded so that an unreachable database
-fails a call within seconds instead of minutes, and table creation one process at a time."""
+fails a call within seconds instead of minutes, table creation one process at a time, and events
+appended in one round trip."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, OperationalError
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -13,6 +17,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.utils import retry
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 from domain.adapters.config import STORE_ATTEMPTS
 from domain.adapters.locks import DDL_LOCK_KEY
@@ -21,8 +26,12 @@ from domain.adapters.pools import RECONNECT_TIMEOUT_S
 
 def _bounded(method: Any) -> Any:
     """The library's recorder method, re-wrapped with STORE_ATTEMPTS retries instead of ten."""
+    return _retried(method.__wrapped__)
+
+
+def _retried(function: Any) -> Any:
     return retry((InterfaceError, OperationalError), max_attempts=STORE_ATTEMPTS, wait=0.2)(
-        method.__wrapped__
+        function
     )
 
 
@@ -47,7 +56,60 @@ class BoundedPostgresAggregateRecorder(_OneCreatorAtATime, PostgresAggregateReco
 
 
 class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplicationRecorder):
-    insert_events = _bounded(PostgresApplicationRecorder.insert_events)
+    def _insert_in_one_trip(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's ``insert_events``, in one round trip instead of two, and one query
+        instead of six: the same statements (BEGIN, its lock timeout and table lock, NOTIFY,
+        the INSERT returning the notification ids, COMMIT) sent as one text with the values
+        inline, as one simple query. A version stored already fails the INSERT, which
+        skips the rest; the transaction is then rolled back, and the IntegrityError raised as
+        the library raises it."""
+        if self.datastore.enable_db_functions or not stored_events:
+            library: Any = PostgresApplicationRecorder.insert_events
+            return library.__wrapped__(self, stored_events, **kwargs)  # type: ignore[no-any-return]
+        rows = SQL(", ").join(
+            SQL("({}, {}, {}, {})").format(
+                Literal(e.originator_id),
+                Literal(e.originator_version),
+                Literal(e.topic),
+                Literal(e.state),
+            )
+            for e in stored_events
+        )
+        with self.datastore.get_connection() as conn:
+            try:
+                cursor = conn.execute(self._one_trip_statement(rows))
+                while cursor.statusmessage is None or not cursor.statusmessage.startswith("INSERT"):
+                    if not cursor.nextset():
+                        raise psycopg.ProgrammingError("no INSERT result")
+                ids = [int(row["notification_id"]) for row in cursor.fetchall()]
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        if len(ids) != len(stored_events):
+            raise psycopg.ProgrammingError(
+                f"got {len(ids)} notification ids for {len(stored_events)} events"
+            )
+        return ids
+
+    def _one_trip_statement(self, rows: Composable) -> Composed:
+        timeout, lock = self.lock_table_statements
+        return SQL(
+            "BEGIN; {timeout}; {lock}; NOTIFY {channel}; "
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "VALUES {rows} RETURNING notification_id; COMMIT"
+        ).format(
+            timeout=timeout,
+            lock=lock,
+            channel=Identifier(self.channel_name),
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            rows=rows,
+        )
+
+    insert_events = _retried(_insert_in_one_trip)
     select_events = _bounded(PostgresAggregateRecorder.select_events)
     select_notifications = _bounded(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _bounded(PostgresApplicationRecorder.max_notification_id)
