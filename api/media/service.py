@@ -135,9 +135,16 @@ class Media:
             await self.generator.aclose()
         self.index.stop()
 
-    async def named(self, filename: str, kind: str, *, wait_s: float) -> list[IndexedMedia]:
-        """Index rows for ``filename``; on a miss, wait (bounded, holding no thread while it
-        waits) for the index to catch up with the store."""
+    async def named(
+        self, filename: str, kind: str, *, wait_s: float, caught_up: bool = False
+    ) -> list[IndexedMedia]:
+        """Index rows for ``filename``; on a miss, or first with ``caught_up`` (the rows found
+        were not the caller's: one of theirs may not be indexed yet), wait (bounded, holding
+        no thread while it waits) for the index to catch up with the store."""
+        if caught_up:
+            head = await to_thread.run_sync(self.sessions.max_position)
+            await self.index.wait_until(head, wait_s)
+            return await to_thread.run_sync(self._rows, filename, kind)
         rows, behind_head = await to_thread.run_sync(self._look_up, filename, kind)
         if rows or behind_head is None:
             return rows

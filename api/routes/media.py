@@ -268,13 +268,27 @@ async def get_image(
     with ``?ticket=`` (for ``<img>``), to members of the ticket's session."""
     if not _FILENAME.fullmatch(filename) or ".." in filename:
         raise not_found()
-    rows = await media.named(filename, "image", wait_s=state.settings.read_barrier_seconds)
+    wait_s = state.settings.read_barrier_seconds
+    row = await _first_open(state, caller, await media.named(filename, "image", wait_s=wait_s))
+    if row is None:  # none is the caller's: theirs may not be indexed yet (a fork just made)
+        rows = await media.named(filename, "image", wait_s=wait_s, caught_up=True)
+        row = await _first_open(state, caller, rows)
+    if row is None:
+        raise not_found()
+    return await serve(request, media, row)
+
+
+async def _first_open(
+    state: AppState, caller: UrlCaller, rows: list[IndexedMedia]
+) -> IndexedMedia | None:
+    """The first of ``rows`` the caller may open: a member of its session (and the session
+    their ticket names, if they came with one)."""
     for row in rows:
         if caller.may_open(row.session_id) and await to_thread.run_sync(
             _is_member, state, caller.principal, row.session_id
         ):
-            return await serve(request, media, row)
-    raise not_found()
+            return row
+    return None
 
 
 def _is_member(state: AppState, caller: Principal, session_id: str) -> bool:

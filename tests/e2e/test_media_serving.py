@@ -7,6 +7,7 @@ change membership run on each event store and each media store."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,6 +234,26 @@ def test_a_fork_member_sees_the_media_the_fork_inherited(media_service: Service)
     assert get(media_service, inherited, STRANGER).content == PNG
     assert get(media_service, f"/api/images/{image.filename}", STRANGER).content == PNG
     assert get(media_service, image.url, STRANGER).status_code == 404
+
+
+def test_a_name_found_only_in_other_sessions_is_looked_up_again_once_the_index_has_every_write(
+    media_service: Service,
+) -> None:
+    """The index has the parent's row but not yet the fork's (its writes gather for a while):
+    a fork member asking by name is answered from the fork's row, not refused."""
+    index, sessions = media_service.state.media.index, media_service.state.sessions
+    index.settle_s = 5.0
+    parent = seat_table(media_service).session_id
+    image = upload(media_service, parent, PNG)
+    assert index.wait_for(sessions.max_position(), timeout=5)  # the parent's row is indexed
+    fork = media_service.call("POST", f"/api/sessions/{parent}/fork", PLAYER, json={})
+    child = fork.json()["session_id"]
+    token = sessions.issue_invite(session_id=UUID(child), actor=PLAYER).token
+    sessions.accept_invite(token=token, user_id=STRANGER, display_name="newcomer")
+    assert index.position < sessions.max_position()  # the fork is not indexed yet
+    started = time.monotonic()
+    assert get(media_service, f"/api/images/{image.filename}", STRANGER).content == PNG
+    assert time.monotonic() - started < 4  # it cut the gathering short, as a waiting read does
 
 
 # -- hostile paths ------------------------------------------------------------------------------
