@@ -42,6 +42,7 @@ from domain.application.group_commit import GroupCommit
 from domain.application.loaded import LoadedSessions
 from domain.application.ports import OneProcessStore, StoreFactory
 from domain.application.results import Written
+from domain.application.snapshots import SnapshotWriter
 from domain.errors import NotFound, StoreUnavailable, VersionConflict
 from domain.session import CampaignSession
 from domain.transcoding import ReadSafeTranscoder
@@ -134,6 +135,7 @@ class SessionWrites(Application[UUID]):
         self.retries = retries
         self._locks = _InProcessLocks()
         self._loaded = LoadedSessions(int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0))
+        self._snapshot_writer: SnapshotWriter | None = None  # started with the first snapshot
         # Called after every committed write with (session id, version, position): views,
         # the turn worker and live streams wake up on it. They must be quick and not raise.
         self.on_saved: list[SavedListener] = list(on_saved)
@@ -304,6 +306,7 @@ class SessionWrites(Application[UUID]):
 
         Done here rather than by the library so that no replay is needed and a failed
         snapshot (a later read simply replays more) never turns a committed write into an error.
+        It is encoded here and stored by a thread of its own (``SnapshotWriter``).
         """
         interval = self.snapshot_interval
         if (
@@ -312,12 +315,18 @@ class SessionWrites(Application[UUID]):
             or session.version // interval == before // interval
         ):
             return
+        if self._snapshot_writer is None:
+            self._snapshot_writer = SnapshotWriter(self.snapshots)
         try:
-            self.snapshots.put([CampaignSession.Snapshot.take(session)])
-        except IntegrityError:
-            pass  # another process snapshotted this version first
+            self._snapshot_writer.put(CampaignSession.Snapshot.take(session))
         except Exception:
             log.exception("snapshot failed", extra={"session_id": str(session.id)})
+
+    def wait_for_snapshots(self, timeout: float | None = None) -> None:
+        """Block until the snapshots taken so far are stored (they are stored off the write
+        path: ``snapshots.SnapshotWriter``)."""
+        if self._snapshot_writer is not None:
+            self._snapshot_writer.wait(timeout)
 
     def _written_at(self, session_id: UUID, version: int) -> Written:
         position = self._store.position_of(session_id, version)
@@ -368,5 +377,7 @@ class SessionWrites(Application[UUID]):
 
     def close(self) -> None:
         self._loaded.clear()
+        if self._snapshot_writer is not None:
+            self._snapshot_writer.close()
         self._store.close()
         super().close()

@@ -93,6 +93,7 @@ def test_a_session_rebuilt_from_a_snapshot_equals_a_replay_from_version_one(
     app.remove_member(session_id=session_id, actor=OWNER, user_id="p1", block=True)
 
     assert app.snapshots is not None
+    app.wait_for_snapshots(timeout=10)  # stored off the write path
     snapshots = list(app.snapshots.get(session_id))
     assert snapshots, "no snapshot was taken"
 

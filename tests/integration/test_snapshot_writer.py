@@ -1,0 +1,45 @@
+"""Snapshots are stored off the write path (``domain/application/snapshots.py``): each one
+taken is stored, in order, also when the application closes right after the write that took
+it; one stored already is dropped quietly; and a session loads from them as it replays."""
+
+from __future__ import annotations
+
+from domain.application.snapshots import SnapshotWriter
+from domain.session import CampaignSession
+from tests.integration.conftest import SessionsFactory
+
+OWNER = "owner-1"
+
+
+def test_every_snapshot_taken_is_stored_even_when_the_application_closes_at_once(
+    make_sessions: SessionsFactory,
+) -> None:
+    writer = make_sessions(snapshot_interval=5)
+    sid = writer.start_session(owner=OWNER, owner_name="O").session_id
+    for n in range(14):
+        writer.submit_turn(session_id=sid, actor=OWNER, text=f"turn {n}")
+    writer.close()  # no wait for the snapshots: closing stores what waits
+
+    reader = make_sessions(snapshot_interval=5)
+    assert reader.snapshots is not None
+    assert [s.originator_version for s in reader.snapshots.get(sid)] == [5, 10, 15]
+    replayed: CampaignSession | None = None
+    for event in reader.events.get(sid):
+        replayed = event.mutate(replayed)
+    assert replayed is not None
+    assert vars(reader.get(sid)) == vars(replayed)
+
+
+def test_a_snapshot_stored_already_is_dropped_without_an_error(
+    make_sessions: SessionsFactory,
+) -> None:
+    sessions = make_sessions(snapshot_interval=0)
+    sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    assert sessions.snapshots is not None
+    snapshot = CampaignSession.Snapshot.take(sessions.get(sid))
+    writer = SnapshotWriter(sessions.snapshots)
+    writer.put(snapshot)
+    writer.put(snapshot)  # the same version again: the store refuses it, quietly
+    writer.wait(timeout=10)
+    writer.close()
+    assert [s.originator_version for s in sessions.snapshots.get(sid)] == [1]
