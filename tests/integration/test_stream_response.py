@@ -81,11 +81,15 @@ class _StuckReads(LiveHub):
         super().__init__(sessions, **kwargs)
         self.release = threading.Event()
         self.reading = threading.Event()
+        self.read_done = threading.Event()  # the stuck read's thread is out of the store
 
     def _read(self, session_id: UUID, gt: int, lte: int | None) -> list[Item]:
         self.reading.set()
         self.release.wait(timeout=30)
-        return super()._read(session_id, gt, lte)
+        try:
+            return super()._read(session_id, gt, lte)
+        finally:
+            self.read_done.set()
 
 
 def test_a_stream_stuck_in_a_store_read_is_cut_after_the_grace_with_a_retry_hint(
@@ -109,6 +113,8 @@ def test_a_stream_stuck_in_a_store_read_is_cut_after_the_grace_with_a_retry_hint
             await asyncio.wait_for(task, ENDED_IN_S)
         finally:
             hub.release.set()
+            # The abandoned read goes on in its thread: the store must not close under it.
+            hub.read_done.wait(ENDED_IN_S)
         assert slots.open_count(OWNER) == 0
         assert not hub.has_listeners(session_id)
         await hub.stop()
