@@ -135,20 +135,26 @@ class Media:
             await self.generator.aclose()
         self.index.stop()
 
-    async def named(
-        self, filename: str, kind: str, *, wait_s: float, caught_up: bool = False
-    ) -> list[IndexedMedia]:
-        """Index rows for ``filename``; on a miss, or first with ``caught_up`` (the rows found
-        were not the caller's: one of theirs may not be indexed yet), wait (bounded, holding
-        no thread while it waits) for the index to catch up with the store."""
-        if caught_up:
-            head = await to_thread.run_sync(self.sessions.max_position)
-            await self.index.wait_until(head, wait_s)
-            return await to_thread.run_sync(self._rows, filename, kind)
+    async def named(self, filename: str, kind: str, *, wait_s: float) -> list[IndexedMedia]:
+        """Index rows for ``filename``; on a miss, wait (bounded, holding no thread while it
+        waits) for the index to catch up with the store."""
         rows, behind_head = await to_thread.run_sync(self._look_up, filename, kind)
         if rows or behind_head is None:
             return rows
-        await self.index.wait_until(behind_head, wait_s)
+        return await self._named_at(behind_head, filename, kind, wait_s)
+
+    async def named_when_current(
+        self, filename: str, kind: str, *, wait_s: float
+    ) -> list[IndexedMedia]:
+        """Index rows for ``filename`` once the index has every write stored so far (bounded
+        wait): for a caller to whom none of ``named``'s rows belonged."""
+        head = await to_thread.run_sync(self.sessions.max_position)
+        return await self._named_at(head, filename, kind, wait_s)
+
+    async def _named_at(
+        self, position: int, filename: str, kind: str, wait_s: float
+    ) -> list[IndexedMedia]:
+        await self.index.wait_until(position, wait_s)
         return await to_thread.run_sync(self._rows, filename, kind)
 
     def _look_up(self, filename: str, kind: str) -> tuple[list[IndexedMedia], int | None]:

@@ -271,7 +271,7 @@ async def get_image(
     wait_s = state.settings.read_barrier_seconds
     row = await _first_open(state, caller, await media.named(filename, "image", wait_s=wait_s))
     if row is None:  # none is the caller's: theirs may not be indexed yet (a fork just made)
-        rows = await media.named(filename, "image", wait_s=wait_s, caught_up=True)
+        rows = await media.named_when_current(filename, "image", wait_s=wait_s)
         row = await _first_open(state, caller, rows)
     if row is None:
         raise not_found()

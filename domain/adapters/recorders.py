@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any
+from functools import cached_property
+from typing import Any, Final
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -17,7 +23,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from domain.adapters.config import STORE_ATTEMPTS
 from domain.adapters.locks import DDL_LOCK_KEY
@@ -77,9 +83,10 @@ class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplication
             )
             for e in stored_events
         )
+        statement = Composed([self._one_trip_head, rows, self._one_trip_tail])
         with self.datastore.get_connection() as conn:
             try:
-                cursor = conn.execute(self._one_trip_statement(rows))
+                cursor = conn.execute(statement)
                 while cursor.statusmessage is None or not cursor.statusmessage.startswith("INSERT"):
                     if not cursor.nextset():
                         raise psycopg.ProgrammingError("no INSERT result")
@@ -89,25 +96,27 @@ class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplication
                     conn.execute("ROLLBACK")
                 raise
         if len(ids) != len(stored_events):
-            raise psycopg.ProgrammingError(
+            raise ProgrammingError(
                 f"got {len(ids)} notification ids for {len(stored_events)} events"
             )
         return ids
 
-    def _one_trip_statement(self, rows: Composable) -> Composed:
+    @cached_property
+    def _one_trip_head(self) -> Composed:
+        """The statements before the INSERT's rows, composed once."""
         timeout, lock = self.lock_table_statements
         return SQL(
             "BEGIN; {timeout}; {lock}; NOTIFY {channel}; "
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-            "VALUES {rows} RETURNING notification_id; COMMIT"
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) VALUES "
         ).format(
             timeout=timeout,
             lock=lock,
             channel=Identifier(self.channel_name),
             schema=Identifier(self.datastore.schema),
             table=Identifier(self.events_table_name),
-            rows=rows,
         )
+
+    _one_trip_tail: Final = SQL(" RETURNING notification_id; COMMIT")
 
     insert_events = _retried(_insert_in_one_trip)
     select_events = _bounded(PostgresAggregateRecorder.select_events)

@@ -1,7 +1,7 @@
 """Snapshots stored on a thread of their own, off the write path.
 
-A snapshot is encoded where it is taken (under the session's lock: the session changes right
-after), and stored by one background thread, in the order taken. It only shortens later loads,
+A snapshot comes encoded (it is taken under the session's lock, and the session changes right
+after), and is stored by one background thread, in the order given. It only shortens later loads,
 so one that fails is logged and dropped (a load then replays more), one another process stored
 first is dropped quietly, and when too many wait (the store is slow or away) new ones are
 dropped rather than queued without bound.
@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final
+from typing import Final
 
-from eventsourcing.persistence import EventStore, IntegrityError, StoredEvent
+from eventsourcing.persistence import AggregateRecorder, IntegrityError, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -22,22 +22,21 @@ MAX_WAITING: Final = 32  # snapshots encoded and not yet stored (each up to a fe
 
 
 class SnapshotWriter:
-    def __init__(self, snapshots: EventStore[Any]) -> None:
-        self._snapshots = snapshots
+    def __init__(self, recorder: AggregateRecorder) -> None:
+        self._recorder = recorder
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshots")
         self._guard = threading.Lock()
         self._waiting = 0
 
-    def put(self, snapshot: object) -> None:
-        """Encode ``snapshot`` now and store it soon (or drop it: see the module)."""
+    def put(self, snapshot: StoredEvent) -> None:
+        """Store ``snapshot`` soon (or drop it: see the module)."""
         with self._guard:
             if self._waiting >= MAX_WAITING:
                 log.warning("snapshot dropped: %d wait to be stored", self._waiting)
                 return
             self._waiting += 1
         try:
-            stored = self._snapshots.mapper.to_stored_event(snapshot)  # type: ignore[arg-type]
-            self._thread.submit(self._store, stored)
+            self._thread.submit(self._store, snapshot)
         except BaseException:
             self._done()
             raise
@@ -52,7 +51,7 @@ class SnapshotWriter:
 
     def _store(self, stored: StoredEvent) -> None:
         try:
-            self._snapshots.recorder.insert_events([stored])
+            self._recorder.insert_events([stored])
         except IntegrityError:
             pass  # another process stored this version first
         except Exception:

@@ -135,7 +135,9 @@ class SessionWrites(Application[UUID]):
         self.retries = retries
         self._locks = _InProcessLocks()
         self._loaded = LoadedSessions(int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0))
-        self._snapshot_writer: SnapshotWriter | None = None  # started with the first snapshot
+        # Stores the snapshots off the write path; its thread starts with the first one.
+        snapshots = self.snapshots
+        self._snapshot_writer = None if snapshots is None else SnapshotWriter(snapshots.recorder)
         # Called after every committed write with (session id, version, position): views,
         # the turn worker and live streams wake up on it. They must be quick and not raise.
         self.on_saved: list[SavedListener] = list(on_saved)
@@ -165,7 +167,14 @@ class SessionWrites(Application[UUID]):
     def _writing(self, session_id: UUID) -> Iterator[int | None]:
         """The session to this caller alone, in this process and across processes; yields its
         head version in the store when the lock tells it (else None)."""
-        with self._locks.hold(session_id), store_errors(), self._store.hold(session_id) as head:
+        with self._locks.hold(session_id), self._store_lock(session_id) as head:
+            yield head
+
+    @contextmanager
+    def _store_lock(self, session_id: UUID) -> Iterator[int | None]:
+        """The store's lock on the session, across processes (``_writing`` without the lock of
+        this process, for a caller that holds it already)."""
+        with store_errors(), self._store.hold(session_id) as head:
             yield head
 
     @contextmanager
@@ -203,36 +212,44 @@ class SessionWrites(Application[UUID]):
         """Apply ``command`` and save; on a version conflict reload and apply it again.
 
         The loaded session, unless another process wrote it lately, is tried first without the
-        store's lock (``_saved_unlocked``). The session goes back to ``self._loaded`` only after
-        a command that raised nothing and a save that succeeded (or was not needed).
+        store's lock (``_saved_unlocked``), else under it (``_saved_locked``). The session goes
+        back to ``self._loaded`` only after a command that raised nothing and a save that
+        succeeded (or was not needed).
         """
         with self._locks.hold(session_id):
             loaded = self._loaded.take_to_save_unlocked(session_id)
-            if loaded is not None:
-                done = self._saved_unlocked(loaded, command)
-                if done is not None:
-                    return done
-            with store_errors(), self._store.hold(session_id) as head_now:
-                head = head_now
-                for attempt in range(self.retries.attempts):
-                    session = self._current(session_id, head)
-                    head = None  # after a lost race, the head is unknown: catch up by reading
-                    before = session.version
-                    result = command(session)
-                    if not session.pending_events:
-                        self._loaded.keep(session)
-                        # Nothing written: answer with the version the command names (a
-                        # repeated turn's first version), else the session's current one.
-                        version = unchanged_at(result) if unchanged_at else session.version
-                        return result, self._written_at(session_id, version)
-                    try:
-                        position = self._commit(session)
-                    except IntegrityError:
-                        # Another process appended first: reload and re-apply.
-                        self._loaded.contended(session_id)
-                        self.retries.pause(attempt)
-                        continue
-                    return result, self._kept_and_saved(session, before, position, unlocked=False)
+            done = self._saved_unlocked(loaded, command) if loaded is not None else None
+            return done or self._saved_locked(session_id, command, unchanged_at)
+
+    def _saved_locked(
+        self,
+        session_id: UUID,
+        command: Callable[[CampaignSession], T],
+        unchanged_at: Callable[[T], int] | None,
+    ) -> tuple[T, Written]:
+        """``command`` applied and saved under the store's lock, re-applied after each race
+        lost to a process that does not take it (a bounded number of times)."""
+        with self._store_lock(session_id) as head_now:
+            head = head_now
+            for attempt in range(self.retries.attempts):
+                session = self._current(session_id, head)
+                head = None  # after a lost race, the head is unknown: catch up by reading
+                before = session.version
+                result = command(session)
+                if not session.pending_events:
+                    self._loaded.keep(session)
+                    # Nothing written: answer with the version the command names (a repeated
+                    # turn's first version), else the session's current one.
+                    version = unchanged_at(result) if unchanged_at else session.version
+                    return result, self._written_at(session_id, version)
+                try:
+                    position = self._commit(session)
+                except IntegrityError:
+                    # Another process appended first: reload and re-apply.
+                    self._loaded.contended(session_id)
+                    self.retries.pause(attempt)
+                    continue
+                return result, self._kept_and_saved(session, before, position, unlocked=False)
         raise VersionConflict("the session kept changing; try again", session_id=str(session_id))
 
     def _saved_unlocked(
@@ -308,17 +325,13 @@ class SessionWrites(Application[UUID]):
         snapshot (a later read simply replays more) never turns a committed write into an error.
         It is encoded here and stored by a thread of its own (``SnapshotWriter``).
         """
-        interval = self.snapshot_interval
-        if (
-            not interval
-            or self.snapshots is None
-            or session.version // interval == before // interval
-        ):
+        interval, writer = self.snapshot_interval, self._snapshot_writer
+        if not interval or writer is None or session.version // interval == before // interval:
             return
-        if self._snapshot_writer is None:
-            self._snapshot_writer = SnapshotWriter(self.snapshots)
         try:
-            self._snapshot_writer.put(CampaignSession.Snapshot.take(session))
+            # Encoded here, under the session's lock: the session changes right after. (The
+            # snapshot store shares the application's mapper.)
+            writer.put(self.mapper.to_stored_event(CampaignSession.Snapshot.take(session)))
         except Exception:
             log.exception("snapshot failed", extra={"session_id": str(session.id)})
 

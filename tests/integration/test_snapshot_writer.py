@@ -36,8 +36,8 @@ def test_a_snapshot_stored_already_is_dropped_without_an_error(
     sessions = make_sessions(snapshot_interval=0)
     sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
     assert sessions.snapshots is not None
-    snapshot = CampaignSession.Snapshot.take(sessions.get(sid))
-    writer = SnapshotWriter(sessions.snapshots)
+    snapshot = sessions.mapper.to_stored_event(CampaignSession.Snapshot.take(sessions.get(sid)))
+    writer = SnapshotWriter(sessions.snapshots.recorder)
     writer.put(snapshot)
     writer.put(snapshot)  # the same version again: the store refuses it, quietly
     writer.wait(timeout=10)
