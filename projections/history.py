@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Final, TypedDict
@@ -31,6 +32,13 @@ log = logging.getLogger(__name__)
 FOLD_VERSION: Final = 1
 
 REPLY_KINDS = frozenset({"narration", "narration_failed"})
+
+
+def _version(message: dict[str, Any]) -> int:
+    """What history is ordered by (inherited messages have versions up to 0, then the fold's)."""
+    version: int = message["version"]
+    return version
+
 
 Data = dict[str, Any]  # an event's own fields, as a record's ``data`` holds them
 # A fold handler: the view, the event's fields and its record.
@@ -386,21 +394,28 @@ class SessionView:
         return not is_hidden(version, self.hidden)
 
     def visible_messages(self) -> list[dict[str, Any]]:
-        """The history: inherited messages, then visible ones (the latest reply of each turn)."""
+        """The history: inherited messages, then visible ones (the latest reply of each turn),
+        in version order."""
         if self._visible_cache is not None and self._visible_cache[0] == self.version:
             return self._visible_cache[1]
-        shown = [m for m in self.messages if m["version"] <= 0 or self.is_visible(m["version"])]
-        latest_reply: dict[str, int] = {}
-        for message in shown:
-            if message["kind"] in REPLY_KINDS and message["turn_id"] is not None:
-                latest_reply[message["turn_id"]] = message["version"]
-        result = self.inherited + [
-            m
-            for m in shown
-            if m["kind"] not in REPLY_KINDS
-            or m["turn_id"] is None  # a narration that answers no turn (an imported intro)
-            or latest_reply.get(m["turn_id"]) == m["version"]
-        ]
+        hidden = self.hidden
+        shown = (
+            [m for m in self.messages if m["version"] <= 0 or not is_hidden(m["version"], hidden)]
+            if hidden
+            else self.messages
+        )
+        replies = [m for m in shown if m["kind"] in REPLY_KINDS and m["turn_id"] is not None]
+        latest_reply = {m["turn_id"]: m["version"] for m in replies}
+        if len(latest_reply) == len(replies):  # no turn answered twice: every reply is shown
+            result = self.inherited + shown
+        else:
+            result = self.inherited + [
+                m
+                for m in shown
+                if m["kind"] not in REPLY_KINDS
+                or m["turn_id"] is None  # a narration that answers no turn (an imported intro)
+                or latest_reply[m["turn_id"]] == m["version"]
+            ]
         self._visible_cache = (self.version, result)
         return result
 
@@ -409,9 +424,10 @@ class SessionView:
     ) -> tuple[list[dict[str, Any]], int | None]:
         """Up to ``limit`` visible messages with a version above ``after``, and the cursor for
         the next page (None on the last)."""
-        shown = [m for m in self.visible_messages() if after is None or m["version"] > after]
-        page = shown[:limit]
-        return page, page[-1]["version"] if len(shown) > limit and page else None
+        visible = self.visible_messages()
+        start = 0 if after is None else bisect_right(visible, after, key=_version)
+        page = visible[start : start + limit]
+        return page, page[-1]["version"] if len(visible) - start > limit and page else None
 
     def history_before(
         self, before: int, limit: int
@@ -420,10 +436,10 @@ class SessionView:
         backwards, as a story is scrolled up), the cursor for the older page (None on the
         first) and for the newer one (None on the last)."""
         visible = self.visible_messages()
-        older = [m for m in visible if m["version"] < before]
-        page = older[-limit:]
-        previous = page[0]["version"] if len(older) > limit else None
-        newer = page[-1]["version"] if page and len(visible) > len(older) else None
+        end = bisect_left(visible, before, key=_version)
+        page = visible[max(0, end - limit) : end]
+        previous = page[0]["version"] if end > limit else None
+        newer = page[-1]["version"] if page and len(visible) > end else None
         return page, previous, newer
 
     def snapshot(self) -> SessionView:

@@ -71,6 +71,16 @@ class SessionViews:
             return self._build(session_id, at_version)
         return self.read(session_id, SessionView.snapshot)
 
+    def read_at(self, session_id: UUID, at_version: int, query: Callable[[SessionView], T]) -> T:
+        """``query`` of the view built up to ``at_version``, which is gone again before the
+        cycle collector runs: freed by reference counting alone, its objects leave nothing for
+        the collector to walk (see projections.gc_pause). ``query`` must not keep the view."""
+        with collector_paused():
+            view = self._catch_up(SessionView(session_id), until=at_version)
+            answer = query(view)
+            del view
+        return answer
+
     def read(self, session_id: UUID, query: Callable[[SessionView], T]) -> T:
         """``query`` of the view caught up to the stream's head, run while no one folds into it:
         no snapshot is copied. It must not change the view, nor hand out what a later fold

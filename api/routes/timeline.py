@@ -26,6 +26,7 @@ from api.routes.sessions import count_new_session, origin_of, session_doc
 from api.schemas import ForkIn, RewindIn
 from domain.adapters.event_store import position_of
 from projections.export import FORMAT, export_bytes
+from projections.history import SessionView
 from projections.records import shown_to
 from projections.timeline import EVENT_TOPICS, session_at, timeline_page
 
@@ -110,13 +111,19 @@ def state_at(
     position = position_of(state.sessions.recorder, sid, at_version) or 0
     then = session_at(state.sessions, sid, at_version)  # title and members: the aggregate's
     more: dict[str, Any] = {"current_version": current}
-    if history or campaign:
-        # At the head the live view already holds the answer; an older version is a new fold.
-        past = access.view if at_version == current else state.views.get(sid, at_version=at_version)
+
+    def read(past: SessionView) -> None:
         if campaign:
             more["campaign"] = campaign_doc(past)
         if history:
             more["messages"], more["next_after"] = past.history_page(after, limit)
+
+    if history or campaign:
+        # At the head the live view already holds the answer; an older version is a new fold.
+        if at_version == current:
+            read(access.view)
+        else:
+            state.views.read_at(sid, at_version, read)
     return session_doc(SessionAt, then, access.role, position, **more)
 
 

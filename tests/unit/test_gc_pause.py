@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 import pytest
 
 from domain.application import Sessions
 from projections.gc_pause import collector_paused
+from projections.history import SessionView
 from projections.session_views import SessionViews
 from tests.support.story import play_story, start_story
 
@@ -68,4 +70,30 @@ def test_a_past_view_is_built_with_the_collector_paused_and_a_live_one_is_not(
     views.get(session_id, at_version=5)
     views.get(session_id)
     assert collecting == [False, True]
+    assert gc.isenabled()
+
+
+def test_a_view_read_at_a_version_is_gone_before_the_collector_is_back(
+    collector_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = Sessions({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    session_id = start_story(sessions)
+    play_story(sessions, session_id, events=20, seed=3)
+    views = SessionViews(sessions)
+    read: list[weakref.ref[SessionView]] = []
+    alive_when_enabled: list[bool] = []
+    enable = gc.enable
+
+    def watch() -> None:
+        alive_when_enabled.append(read[0]() is not None)
+        enable()
+
+    def query(view: SessionView) -> int:
+        assert not gc.isenabled()
+        read.append(weakref.ref(view))
+        return view.version
+
+    monkeypatch.setattr(gc, "enable", watch)
+    assert views.read_at(session_id, 5, query) == 5
+    assert alive_when_enabled == [False]
     assert gc.isenabled()
