@@ -3,12 +3,32 @@ messages before it, and the campaign's party, scene and combat."""
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, Final
 
 from api.narration import HistoryEntry, NarrationRequest
 from projections.history import SessionView
 
 HISTORY_MESSAGES: Final = 60  # the prompt builder trims further to its character budget
+
+
+def _turn_and_before(
+    turn_id: str, view: SessionView
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The turn's message and up to ``HISTORY_MESSAGES`` visible messages before it, oldest
+    first, read from the end of history (a turn waiting for narration is near it); a turn
+    not shown gives an empty action and the last messages of history."""
+    newest = view.visible_newest_first()
+    latest: list[dict[str, Any]] = []
+    for message in newest:
+        if message["turn_id"] == turn_id and message["role"] == "player":
+            before = list(islice(newest, HISTORY_MESSAGES))
+            before.reverse()
+            return message, before
+        if len(latest) < HISTORY_MESSAGES:
+            latest.append(message)
+    latest.reverse()
+    return {"text": "", "kind": "action"}, latest
 
 
 def _entry(message: dict[str, Any]) -> HistoryEntry | None:
@@ -23,19 +43,13 @@ def _entry(message: dict[str, Any]) -> HistoryEntry | None:
 
 def narration_request(turn_id: str, view: SessionView) -> NarrationRequest:
     """The narrator's request for the turn ``turn_id`` of the session ``view`` shows."""
-    messages = view.visible_messages()
-    index = next(
-        (i for i, m in enumerate(messages) if m["turn_id"] == turn_id and m["role"] == "player"),
-        len(messages),
-    )
-    turn = messages[index] if index < len(messages) else {"text": "", "kind": "action"}
-    history = [_entry(m) for m in messages[max(0, index - HISTORY_MESSAGES) : index]]
-    character: dict[str, str] = turn.get("character") or {}  # type: ignore[assignment]
+    turn, history = _turn_and_before(turn_id, view)
+    character: dict[str, str] = turn.get("character") or {}
     state = view.campaign.latest().document()
     return NarrationRequest(
         session_title=view.title,
         settings=view.settings,
-        history=[h for h in history if h is not None],
+        history=[h for h in map(_entry, history) if h is not None],
         turn_text=turn["text"],
         turn_kind=turn["kind"],
         character_name=character.get("name") or None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Final, TypedDict
 from uuid import UUID
@@ -418,6 +418,22 @@ class SessionView:
             ]
         self._visible_cache = (self.version, result)
         return result
+
+    def visible_newest_first(self) -> Iterator[dict[str, Any]]:
+        """``visible_messages()`` from the newest back, made as it is read: the end of a long
+        history costs what is read of it, not the whole history. Read backwards, the first
+        reply of a turn is its latest, the one shown."""
+        hidden, answered = self.hidden, set()
+        for message in reversed(self.messages):
+            version = message["version"]
+            if hidden and version > 0 and is_hidden(version, hidden):
+                continue
+            if message["kind"] in REPLY_KINDS and message["turn_id"] is not None:
+                if message["turn_id"] in answered:
+                    continue
+                answered.add(message["turn_id"])
+            yield message
+        yield from reversed(self.inherited)
 
     def history_page(
         self, after: int | None, limit: int

@@ -1,7 +1,7 @@
-"""History pages read forwards and backwards: at every version of stories with retried and failed
-narrations and rewinds, each page is the slice of what the plain definition of visible history
-gives (every message a rewind did not hide, only the latest reply of each turn, in version
-order), with the cursors that slice implies."""
+"""Visible history read in pages forwards and backwards, newest first, and as a narration request
+reads it: at every version of stories with retried and failed narrations and rewinds, each is
+cut from what the plain definition of visible history gives (every message a rewind did not
+hide, only the latest reply of each turn, in version order)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from uuid import UUID
 
 import pytest
 
+from api.turn_request import HISTORY_MESSAGES, narration_request
 from domain.application import Sessions
 from domain.session import is_hidden
 from projections.history import REPLY_KINDS, SessionView
@@ -89,3 +90,35 @@ def test_pages_backwards_are_slices_with_both_cursors(views: list[SessionView], 
             assert page == older[-limit:]
             assert previous == (page[0]["version"] if len(older) > limit else None)
             assert newer == (page[-1]["version"] if page and len(expected) > len(older) else None)
+
+
+def test_newest_first_is_visible_history_backwards(views: list[SessionView]) -> None:
+    for view in views:
+        assert list(view.visible_newest_first()) == visible(view)[::-1]
+    inheriting = copy.deepcopy(views[-1])
+    inheriting.inherited = [m | {"version": -n} for n, m in enumerate(visible(views[40]))][::-1]
+    assert list(inheriting.visible_newest_first()) == visible(inheriting)[::-1]
+
+
+def test_a_narration_request_holds_the_turn_and_the_visible_messages_before_it(
+    views: list[SessionView],
+) -> None:
+    assert len(visible(views[-1])) > 2 * HISTORY_MESSAGES
+    for view in views[::5] + views[-1:]:
+        shown = visible(view)
+        turns = {m["turn_id"] for m in view.messages if m["role"] == "player" and m["turn_id"]}
+        for turn_id in [*sorted(turns), "no-such-turn"]:
+            index = next(
+                (
+                    n
+                    for n, m in enumerate(shown)
+                    if m["turn_id"] == turn_id and m["role"] == "player"
+                ),
+                len(shown),
+            )
+            before = shown[max(0, index - HISTORY_MESSAGES) : index]
+            request = narration_request(turn_id, view)
+            assert request.turn_text == (shown[index]["text"] if index < len(shown) else "")
+            assert [entry.text for entry in request.history] == [
+                m["text"] for m in before if m["role"] in ("player", "narrator")
+            ]
