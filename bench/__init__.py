@@ -5,8 +5,9 @@ one group). Groups, one module each:
 
 - ``store`` (:mod:`bench.store`): event appends and session rebuilds through the Sessions
   application, against raw SQL on the same store.
-- ``growth`` (:mod:`bench.growth`): the cost of one ``submit_turn`` as a session grows (100,
-  2,000 and 4,000 events), against a raw INSERT+COMMIT.
+- ``growth`` (:mod:`bench.growth`): the cost of one ``submit_turn``, and of the narration
+  worker's request for that turn, as a session grows (100, 2,000 and 4,000 events), against a
+  raw INSERT+COMMIT.
 - ``http_turns`` (:mod:`bench.http_turns`): turn submission over HTTP at 1, 10 and 50
   concurrent sessions, against a bare FastAPI app doing one insert per request.
 - ``guards`` (:mod:`bench.guards`): the same turn path with the quotas and the body cap on,
