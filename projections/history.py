@@ -34,6 +34,65 @@ FOLD_VERSION: Final = 1
 REPLY_KINDS = frozenset({"narration", "narration_failed"})
 
 
+@dataclass
+class _VisibleFold:
+    """Visible history as worked out over the first ``messages`` messages of a view with
+    ``hidden`` rewound ranges and ``inherited`` history, and the version of each turn's reply
+    in it."""
+
+    messages: int
+    hidden: int
+    inherited: list[dict[str, Any]]
+    visible: list[dict[str, Any]]
+    replied: dict[str, int]
+
+    @classmethod
+    def of(cls, view: SessionView) -> _VisibleFold:
+        hidden = view.hidden
+        shown = (
+            [m for m in view.messages if m["version"] <= 0 or not is_hidden(m["version"], hidden)]
+            if hidden
+            else view.messages
+        )
+        replies = [m for m in shown if m["kind"] in REPLY_KINDS and m["turn_id"] is not None]
+        replied = {m["turn_id"]: m["version"] for m in replies}
+        if len(replied) == len(replies):  # no turn answered twice: every reply is shown
+            visible = view.inherited + shown
+        else:
+            visible = view.inherited + [
+                m
+                for m in shown
+                if m["kind"] not in REPLY_KINDS
+                or m["turn_id"] is None  # a narration that answers no turn (an imported intro)
+                or replied[m["turn_id"]] == m["version"]
+            ]
+        return cls(len(view.messages), len(hidden), view.inherited, visible, replied)
+
+    def extended(self, view: SessionView) -> list[dict[str, Any]] | None:
+        """Visible history of ``view`` now, from this one and the messages added since; None
+        when a rewind, a new inherited history or a second reply to a turn came since (then
+        it is worked out anew). The answer is a new list: the one handed out stays as it was."""
+        if (
+            len(view.hidden) != self.hidden
+            or view.inherited is not self.inherited
+            or len(view.messages) < self.messages
+        ):
+            return None
+        added = view.messages[self.messages :]
+        if view.hidden:  # what a rewind hid came before it: none of these, but be sure
+            added = [
+                m for m in added if m["version"] <= 0 or not is_hidden(m["version"], view.hidden)
+            ]
+        for message in added:
+            if message["kind"] in REPLY_KINDS and message["turn_id"] is not None:
+                if message["turn_id"] in self.replied:
+                    return None
+                self.replied[message["turn_id"]] = message["version"]
+        self.messages = len(view.messages)
+        self.visible = self.visible + added
+        return self.visible
+
+
 def _version(message: dict[str, Any]) -> int:
     """What history is ordered by (inherited messages have versions up to 0, then the fold's)."""
     version: int = message["version"]
@@ -103,6 +162,8 @@ class SessionView:
     campaign: CampaignView = field(default_factory=CampaignView)
     _turn_message: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _visible_cache: tuple[int, list[dict[str, Any]]] | None = field(default=None, repr=False)
+    # What the last full ``visible_messages`` saw, for the next to add only what came after.
+    _visible_fold: _VisibleFold | None = field(default=None, repr=False)
 
     # -- folding ----------------------------------------------------------------------------
 
@@ -395,27 +456,15 @@ class SessionView:
 
     def visible_messages(self) -> list[dict[str, Any]]:
         """The history: inherited messages, then visible ones (the latest reply of each turn),
-        in version order."""
+        in version order. After events that only added messages that hide or replace none,
+        the last answer is extended by them instead of worked out over the whole history."""
         if self._visible_cache is not None and self._visible_cache[0] == self.version:
             return self._visible_cache[1]
-        hidden = self.hidden
-        shown = (
-            [m for m in self.messages if m["version"] <= 0 or not is_hidden(m["version"], hidden)]
-            if hidden
-            else self.messages
-        )
-        replies = [m for m in shown if m["kind"] in REPLY_KINDS and m["turn_id"] is not None]
-        latest_reply = {m["turn_id"]: m["version"] for m in replies}
-        if len(latest_reply) == len(replies):  # no turn answered twice: every reply is shown
-            result = self.inherited + shown
-        else:
-            result = self.inherited + [
-                m
-                for m in shown
-                if m["kind"] not in REPLY_KINDS
-                or m["turn_id"] is None  # a narration that answers no turn (an imported intro)
-                or latest_reply[m["turn_id"]] == m["version"]
-            ]
+        fold = self._visible_fold
+        result = fold.extended(self) if fold is not None else None
+        if result is None:
+            self._visible_fold = fold = _VisibleFold.of(self)
+            result = fold.visible
         self._visible_cache = (self.version, result)
         return result
 
@@ -472,6 +521,7 @@ class SessionView:
             _turn_message={},
             campaign=self.campaign.latest(),
             _visible_cache=(self.version, visible),
+            _visible_fold=None,
         )
 
     def role_of(self, user_id: str) -> str | None:

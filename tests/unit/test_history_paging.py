@@ -60,6 +60,23 @@ def test_the_story_retries_and_rewinds(views: list[SessionView]) -> None:
     assert len(replies) > len(set(replies)), "no turn answered twice"
 
 
+@pytest.mark.parametrize("seed", [3, 11, 19])
+def test_visible_history_read_after_each_event_of_a_fold_is_its_definition(seed: int) -> None:
+    """One view read after every event it folds: most answers extend the one before."""
+    sessions = Sessions({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    session_id = start_story(sessions)
+    play_story(sessions, session_id, events=EVENTS, seed=seed)
+    view = SessionView(session_id)
+    answers = []
+    for event in sessions.events.get(session_id):
+        view.apply(event)
+        answers.append(copy.deepcopy((view.visible_messages(), visible(view))))
+        if event.originator_version == 60:
+            view.inherited = [m | {"version": m["version"] - 61} for m in visible(view)[:20]]
+    sessions.close()
+    assert all(answer == expected for answer, expected in answers)
+
+
 def test_visible_history_is_its_definition_at_every_version(views: list[SessionView]) -> None:
     for view in views:
         assert view.visible_messages() == visible(view)
