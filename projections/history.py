@@ -71,7 +71,8 @@ class _VisibleFold:
     def extended(self, view: SessionView) -> list[dict[str, Any]] | None:
         """Visible history of ``view`` now, from this one and the messages added since; None
         when a rewind, a new inherited history or a second reply to a turn came since (then
-        it is worked out anew). The answer is a new list: the one handed out stays as it was."""
+        it is worked out anew, and this one, part-updated, is dropped). The answer is a new
+        list: the one handed out stays as it was."""
         if (
             len(view.hidden) != self.hidden
             or view.inherited is not self.inherited
@@ -79,6 +80,8 @@ class _VisibleFold:
         ):
             return None
         added = view.messages[self.messages :]
+        if not added:  # events that add no message (an answer is never changed: it can stay)
+            return self.visible
         if view.hidden:  # what a rewind hid came before it: none of these, but be sure
             added = [
                 m for m in added if m["version"] <= 0 or not is_hidden(m["version"], view.hidden)
@@ -450,9 +453,6 @@ class SessionView:
     )
 
     # -- reading ----------------------------------------------------------------------------
-
-    def is_visible(self, version: int) -> bool:
-        return not is_hidden(version, self.hidden)
 
     def visible_messages(self) -> list[dict[str, Any]]:
         """The history: inherited messages, then visible ones (the latest reply of each turn),
