@@ -18,7 +18,7 @@ from api.app import create_app
 from api.auth import LocalAuthenticator, load_or_create_secret, new_guest_id
 from api.keyfiles import export_signer
 from api.observability import configure_logging
-from api.server import server_options
+from api.server import GaiaServer, server_options
 from api.settings import Settings
 from projections.export import ExportInvalid, KeyInvalid, public_key_from_text, verify_export
 
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """uvicorn's server, which also tells a person at the terminal where to go once it listens."""
+class _AnnouncingServer(GaiaServer):
+    """The server, which also tells a person at the terminal where to go once it listens."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import app_state, create_app
-from api.server import server_options
+from api.server import GaiaServer, server_options
 from api.settings import Settings
 from api.state import AppState
 from tests.support.stores import StoreConfig
@@ -79,7 +79,7 @@ def running(store: StoreConfig, **overrides: Any) -> Iterator[Service]:
     settings = settings_for(store, **overrides)
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(
+    server = GaiaServer(
         uvicorn.Config(
             app,
             host="127.0.0.1",
