@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from uuid import UUID
 
 import pytest
 
@@ -52,13 +53,19 @@ def test_a_collector_off_before_stays_off() -> None:
             gc.enable()
 
 
-def test_a_past_view_is_built_with_the_collector_paused_and_a_live_one_is_not(
-    collector_on: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def story_views() -> tuple[SessionViews, UUID]:
+    """Views over a short story, and its session id."""
     sessions = Sessions({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     session_id = start_story(sessions)
     play_story(sessions, session_id, events=20, seed=3)
-    views = SessionViews(sessions)
+    return SessionViews(sessions), session_id
+
+
+def test_a_past_view_is_built_with_the_collector_paused_and_a_live_one_is_not(
+    collector_on: None, monkeypatch: pytest.MonkeyPatch, story_views: tuple[SessionViews, UUID]
+) -> None:
+    views, session_id = story_views
     collecting: list[bool] = []
     catch_up = SessionViews._catch_up
 
@@ -74,12 +81,9 @@ def test_a_past_view_is_built_with_the_collector_paused_and_a_live_one_is_not(
 
 
 def test_a_view_read_at_a_version_is_gone_before_the_collector_is_back(
-    collector_on: None, monkeypatch: pytest.MonkeyPatch
+    collector_on: None, monkeypatch: pytest.MonkeyPatch, story_views: tuple[SessionViews, UUID]
 ) -> None:
-    sessions = Sessions({"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    session_id = start_story(sessions)
-    play_story(sessions, session_id, events=20, seed=3)
-    views = SessionViews(sessions)
+    views, session_id = story_views
     read: list[weakref.ref[SessionView]] = []
     alive_when_enabled: list[bool] = []
     enable = gc.enable
