@@ -1,6 +1,7 @@
 """Appending on PostgreSQL in one round trip (``recorders.BoundedPostgresApplicationRecorder``):
 values written inline come back byte for byte, positions follow the order given, and a version
-stored already writes nothing, raises the library's IntegrityError and leaves the pool usable."""
+stored already writes nothing, raises the library's IntegrityError and leaves the pool usable.
+Snapshots (``BoundedPostgresAggregateRecorder``) are stored as given and refused the same way."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from domain.adapters.recorders import BoundedPostgresApplicationRecorder
+from domain.adapters.recorders import (
+    BoundedPostgresAggregateRecorder,
+    BoundedPostgresApplicationRecorder,
+)
 from domain.application import Sessions
 from tests.support.stores import StoreConfig
 
@@ -59,3 +63,25 @@ def test_a_version_stored_already_writes_nothing_of_its_batch(sessions: Sessions
     for n in range(2, 12):
         assert recorder.insert_events([StoredEvent(stream, n, "t", b"{}")])
     assert len(recorder.select_events(stream)) == 11
+
+
+def test_snapshots_are_stored_as_given_and_a_stored_version_is_refused(sessions: Sessions) -> None:
+    """Snapshots (``BoundedPostgresAggregateRecorder``: plain rows, states sent as binary)."""
+    assert sessions.snapshots is not None
+    recorder = sessions.snapshots.recorder
+    assert isinstance(recorder, BoundedPostgresAggregateRecorder)
+    stream = uuid4()
+    large = bytes(range(256)) * 4096  # every byte value, 1 MiB
+    states = [*AWKWARD, large]
+    snapshots = [
+        StoredEvent(stream, version, f"topic'{version}", state)
+        for version, state in enumerate(states, start=1)
+    ]
+    recorder.insert_events(snapshots)
+    stored = recorder.select_events(stream)
+    assert [(e.originator_version, e.topic, e.state) for e in stored] == [
+        (e.originator_version, e.topic, e.state) for e in snapshots
+    ]
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([StoredEvent(stream, 9, "t", b"{}"), snapshots[0]])
+    assert [e.originator_version for e in recorder.select_events(stream)] == [1, 2, 3, 4, 5]
