@@ -52,10 +52,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_SNAPSHOT_INTERVAL: Final = 100
+# A snapshot holds the whole session (every turn it saw), so it costs more to write as the session
+# grows: the interval grows with it, keeping the events a load replays after the snapshot to
+# about a twentieth of the session, about what reading the snapshot itself costs.
+SNAPSHOT_SPACING: Final = 20
 DEFAULT_ATTEMPTS: Final = 20
 
 # Called after every committed write with (session id, version, position).
 SavedListener = Callable[[UUID, int, int], None]
+
+
+def snapshot_step(interval: int, version: int) -> int:
+    """Versions between snapshots of a session at ``version``: ``interval`` until the session
+    has ``SNAPSHOT_SPACING`` intervals of events, then a multiple of it, about a
+    ``SNAPSHOT_SPACING``th of the session."""
+    return interval * max(1, version // (interval * SNAPSHOT_SPACING))
 
 
 class SessionNotFound(NotFound):
@@ -319,14 +330,18 @@ class SessionWrites(Application[UUID]):
         return ids[-1]
 
     def _snapshot_if_due(self, session: CampaignSession, before: int) -> None:
-        """Snapshot the in-memory session when the save crossed an interval boundary.
+        """Snapshot the in-memory session when the save crossed a boundary of its step
+        (``snapshot_step``).
 
         Done here rather than by the library so that no replay is needed and a failed
         snapshot (a later read simply replays more) never turns a committed write into an error.
         It is encoded here and stored by a thread of its own (``SnapshotWriter``).
         """
         interval, writer = self.snapshot_interval, self._snapshot_writer
-        if not interval or writer is None or session.version // interval == before // interval:
+        if not interval or writer is None:
+            return
+        step = snapshot_step(interval, session.version)
+        if session.version // step == before // step:
             return
         try:
             # Encoded here, under the session's lock: the session changes right after. (The

@@ -43,3 +43,28 @@ def test_a_snapshot_stored_already_is_dropped_without_an_error(
     writer.wait(timeout=10)
     writer.close()
     assert [s.originator_version for s in sessions.snapshots.get(sid)] == [1]
+
+
+def test_snapshots_grow_further_apart_as_the_session_grows(make_sessions: SessionsFactory) -> None:
+    """Interval 2: every 2 versions up to 39, then about a twentieth of the session apart (a
+    snapshot of a long session costs more to write), and a load from them equals a replay."""
+    sessions = make_sessions(snapshot_interval=2)
+    sid = sessions.start_session(owner=OWNER, owner_name="O").session_id
+    for n in range(129):  # one event a save, up to version 130
+        sessions.submit_turn(session_id=sid, actor=OWNER, text=f"turn {n}")
+    sessions.wait_for_snapshots()
+    assert sessions.snapshots is not None
+    versions = [s.originator_version for s in sessions.snapshots.get(sid)]
+    assert versions == [
+        *range(2, 40, 2),  # step 2 below 40 (2 intervals x 20)
+        *range(40, 80, 2),  # 40..79: step 2 x (v // 40) = 2
+        *range(80, 120, 4),  # 80..119: step 4
+        120,  # 120..130: step 6, crossed once
+        126,
+    ]
+    fresh = make_sessions(snapshot_interval=2)
+    replayed: CampaignSession | None = None
+    for event in fresh.events.get(sid):
+        replayed = event.mutate(replayed)
+    assert replayed is not None
+    assert vars(fresh.get(sid)) == vars(replayed)
