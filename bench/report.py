@@ -226,7 +226,8 @@ WORKERS_LINES: Final = (
 )
 STORE_LINES: Final = [
     "store: ours = Sessions as the service builds it (store_env defaults: aggregate cache, "
-    "snapshot every 100). Baselines: raw INSERT+COMMIT = psycopg (SQLite: stdlib sqlite3, own WAL "
+    "snapshot every 100, further apart past 2,000 events). Baselines: raw INSERT+COMMIT = "
+    "psycopg (SQLite: stdlib sqlite3, own WAL "
     "file), one row per transaction, payload = the stored bytes of one TurnSubmitted event, into "
     "a scratch table shaped like the event table (bigserial + primary key); raw SELECT = "
     "fetchall of the stream's rows on a new connection (gaia_events / stored_events).",

@@ -1,7 +1,8 @@
 """Group ``store``: the event store through the Sessions application, beside raw SQL.
 
 (a) Appends: ``Sessions.submit_turn`` on one session, one event per command, configured as the
-    service configures it (aggregate cache, snapshot every 100 versions, per-stream locks),
+    service configures it (aggregate cache, snapshot every 100 versions and further apart past
+    2,000, per-stream locks),
     against a raw INSERT + COMMIT per row of the same payload size into a scratch table shaped
     like the event table (psycopg on PostgreSQL; stdlib sqlite3 on a WAL file for SQLite).
 (b) Rebuild: a cold ``Sessions.get`` (new instance, empty cache) of a 10,000-event session
