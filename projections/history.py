@@ -14,6 +14,7 @@ import logging
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import Any, ClassVar, Final, TypedDict
 from uuid import UUID
 
@@ -48,12 +49,7 @@ class _VisibleFold:
 
     @classmethod
     def of(cls, view: SessionView) -> _VisibleFold:
-        hidden = view.hidden
-        shown = (
-            [m for m in view.messages if m["version"] <= 0 or not is_hidden(m["version"], hidden)]
-            if hidden
-            else view.messages
-        )
+        shown = _not_hidden(view.messages, view.hidden)
         replies = [m for m in shown if m["kind"] in REPLY_KINDS and m["turn_id"] is not None]
         replied = {m["turn_id"]: m["version"] for m in replies}
         if len(replied) == len(replies):  # no turn answered twice: every reply is shown
@@ -66,7 +62,7 @@ class _VisibleFold:
                 or m["turn_id"] is None  # a narration that answers no turn (an imported intro)
                 or replied[m["turn_id"]] == m["version"]
             ]
-        return cls(len(view.messages), len(hidden), view.inherited, visible, replied)
+        return cls(len(view.messages), len(view.hidden), view.inherited, visible, replied)
 
     def extended(self, view: SessionView) -> list[dict[str, Any]] | None:
         """Visible history of ``view`` now, from this one and the messages added since; None
@@ -82,10 +78,7 @@ class _VisibleFold:
         added = view.messages[self.messages :]
         if not added:  # events that add no message (an answer is never changed: it can stay)
             return self.visible
-        if view.hidden:  # what a rewind hid came before it: none of these, but be sure
-            added = [
-                m for m in added if m["version"] <= 0 or not is_hidden(m["version"], view.hidden)
-            ]
+        added = _not_hidden(added, view.hidden)  # a rewind hides what came before it: be sure
         for message in added:
             if message["kind"] in REPLY_KINDS and message["turn_id"] is not None:
                 if message["turn_id"] in self.replied:
@@ -96,10 +89,18 @@ class _VisibleFold:
         return self.visible
 
 
-def _version(message: dict[str, Any]) -> int:
-    """What history is ordered by (inherited messages have versions up to 0, then the fold's)."""
-    version: int = message["version"]
-    return version
+def _not_hidden(
+    messages: list[dict[str, Any]], hidden: list[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """``messages`` less those a rewind hid (``hidden``: the ranges it hid); the same list
+    when nothing is hidden."""
+    if not hidden:
+        return messages
+    return [m for m in messages if m["version"] <= 0 or not is_hidden(m["version"], hidden)]
+
+
+# What history is ordered by (inherited messages have versions up to 0, then the fold's).
+_version = itemgetter("version")
 
 
 Data = dict[str, Any]  # an event's own fields, as a record's ``data`` holds them

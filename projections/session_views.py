@@ -75,8 +75,8 @@ class SessionViews:
         """``query`` of the view built up to ``at_version``, which is gone again before the
         cycle collector runs: freed by reference counting alone, its objects leave nothing for
         the collector to walk (see projections.gc_pause). ``query`` must not keep the view."""
-        with collector_paused():
-            view = self._catch_up(SessionView(session_id), until=at_version)
+        with collector_paused():  # one pause with _build's, lasting until the view is gone
+            view = self._build(session_id, at_version)
             answer = query(view)
             del view
         return answer

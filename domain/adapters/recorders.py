@@ -41,6 +41,15 @@ def _retried(function: Any) -> Any:
     )
 
 
+def _insert_into(recorder: PostgresAggregateRecorder) -> Composed:
+    """The start of an INSERT of rows into ``recorder``'s events table, up to ``VALUES``."""
+    return SQL(
+        "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) VALUES "
+    ).format(
+        schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name)
+    )
+
+
 class _OneCreatorAtATime:
     """Instances starting at once would race in the library's DDL (its composite type has no
     IF NOT EXISTS): the first creates the tables while the others wait, then find them."""
@@ -74,13 +83,11 @@ class BoundedPostgresAggregateRecorder(_OneCreatorAtATime, PostgresAggregateReco
             for e in stored_events
             for value in (e.originator_id, e.originator_version, e.topic, e.state)
         ]
-        curs.execute(Composed([self._plain_insert_head, rows]), params)
+        curs.execute(Composed([self._insert_head, rows]), params)
 
     @cached_property
-    def _plain_insert_head(self) -> Composed:
-        return SQL(
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) VALUES "
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+    def _insert_head(self) -> Composed:
+        return _insert_into(self)
 
 
 class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplicationRecorder):
@@ -127,16 +134,10 @@ class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplication
     def _one_trip_head(self) -> Composed:
         """The statements before the INSERT's rows, composed once."""
         timeout, lock = self.lock_table_statements
-        return SQL(
-            "BEGIN; {timeout}; {lock}; NOTIFY {channel}; "
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) VALUES "
-        ).format(
-            timeout=timeout,
-            lock=lock,
-            channel=Identifier(self.channel_name),
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.events_table_name),
+        begin = SQL("BEGIN; {timeout}; {lock}; NOTIFY {channel}; ").format(
+            timeout=timeout, lock=lock, channel=Identifier(self.channel_name)
         )
+        return begin + _insert_into(self)
 
     _one_trip_tail: Final = SQL(" RETURNING notification_id; COMMIT")
 
