@@ -141,8 +141,20 @@ class Acting:
     caller: Principal
 
 
-def _acting(state: State, caller: Caller, sid: Annotated[UUID, Depends(session_id)]) -> Acting:
-    role = state.views.read(sid, lambda view: view.role_of(caller.user_id))
+async def _acting(
+    state: State, caller: Caller, sid: Annotated[UUID, Depends(session_id)]
+) -> Acting:
+    """A player's write, let through on the view this process holds when it says so: the
+    write itself checks the role again on the stored session (``SessionState.require``, with
+    the same answers), so a view behind a demotion cannot let it in. Any other answer is
+    read from a view caught up to the stream's head, in a worker thread."""
+
+    def role_of(view: SessionView) -> str | None:
+        return view.role_of(caller.user_id)
+
+    role = state.views.cached(sid, role_of)
+    if role is None or not roles.at_least(role, roles.PLAYER):
+        role = await to_thread.run_sync(state.views.read, sid, role_of)
     return Acting(sid, _required(role, roles.PLAYER), caller)
 
 

@@ -100,6 +100,21 @@ class SessionViews:
                 raise
             return query(entry.view)
 
+    def cached(self, session_id: UUID, query: Callable[[SessionView], T]) -> T | None:
+        """``query`` of the view as this process last folded it, without reading the store;
+        None when no view of the session is at hand or a fold into it is under way.
+
+        It may be behind the stream: only for an answer that something later checks against
+        the stored session, as a write does."""
+        with self._guard:
+            entry = self._entries.get(session_id)
+        if entry is None or not entry.lock.acquire(blocking=False):
+            return None
+        try:
+            return query(entry.view) if entry.view.version else None
+        finally:
+            entry.lock.release()
+
     def _forget(self, session_id: UUID, entry: _Entry) -> None:
         with self._guard:
             if self._entries.get(session_id) is entry:
