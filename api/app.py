@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 
 from api import composition, errors, operations, pages, player
 from api.bodylimit import BodyLimit
@@ -24,6 +25,7 @@ from domain.adapters.config import is_postgres
 log = logging.getLogger(__name__)
 
 # Every area's routes; each module is one area (see api/routes/__init__.py).
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 ROUTERS = (
     system.router,
     session_routes.router,
@@ -66,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # /docs comes from installed files (api/pages.py), not FastAPI's CDN-loading page.
         docs_url=None,
         redoc_url=None,
+        # Metrics are Prometheus's (api/metrics.py) and logs our own (api/observability.py).
+        # FastAPI's OpenTelemetry hooks, never configured here, would otherwise look up three
+        # global providers on every request.
+        telemetry=NO_TELEMETRY,
     )
     errors.install(app, postgres=is_postgres(settings.database_url))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # inside the log context

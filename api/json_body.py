@@ -12,6 +12,7 @@ import contextlib
 import email.message
 import json
 from collections.abc import Callable, Coroutine
+from functools import lru_cache
 from typing import Any
 
 from fastapi import Request, Response
@@ -39,6 +40,7 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(400, "json_too_deep", "the request body nests too deeply") from None
 
 
+@lru_cache(maxsize=64)  # a client sends the same few; the parse costs more than the rest
 def _is_json(content_type: str | None) -> bool:
     """What FastAPI reads as JSON: no content type, or application/json or any ``+json``."""
     if not content_type:
