@@ -113,6 +113,7 @@ def build(settings: Settings, stack: AsyncExitStack) -> tuple[AppState, Operatio
     views = SessionViews(
         sessions, idle_ttl_s=settings.session_idle_ttl_minutes * 60, checkpoints=checkpoints
     )
+    sessions.on_recorded.append(views.written)
     my_sessions = updater(sessions, view_database, MySessions(), metrics)
     media_index = updater(sessions, view_database, MediaIndex(), metrics)
     saved.add(lambda _sid, _version, position: my_sessions.wake(position))

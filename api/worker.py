@@ -27,7 +27,7 @@ from api.narration import (
 )
 from api.thread_trips import ThreadTrips
 from api.turn_request import narration_request
-from domain.application import Sessions
+from domain.application import NarrationStored, Sessions
 from domain.errors import GaiaError
 from projections.session_views import SessionViews
 
@@ -69,6 +69,9 @@ class TurnWorker:
         self.on_narrated = on_narrated
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
         self._dirty: set[UUID] = set()
+        # The latest version this process wrote to each session and asked to narrate: what
+        # the drain's first look needs the loaded session and its view to have reached.
+        self._written: dict[UUID, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(locks.capacity)
         self._sweeper: asyncio.Task[None] | None = None
@@ -87,13 +90,16 @@ class TurnWorker:
         if not await to_thread.run_sync(self._trips.wait_out, STOP_WAIT_S):
             log.warning("a call in a thread still runs after %.0f s; stopping anyway", STOP_WAIT_S)
 
-    def schedule(self, session_id: UUID) -> None:
-        """Make sure the session's pending turns get narrated; safe from any thread."""
+    def schedule(self, session_id: UUID, written: int | None = None) -> None:
+        """Make sure the session's pending turns get narrated; safe from any thread. A caller
+        that has just written the session gives the version it wrote (``written``)."""
         if self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._schedule, session_id)
+        self._loop.call_soon_threadsafe(self._schedule, session_id, written)
 
-    def _schedule(self, session_id: UUID) -> None:
+    def _schedule(self, session_id: UUID, written: int | None = None) -> None:
+        if written is not None:
+            self._written[session_id] = max(written, self._written.get(session_id, 0))
         task = self._tasks.get(session_id)
         if task is not None and not task.done():
             self._dirty.add(session_id)  # the running task looks again before it ends
@@ -137,7 +143,8 @@ class TurnWorker:
         # Whatever asks for this session from here on is looked at by this drain or the next.
         asked = session_id in self._dirty
         self._dirty.discard(session_id)
-        first = await self._trips.run(self._lock_then_next, session_id)
+        written = self._written.pop(session_id, None)
+        first = await self._trips.run(self._lock_then_next, session_id, written)
         if first is None:
             if asked:  # another instance narrates; keep the request for the next drain
                 self._dirty.add(session_id)
@@ -153,7 +160,7 @@ class TurnWorker:
                 await self._trips.run(held.release)
 
     def _lock_then_next(
-        self, session_id: UUID
+        self, session_id: UUID, written: int | None
     ) -> tuple[_Held, tuple[UUID, NarrationRequest] | None] | None:
         """Take the session's lock and look for its first waiting turn; None without the lock.
         With no turn waiting the lock is let go at once."""
@@ -162,7 +169,7 @@ class TurnWorker:
             return None
         held = _Held(self.locks, lease)
         try:
-            upcoming = self._next(session_id)
+            upcoming = self._next(session_id, at_least=written)
         except BaseException:
             held.release()
             raise
@@ -171,34 +178,46 @@ class TurnWorker:
         return held, upcoming
 
     def _next(
-        self, session_id: UUID, waiting: Sequence[str] | None = None
+        self, session_id: UUID, waiting: Sequence[str] | None = None, at_least: int | None = None
     ) -> tuple[UUID, NarrationRequest] | None:
         """The first turn waiting for narration and its request, or None when none waits;
-        ``waiting`` is what the last write saw, else the session is read."""
-        pending = self._pending(session_id) if waiting is None else waiting
+        ``waiting`` is what the last write saw, else the session is read.
+
+        With ``at_least`` (the version this process last wrote to the session, when it asked
+        for this look), the session and its view are read as this process holds them once they
+        stand there, without a read of the store: a turn another instance adds meanwhile is
+        narrated by that instance, which waits for this lock (``NarrationLocks.acquire``)."""
+        pending = self._pending(session_id, at_least) if waiting is None else waiting
         if not pending:
             return None
         turn_id = UUID(pending[0])
-        return turn_id, self._request_for(session_id, turn_id)
+        return turn_id, self._request_for(session_id, turn_id, at_least)
 
     def _store_then_next(
-        self, store: Callable[[], Sequence[str] | None], held: _Held
+        self, store: Callable[[], NarrationStored | None], held: _Held
     ) -> tuple[UUID, NarrationRequest] | None:
         """Store a narration and look for the next turn (in what the write saw, when it was
         stored); with none waiting, let the lock go."""
-        upcoming = self._next(held.lease.session_id, store())
+        stored = store()
+        session_id = held.lease.session_id
+        if stored is None:
+            upcoming = self._next(session_id)
+        else:
+            upcoming = self._next(session_id, stored.waiting, at_least=stored.version)
         if upcoming is None:
             held.release()
         return upcoming
 
-    def _pending(self, session_id: UUID) -> list[str]:
+    def _pending(self, session_id: UUID, at_least: int | None) -> list[str]:
         # Read from the loaded session: a copy of the whole session per look costs more as
         # it grows.
-        return self.sessions.read(session_id, lambda session: session.pending_turns())
+        return self.sessions.read(
+            session_id, lambda session: session.pending_turns(), at_least=at_least
+        )
 
     async def _narrate(
         self, session_id: UUID, turn_id: UUID, request: NarrationRequest
-    ) -> Callable[[], Sequence[str] | None]:
+    ) -> Callable[[], NarrationStored | None]:
         """Narrate the turn; returns the write that stores the outcome (run in a thread)."""
         started = time.monotonic()
         on_delta = None
@@ -232,14 +251,18 @@ class TurnWorker:
         latency_ms = int((time.monotonic() - started) * 1000)
         return partial(self._record, session_id, turn_id, narration, latency_ms)
 
-    def _request_for(self, session_id: UUID, turn_id: UUID) -> NarrationRequest:
+    def _request_for(
+        self, session_id: UUID, turn_id: UUID, at_least: int | None
+    ) -> NarrationRequest:
         # Built from the view itself, not a copy of it: what it keeps are new lists and dicts.
-        return self.views.read(session_id, partial(narration_request, str(turn_id)))
+        request = partial(narration_request, str(turn_id))
+        return self.views.read(session_id, request, at_least=at_least)
 
     def _record(
         self, sid: UUID, turn_id: UUID, narration: Narration, latency_ms: int
-    ) -> Sequence[str] | None:
-        """Store the narration; the turns then still waiting, or None when it was dropped."""
+    ) -> NarrationStored | None:
+        """Store the narration (with the turns then still waiting), or None when it was
+        dropped."""
         try:
             stored = self.sessions.complete_narration(
                 session_id=sid,
@@ -258,12 +281,13 @@ class TurnWorker:
             return None
         if self.on_narrated is not None:
             self.on_narrated(sid, turn_id, narration)
-        return stored.waiting
+        return stored
 
     def _record_failure(
         self, sid: UUID, turn_id: UUID, kind: str, message: str, attempts: int
-    ) -> Sequence[str] | None:
-        """Store the failure; the turns then still waiting, or None when it was not stored."""
+    ) -> NarrationStored | None:
+        """Store the failure (with the turns then still waiting), or None when it was not
+        stored."""
         try:
             stored = self.sessions.fail_narration(
                 session_id=sid,
@@ -275,7 +299,7 @@ class TurnWorker:
         except GaiaError as error:
             log.info("failure not recorded: %s", error.message, extra={"session_id": str(sid)})
             return None
-        return stored.waiting
+        return stored
 
 
 class _Held:

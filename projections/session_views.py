@@ -2,9 +2,11 @@
 incrementally on every read, and pruned when idle.
 
 A read always catches up to the stream's head first (one range scan of new events), so a view
-is never behind a write that completed before the read began, on this instance or another. A
-view folded afresh starts from the nearest stored checkpoint (projections/history_checkpoints.py)
-and leaves new ones behind.
+is never behind a write that completed before the read began, on this instance or another; the
+events this instance wrote are handed over as they commit and folded without that scan, and a
+reader that needs no more than a version this instance wrote (the turn worker) skips the scan
+once they bring the view there. A view folded afresh starts from the nearest stored checkpoint
+(projections/history_checkpoints.py) and leaves new ones behind.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Final, TypeVar
 from uuid import UUID
 
-from domain.adapters.stream_rows import pages
+from eventsourcing.persistence import StoredEvent
+
+from domain.adapters.stream_rows import StoredRow, pages
 from domain.application import SessionNotFound, Sessions
 from projections.gc_pause import collector_paused
 from projections.history import SessionView
@@ -37,11 +41,13 @@ _NON_FINITE: Final = re.compile(rb"NaN|Infinity")
 
 @dataclass
 class _Entry:
-    """One cached view, the lock that serialises its catching up, and when it was last read."""
+    """One cached view, the lock that serialises its catching up, when it was last read, and
+    the events this process wrote to the session since (``written``), not folded yet."""
 
     view: SessionView
     lock: threading.Lock
     last_used: float
+    written: list[StoredRow] = field(default_factory=list)
 
 
 class SessionViews:
@@ -81,10 +87,21 @@ class SessionViews:
             del view
         return answer
 
-    def read(self, session_id: UUID, query: Callable[[SessionView], T]) -> T:
+    def read(
+        self,
+        session_id: UUID,
+        query: Callable[[SessionView], T],
+        *,
+        at_least: int | None = None,
+    ) -> T:
         """``query`` of the view caught up to the stream's head, run while no one folds into it:
         no snapshot is copied. It must not change the view, nor hand out what a later fold
-        changes in place."""
+        changes in place.
+
+        The events this process wrote since the last read are folded as they were handed to
+        ``written``. With ``at_least`` (a version this process wrote), a view that then stands
+        there answers without a read of the store: it may be behind another process's later
+        writes, as any answer may be by the time it is used."""
         with self._guard:
             entry = self._entries.get(session_id)
             if entry is None:
@@ -93,12 +110,44 @@ class SessionViews:
             entry.last_used = self._clock()
         with entry.lock:
             try:
-                entry.view = self._catch_up(entry.view)
+                with self._guard:
+                    written, entry.written = entry.written, []
+                if entry.view.version:  # a view folded before: what was written continues it
+                    self._fold_written(entry.view, written)
+                if at_least is None or entry.view.version < at_least:
+                    entry.view = self._catch_up(entry.view)
             except BaseException:
                 if entry.view.version == 0:  # nothing known of it: not found, or not read
                     self._forget(session_id, entry)
                 raise
             return query(entry.view)
+
+    def written(self, session_id: UUID, stored: Sequence[StoredEvent]) -> None:
+        """Keep the events this process has just committed to the session (in version order,
+        as ``SessionWrites.on_recorded`` hands them), for its view to fold at its next read
+        without reading them back; only for a view somebody reads, and at most ``PAGE``."""
+        with self._guard:
+            entry = self._entries.get(session_id)
+            if entry is None:
+                return
+            if len(entry.written) + len(stored) > PAGE:  # nobody reads it: the store will do
+                entry.written.clear()
+                return
+            entry.written.extend((e.topic, e.state, e.originator_version) for e in stored)
+
+    def _fold_written(self, view: SessionView, rows: list[StoredRow]) -> None:
+        """Fold the ``rows`` that continue ``view`` from its version on; past a gap (an event
+        another process wrote, or rows dropped), the store is read instead."""
+        ignored, record = view.HANDLERS.ignored_topics, self._records.row_record_and_plain
+        for topic, state, version in rows:
+            if version <= view.version:
+                continue  # folded already, from the store
+            if version != view.version + 1:
+                return
+            if topic in ignored:
+                view.pass_over(version)
+            else:
+                view.apply_record(record(view.session_id, topic, state, version)[0])
 
     def cached(self, session_id: UUID, query: Callable[[SessionView], T]) -> T | None:
         """``query`` of the view as this process last folded it, without reading the store;

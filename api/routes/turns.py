@@ -71,7 +71,7 @@ def _submit(
         rates.give_back(*quotas)  # the first request paid for it
     else:
         state.metrics.turns_submitted.inc()
-        state.worker.schedule(access.session_id)
+        state.worker.schedule(access.session_id, accepted.version)
     return TurnAccepted(
         turn_id=str(accepted.turn_id), version=accepted.version, position=accepted.position
     )
@@ -101,7 +101,7 @@ def _retry(access: Acting, state: AppState, turn_id: str) -> TurnAccepted:
     except BaseException:
         rates.give_back(quota)  # nothing was written
         raise
-    state.worker.schedule(access.session_id)
+    state.worker.schedule(access.session_id, written.version)
     return TurnAccepted(turn_id=str(tid), version=written.version, position=written.position)
 
 

@@ -60,6 +60,8 @@ DEFAULT_ATTEMPTS: Final = 20
 
 # Called after every committed write with (session id, version, position).
 SavedListener = Callable[[UUID, int, int], None]
+# Called after every committed write with the session id and its events as stored.
+RecordedListener = Callable[[UUID, Sequence[StoredEvent]], None]
 
 
 def snapshot_step(interval: int, version: int) -> int:
@@ -152,6 +154,10 @@ class SessionWrites(Application[UUID]):
         # Called after every committed write with (session id, version, position): views,
         # the turn worker and live streams wake up on it. They must be quick and not raise.
         self.on_saved: list[SavedListener] = list(on_saved)
+        # Called with a session's events as stored, right after their commit and while the
+        # session's writers still wait (so in version order): session views keep them to
+        # fold without reading them back. They must be quick and not raise.
+        self.on_recorded: list[RecordedListener] = []
 
     def construct_repository(self) -> Repository[UUID]:
         # No library cache: it copies the whole session on every get. The sessions this
@@ -196,9 +202,12 @@ class SessionWrites(Application[UUID]):
             yield session
             self._loaded.keep(session)
 
-    def _current(self, session_id: UUID, head: int | None) -> CampaignSession:
+    def _current(
+        self, session_id: UUID, head: int | None, at_least: int | None = None
+    ) -> CampaignSession:
         """The session as stored now, for the caller holding its lock: the loaded one brought
-        up to date with what other processes appended, else loaded from the store."""
+        up to date with what other processes appended, else loaded from the store. With
+        ``at_least``, a loaded session at that version or later is taken as it is."""
         session = self._loaded.take(session_id)
         if session is not None and head is not None and head < session.version:
             session = None  # the store is behind this process (restored?): trust the store
@@ -208,6 +217,8 @@ class SessionWrites(Application[UUID]):
             except AggregateNotFoundError:
                 raise SessionNotFound("session not found", session_id=str(session_id)) from None
             return loaded
+        if at_least is not None and session.version >= at_least:
+            return session
         if head is None or head > session.version:
             newer = self.events.get(session_id, gt=session.version)
             session = project_aggregate(session, newer) or session
@@ -318,7 +329,14 @@ class SessionWrites(Application[UUID]):
         intervals are configured (snapshots are ``_snapshot_if_due``'s) and no notify hook is
         overridden, so mapping the events and recording them is all there is to it.
         """
-        return self.record([self.mapper.to_stored_event(e) for e in session.collect_events()])
+        stored = [self.mapper.to_stored_event(e) for e in session.collect_events()]
+        position = self.record(stored)
+        for listener in self.on_recorded:
+            try:
+                listener(session.id, stored)
+            except Exception:
+                log.exception("on_recorded listener failed")
+        return position
 
     def record(self, stored: Sequence[StoredEvent]) -> int:
         """Commit one session's events, already encoded, with those of other sessions being
@@ -373,10 +391,19 @@ class SessionWrites(Application[UUID]):
                 raise SessionNotFound("session not found", session_id=str(session_id)) from None
         return session
 
-    def read(self, session_id: UUID, query: Callable[[CampaignSession], T]) -> T:
-        """``query`` of the session as stored now; it must not change the session."""
+    def read(
+        self,
+        session_id: UUID,
+        query: Callable[[CampaignSession], T],
+        *,
+        at_least: int | None = None,
+    ) -> T:
+        """``query`` of the session as stored now; it must not change the session. With
+        ``at_least`` (a version this process wrote), the loaded session answers without a
+        read of the store once it stands there: it may then be behind another process's
+        later writes, as any answer may be by the time it is used."""
         with self._locks.hold(session_id), store_errors():
-            session = self._current(session_id, None)
+            session = self._current(session_id, None, at_least)
             answer = query(session)
             self._loaded.keep(session)
         return answer
