@@ -90,6 +90,12 @@ class BoundedPostgresAggregateRecorder(_OneCreatorAtATime, PostgresAggregateReco
         return _insert_into(self)
 
 
+_FIRST_ROW: Final = SQL("(")
+_NEXT_ROW: Final = SQL(", (")
+_COMMA: Final = SQL(", ")
+_ROW_END: Final = SQL(")")
+
+
 class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplicationRecorder):
     def _insert_in_one_trip(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -103,16 +109,14 @@ class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplication
         if self.datastore.enable_db_functions or not stored_events:
             library: Any = PostgresApplicationRecorder.insert_events
             return library.__wrapped__(self, stored_events, **kwargs)  # type: ignore[no-any-return]
-        rows = SQL(", ").join(
-            SQL("({}, {}, {}, {})").format(
-                Literal(e.originator_id),
-                Literal(e.originator_version),
-                Literal(e.topic),
-                Literal(e.state),
-            )
-            for e in stored_events
-        )
-        statement = Composed([self._one_trip_head, rows, self._one_trip_tail])
+        # Composed from parts rather than by SQL.format, which parses its template per row.
+        parts: list[Any] = [self._one_trip_head]
+        for e in stored_events:
+            parts += (_NEXT_ROW if len(parts) > 1 else _FIRST_ROW, Literal(e.originator_id))
+            parts += (_COMMA, Literal(e.originator_version), _COMMA, Literal(e.topic))
+            parts += (_COMMA, Literal(e.state), _ROW_END)
+        parts.append(self._one_trip_tail)
+        statement = Composed(parts)
         with self.datastore.get_connection() as conn:
             try:
                 cursor = conn.execute(statement)
