@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 # How long stop waits for calls in threads that its cancelled tasks left running: a store
 # query ends in milliseconds, and the whole shutdown has 8 s (api.server.GRACEFUL_SHUTDOWN_S).
 STOP_WAIT_S: Final = 2.0
+# How long a drain keeps its lock and slot after the last waiting turn, in case the session
+# asks again (turns back to back, or several players at one table): a turn then asked for is
+# narrated without taking the lock again. Not while every slot is taken.
+LINGER_S: Final = 0.2
 
 DeltaPublisher = Callable[[UUID, UUID, str], Any]  # (session, turn, text piece)
 NarrationListener = Callable[[UUID, UUID, Narration], None]  # (session, turn, narration)
@@ -72,6 +76,9 @@ class TurnWorker:
         # The latest version this process wrote to each session and asked to narrate: what
         # the drain's first look needs the loaded session and its view to have reached.
         self._written: dict[UUID, int] = {}
+        # Drains keeping their lock a moment after their last turn: resolved True when the
+        # session asks again, False when they should let go at once.
+        self._lingering: dict[UUID, asyncio.Future[bool]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(locks.capacity)
         self._sweeper: asyncio.Task[None] | None = None
@@ -103,15 +110,40 @@ class TurnWorker:
         task = self._tasks.get(session_id)
         if task is not None and not task.done():
             self._dirty.add(session_id)  # the running task looks again before it ends
+            self._end_lingering(session_id, asked=True)
             return
         self._tasks[session_id] = asyncio.create_task(
             self._drain(session_id), name=f"narrate-{session_id}"
         )
 
     async def idle(self) -> None:
-        """Wait until no session is being narrated (tests and graceful shutdown)."""
+        """Wait until no session is being narrated (tests and graceful shutdown); a drain
+        that only lingers lets go at once."""
         while any(not t.done() for t in self._tasks.values()):
+            for session_id in list(self._lingering):
+                self._end_lingering(session_id, asked=False)
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def _end_lingering(self, session_id: UUID, *, asked: bool) -> None:
+        waiter = self._lingering.get(session_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(asked)
+
+    async def _asked_again(self, session_id: UUID) -> bool:
+        """Whether the session asks for narration again within ``LINGER_S`` (at once if it
+        already has); False at once while no slot is free for another session."""
+        if session_id in self._dirty:
+            return True
+        if self._slots.locked() or self._loop is None:
+            return False
+        waiter = self._loop.create_future()
+        self._lingering[session_id] = waiter
+        try:
+            return await asyncio.wait_for(waiter, LINGER_S)
+        except TimeoutError:
+            return False
+        finally:
+            del self._lingering[session_id]
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -135,11 +167,13 @@ class TurnWorker:
                 self._schedule(session_id)
 
     async def _drain_locked(self, session_id: UUID) -> None:
-        """Hold the cross-instance lock and narrate until no turn of the session waits.
+        """Hold the cross-instance lock and narrate until no turn of the session waits, and
+        none is asked for within ``LINGER_S`` after the last.
 
         Each narration's write and the look for the next turn share one trip to a worker
         thread, as do taking the lock and the first look, and the last write and letting the
-        lock go: a hop costs more than any of them on a busy instance."""
+        lock go when no slot is free to linger in: a hop costs more than any of them on a busy
+        instance."""
         # Whatever asks for this session from here on is looked at by this drain or the next.
         asked = session_id in self._dirty
         self._dirty.discard(session_id)
@@ -151,10 +185,18 @@ class TurnWorker:
             return
         held, upcoming = first
         try:
-            while upcoming is not None:
+            while not held.released:
+                if upcoming is None:
+                    if not await self._asked_again(session_id):
+                        break
+                    self._dirty.discard(session_id)  # asked again while the lock is held
+                    written = self._written.pop(session_id, None)
+                    upcoming = await self._trips.run(self._next, session_id, None, written)
+                    continue
                 store = await self._narrate(session_id, *upcoming)
                 self._dirty.discard(session_id)
-                upcoming = await self._trips.run(self._store_then_next, store, held)
+                linger = not self._slots.locked()
+                upcoming = await self._trips.run(self._store_then_next, store, held, linger)
         finally:
             if not held.released:
                 await self._trips.run(held.release)
@@ -194,17 +236,17 @@ class TurnWorker:
         return turn_id, self._request_for(session_id, turn_id, at_least)
 
     def _store_then_next(
-        self, store: Callable[[], NarrationStored | None], held: _Held
+        self, store: Callable[[], NarrationStored | None], held: _Held, linger: bool
     ) -> tuple[UUID, NarrationRequest] | None:
         """Store a narration and look for the next turn (in what the write saw, when it was
-        stored); with none waiting, let the lock go."""
+        stored); with none waiting, let the lock go unless the drain will ``linger``."""
         stored = store()
         session_id = held.lease.session_id
         if stored is None:
             upcoming = self._next(session_id)
         else:
             upcoming = self._next(session_id, stored.waiting, at_least=stored.version)
-        if upcoming is None:
+        if upcoming is None and not linger:
             held.release()
         return upcoming
 

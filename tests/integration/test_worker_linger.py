@@ -1,0 +1,122 @@
+"""A drain keeps its narration lock for ``LINGER_S`` after its last turn: a turn asked for in
+that time is narrated without taking the lock again; past it, or while no other slot is free,
+the lock is let go, and ``idle`` does not wait the linger out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+from api.locks import Lease, NarrationLocks
+from api.narration.demo import DemoNarrator
+from api.worker import LINGER_S, TurnWorker
+from domain.application import Sessions
+from projections.session_views import SessionViews
+from tests.support.stores import StoreConfig
+from tests.support.story import GM, start_story
+
+WAIT_S = 10.0
+
+
+class CountedLocks(NarrationLocks):
+    """Narration locks that remember each acquisition (True when it got the lock)."""
+
+    def __init__(self, database_url: str | None, *, max_sessions: int) -> None:
+        super().__init__(database_url, max_sessions=max_sessions)
+        self.acquired: list[bool] = []
+
+    def acquire(self, session_id: UUID, *, timeout_s: float = 30.0) -> Lease | None:
+        lease = super().acquire(session_id, timeout_s=timeout_s)
+        self.acquired.append(lease is not None)
+        return lease
+
+
+@asynccontextmanager
+async def worker_on(
+    sessions: Sessions, store: StoreConfig, *, slots: int = 4
+) -> AsyncIterator[tuple[TurnWorker, list[bool]]]:
+    """A started worker, and each lock acquisition it makes (True when it got the lock)."""
+    locks = CountedLocks(store.database_url, max_sessions=slots)
+    views = SessionViews(sessions)
+    sessions.on_recorded.append(views.written)
+    worker = TurnWorker(sessions, views, DemoNarrator(), locks, pending_sessions=list)
+    await worker.start()
+    try:
+        yield worker, locks.acquired
+    finally:
+        await worker.stop()
+        locks.close()
+        sessions.on_recorded.remove(views.written)
+
+
+async def turn(sessions: Sessions, worker: TurnWorker, session_id: UUID) -> None:
+    """Submit a turn and ask for its narration, as the turn route does."""
+    accepted = await asyncio.to_thread(
+        sessions.submit_turn, session_id=session_id, actor=GM, text="I wait"
+    )
+    worker.schedule(session_id, accepted.version)
+
+
+async def narrated(sessions: Sessions, session_id: UUID) -> None:
+    def waiting() -> list[str]:
+        return sessions.read(session_id, lambda session: session.pending_turns())
+
+    deadline = time.monotonic() + WAIT_S
+    while await asyncio.to_thread(waiting):
+        assert time.monotonic() < deadline, "the turns were not narrated"
+        await asyncio.sleep(0.01)
+
+
+def run(test: Callable[[], object]) -> None:
+    asyncio.run(test())  # type: ignore[arg-type]
+
+
+def test_a_turn_asked_for_while_the_drain_lingers_needs_no_new_lock(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    session_id = start_story(sessions)
+
+    async def play() -> None:
+        async with worker_on(sessions, store) as (worker, acquired):
+            for _ in range(5):
+                await turn(sessions, worker, session_id)
+                await narrated(sessions, session_id)
+            assert acquired == [True]  # one lock for the five turns back to back
+            await asyncio.sleep(LINGER_S * 2)  # let go after the linger
+            await turn(sessions, worker, session_id)
+            await narrated(sessions, session_id)
+            assert acquired == [True, True]
+
+    run(play)
+
+
+def test_no_drain_lingers_while_every_slot_is_taken(
+    sessions: Sessions, store: StoreConfig
+) -> None:
+    session_id = start_story(sessions)
+
+    async def play() -> None:
+        async with worker_on(sessions, store, slots=1) as (worker, acquired):
+            for _ in range(3):
+                await turn(sessions, worker, session_id)
+                await narrated(sessions, session_id)
+            assert acquired == [True, True, True]
+
+    run(play)
+
+
+def test_idle_does_not_wait_out_a_linger(sessions: Sessions, store: StoreConfig) -> None:
+    session_id = start_story(sessions)
+
+    async def play() -> float:
+        async with worker_on(sessions, store) as (worker, _acquired):
+            await turn(sessions, worker, session_id)
+            await narrated(sessions, session_id)
+            started = time.monotonic()
+            await worker.idle()
+            return time.monotonic() - started
+
+    assert asyncio.run(play()) < LINGER_S / 2
