@@ -78,7 +78,11 @@ def running(store: StoreConfig, **overrides: Any) -> Iterator[Service]:
     """The service on a real uvicorn, started and stopped around the block."""
     settings = settings_for(store, **overrides)
     app = create_app(settings)
-    port = free_port()
+    # Bound here and handed to uvicorn: a port only looked up as free could be taken by a
+    # parallel test before the server binds it.
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = int(listening.getsockname()[1])
     server = GaiaServer(
         uvicorn.Config(
             app,
@@ -89,7 +93,9 @@ def running(store: StoreConfig, **overrides: Any) -> Iterator[Service]:
             **server_options(settings),  # as `python -m api serve` runs it
         )
     )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listening]}, name="uvicorn", daemon=True
+    )
     thread.start()
     started = threading.Event()
     for _ in range(400):
@@ -106,3 +112,4 @@ def running(store: StoreConfig, **overrides: Any) -> Iterator[Service]:
     finally:
         server.should_exit = True
         thread.join(15)
+        listening.close()
