@@ -93,9 +93,7 @@ def test_a_turn_asked_for_while_the_drain_lingers_needs_no_new_lock(
     run(play)
 
 
-def test_no_drain_lingers_while_every_slot_is_taken(
-    sessions: Sessions, store: StoreConfig
-) -> None:
+def test_no_drain_lingers_while_every_slot_is_taken(sessions: Sessions, store: StoreConfig) -> None:
     session_id = start_story(sessions)
 
     async def play() -> None:
