@@ -9,6 +9,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -45,6 +47,7 @@ from migrate_legacy.timestamps import UTC_ZONE, NaiveZone
 __all__ = ["DEFAULT_JOBS", "DEFAULT_WORKERS", "Config", "image_finder", "no_images", "run"]
 
 log = logging.getLogger(__name__)
+PARENT_CHECK_S: Final = 0.5  # how soon a worker notices that the job is gone
 DEFAULT_JOBS: Final = 4
 DEFAULT_WORKERS: Final = os.cpu_count() or 1
 AHEAD_PER_WORKER: Final = 2  # campaigns prepared ahead of the writer, per worker process
@@ -168,9 +171,27 @@ def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """Worker processes forked at once (so from a process that holds no store connection yet:
     the caller opens the store after this), each preparing one campaign at a time."""
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         pool.submit(int).result()  # a forking pool starts all its workers on the first task
         yield pool
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker: exit once the job that forked it is gone. A job killed outright never
+    closes the pool, and its forked workers, which hold the pool's pipes themselves, would
+    otherwise wait on them for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def write_group(group: list[Candidate], prepared: Prepared, job: Importer) -> list[dict[str, Any]]:

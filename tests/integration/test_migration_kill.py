@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGNS, MESSAGES = 40, 200
 KILL_AFTER = 5  # campaigns reported done before the kill
 WATCHDOG_S = 120
+WORKERS_GONE_S = 5.0
 
 
 def corpus(root: Path) -> list[str]:
@@ -53,12 +55,14 @@ def start_and_kill(source: Path, store: StoreConfig) -> int:
     )
     watchdog = threading.Timer(WATCHDOG_S, child.kill)
     watchdog.start()
-    done = 0
+    done, workers = 0, []
     try:
         assert child.stderr is not None
         for line in child.stderr:
             done += line.startswith("migrate: [")
             if done == KILL_AFTER:
+                workers = children_of(child.pid)
+                assert workers, "the job runs its campaigns in worker processes"
                 child.send_signal(signal.SIGKILL)
                 break
     finally:
@@ -67,7 +71,20 @@ def start_and_kill(source: Path, store: StoreConfig) -> int:
         if child.stderr is not None:
             child.stderr.close()
     assert child.returncode == -signal.SIGKILL, "the job finished before it could be killed"
+    # Its worker processes do not outlive it.
+    deadline = time.monotonic() + WORKERS_GONE_S
+    while (left := [pid for pid in workers if Path(f"/proc/{pid}").exists()]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert not left, f"worker processes {left} outlived the killed job"
     return done
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux's /proc)."""
+    listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in listed.split()]
 
 
 @pytest.mark.slow
