@@ -42,6 +42,7 @@ STOP_WAIT_S: Final = 2.0
 LINGER_S: Final = 0.2
 
 DeltaPublisher = Callable[[UUID, UUID, str], Any]  # (session, turn, text piece)
+Upcoming = tuple[UUID, NarrationRequest] | None  # the next turn to narrate and its request
 NarrationListener = Callable[[UUID, UUID, Narration], None]  # (session, turn, narration)
 
 
@@ -191,7 +192,9 @@ class TurnWorker:
                         break
                     self._dirty.discard(session_id)  # asked again while the lock is held
                     written = self._written.pop(session_id, None)
-                    upcoming = await self._trips.run(self._next, session_id, None, written)
+                    at_hand, upcoming = self._next_at_hand(session_id, written)
+                    if not at_hand:
+                        upcoming = await self._trips.run(self._next, session_id, None, written)
                     continue
                 store = await self._narrate(session_id, *upcoming)
                 self._dirty.discard(session_id)
@@ -234,6 +237,26 @@ class TurnWorker:
             return None
         turn_id = UUID(pending[0])
         return turn_id, self._request_for(session_id, turn_id, at_least)
+
+    def _next_at_hand(self, session_id: UUID, written: int | None) -> tuple[bool, Upcoming]:
+        """``_next`` run here, on the event loop, from the loaded session and the view as
+        this process holds them: (True, what ``_next`` would give), or (False, None) when
+        either is busy, or not yet at ``written``, and the look needs a worker thread. The
+        lock is held already, so nothing here waits: this saves a trip to a thread per turn
+        asked for while a drain lingers."""
+        if written is None:
+            return False, None
+        pending = self.sessions.read_held(
+            session_id, lambda session: session.pending_turns(), written
+        )
+        if pending is None:
+            return False, None
+        if not pending:
+            return True, None
+        turn_id = UUID(pending[0])
+        request = partial(narration_request, str(turn_id))
+        found = self.views.cached(session_id, request, at_least=written)
+        return (False, None) if found is None else (True, (turn_id, found))
 
     def _store_then_next(
         self, store: Callable[[], NarrationStored | None], held: _Held, linger: bool

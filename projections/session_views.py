@@ -149,18 +149,34 @@ class SessionViews:
             else:
                 view.apply_record(record(view.session_id, topic, state, version)[0])
 
-    def cached(self, session_id: UUID, query: Callable[[SessionView], T]) -> T | None:
-        """``query`` of the view as this process last folded it, without reading the store;
-        None when no view of the session is at hand or a fold into it is under way.
+    def cached(
+        self,
+        session_id: UUID,
+        query: Callable[[SessionView], T],
+        *,
+        at_least: int | None = None,
+    ) -> T | None:
+        """``query`` of the view as this process holds it, without reading the store; None
+        when no view of the session is at hand or a fold into it is under way. Never waits:
+        for an event loop.
 
         It may be behind the stream: only for an answer that something later checks against
-        the stored session, as a write does."""
+        the stored session, as a write does, or (``at_least``) one that needs no more than a
+        version this process wrote: the events it wrote are then folded first, and a view
+        short of that version gives None."""
         with self._guard:
             entry = self._entries.get(session_id)
         if entry is None or not entry.lock.acquire(blocking=False):
             return None
         try:
-            return query(entry.view) if entry.view.version else None
+            view = entry.view
+            if at_least is not None and view.version:
+                with self._guard:
+                    written, entry.written = entry.written, []
+                self._fold_written(view, written)
+            if not view.version or (at_least is not None and view.version < at_least):
+                return None
+            return query(view)
         finally:
             entry.lock.release()
 

@@ -104,12 +104,28 @@ class _InProcessLocks:
 
     @contextmanager
     def hold(self, key: UUID) -> Iterator[None]:
+        with self._registered(key) as lock, lock:
+            yield
+
+    @contextmanager
+    def try_hold(self, key: UUID) -> Iterator[bool]:
+        """``hold`` if nobody holds the lock now (True), else at once without it (False)."""
+        with self._registered(key) as lock:
+            held = lock.acquire(blocking=False)
+            try:
+                yield held
+            finally:
+                if held:
+                    lock.release()
+
+    @contextmanager
+    def _registered(self, key: UUID) -> Iterator[threading.Lock]:
+        """The key's lock, kept while this caller may hold or wait for it."""
         with self._guard:
             lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
             users[0] += 1
         try:
-            with lock:
-                yield
+            yield lock
         finally:
             with self._guard:
                 users[0] -= 1
@@ -407,6 +423,24 @@ class SessionWrites(Application[UUID]):
             answer = query(session)
             self._loaded.keep(session)
         return answer
+
+    def read_held(
+        self, session_id: UUID, query: Callable[[CampaignSession], T], at_least: int
+    ) -> T | None:
+        """``query`` of the session as this process holds it loaded, if it stands at
+        ``at_least`` (a version this process wrote) or later; None when it is not loaded, is
+        behind, or a writer holds it now. Never waits and never reads the store: for an event
+        loop. It may be behind another process's later writes, as in ``read``."""
+        with self._locks.try_hold(session_id) as held:
+            if not held:
+                return None
+            session = self._loaded.take(session_id)
+            if session is None:
+                return None
+            try:
+                return query(session) if session.version >= at_least else None
+            finally:
+                self._loaded.keep(session)
 
     def get_for(
         self, session_id: UUID, actor: str, needed: str = roles.SPECTATOR

@@ -5,6 +5,7 @@ the store; events another process wrote in between are read from the store."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,3 +99,51 @@ def test_sessions_read_at_least_a_version_answers_from_the_loaded_session(
     assert pending(later.version) == [str(turn.turn_id), str(later.turn_id)]
     other.submit_turn(session_id=session_id, actor=GM, text="Third")
     assert len(pending(None)) == 3
+
+
+def test_the_held_view_answers_at_hand_once_it_stands_at_the_version(
+    fed: tuple[Sessions, CountedViews], make_sessions: SessionsFactory
+) -> None:
+    sessions, views = fed
+    session_id = start_story(sessions)
+    views.read(session_id, picture)
+    reads = views.store_reads
+    play_story(sessions, session_id, events=30, seed=3)
+    # What this process wrote is folded at hand, without a read of the store.
+    at_hand = views.cached(session_id, picture, at_least=30)
+    assert at_hand == picture(fresh_fold(sessions, session_id, 30))
+    assert views.store_reads == reads
+    # Short of the version asked for (another process wrote it), nothing is at hand.
+    later = make_sessions().rename(session_id=session_id, actor=GM, title="Elsewhere")
+    assert views.cached(session_id, picture, at_least=later.version) is None
+    assert views.store_reads == reads
+
+
+def test_the_loaded_session_is_read_at_hand_only_when_free_and_current(
+    sessions: Sessions, make_sessions: SessionsFactory
+) -> None:
+    session_id = start_story(sessions)
+    turn = sessions.submit_turn(session_id=session_id, actor=GM, text="First")
+
+    def pending(at_least: int) -> list[str] | None:
+        return sessions.read_held(session_id, lambda s: s.pending_turns(), at_least)
+
+    assert pending(turn.version) == [str(turn.turn_id)]
+    # A reader holding the session: the look gives up at once instead of waiting.
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(_session: object) -> None:
+        holding.set()
+        release.wait(10)
+
+    reader = threading.Thread(target=sessions.read, args=(session_id, hold))
+    reader.start()
+    try:
+        assert holding.wait(10)
+        assert pending(turn.version) is None
+    finally:
+        release.set()
+        reader.join(10)
+    # Behind a version another process wrote: not at hand either.
+    later = make_sessions().submit_turn(session_id=session_id, actor=GM, text="Elsewhere")
+    assert pending(later.version) is None

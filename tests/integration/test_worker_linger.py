@@ -1,6 +1,7 @@
 """A drain keeps its narration lock for ``LINGER_S`` after its last turn: a turn asked for in
-that time is narrated without taking the lock again; past it, or while no other slot is free,
-the lock is let go, and ``idle`` does not wait the linger out."""
+that time is narrated without taking the lock again, and looked up on the event loop; past it,
+or while no other slot is free, the lock is let go, and ``idle`` does not wait the linger
+out."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from api.narration.demo import DemoNarrator
 from api.worker import LINGER_S, TurnWorker
 from domain.application import Sessions
 from projections.session_views import SessionViews
+from tests.integration.conftest import SessionsFactory
 from tests.support.stores import StoreConfig
 from tests.support.story import GM, start_story
 
@@ -34,15 +36,25 @@ class CountedLocks(NarrationLocks):
         return lease
 
 
+class CountedWorker(TurnWorker):
+    """A turn worker that counts its looks for waiting turns made in a worker thread."""
+
+    looks_in_threads = 0
+
+    def _pending(self, session_id: UUID, at_least: int | None) -> list[str]:
+        self.looks_in_threads += 1
+        return super()._pending(session_id, at_least)
+
+
 @asynccontextmanager
 async def worker_on(
     sessions: Sessions, store: StoreConfig, *, slots: int = 4
-) -> AsyncIterator[tuple[TurnWorker, list[bool]]]:
+) -> AsyncIterator[tuple[CountedWorker, list[bool]]]:
     """A started worker, and each lock acquisition it makes (True when it got the lock)."""
     locks = CountedLocks(store.database_url, max_sessions=slots)
     views = SessionViews(sessions)
     sessions.on_recorded.append(views.written)
-    worker = TurnWorker(sessions, views, DemoNarrator(), locks, pending_sessions=list)
+    worker = CountedWorker(sessions, views, DemoNarrator(), locks, pending_sessions=list)
     await worker.start()
     try:
         yield worker, locks.acquired
@@ -60,9 +72,13 @@ async def turn(sessions: Sessions, worker: TurnWorker, session_id: UUID) -> None
     worker.schedule(session_id, accepted.version)
 
 
-async def narrated(sessions: Sessions, session_id: UUID) -> None:
+async def narrated(watcher: Sessions, session_id: UUID) -> None:
+    """Wait until no turn of the session waits, as another process (``watcher``) reads the
+    store: the worker's own Sessions is left alone, as a test that waited through it would
+    hold the session from the worker's looks."""
+
     def waiting() -> list[str]:
-        return sessions.read(session_id, lambda session: session.pending_turns())
+        return watcher.read(session_id, lambda session: session.pending_turns())
 
     deadline = time.monotonic() + WAIT_S
     while await asyncio.to_thread(waiting):
@@ -75,44 +91,51 @@ def run(test: Callable[[], object]) -> None:
 
 
 def test_a_turn_asked_for_while_the_drain_lingers_needs_no_new_lock(
-    sessions: Sessions, store: StoreConfig
+    sessions: Sessions, store: StoreConfig, make_sessions: SessionsFactory
 ) -> None:
-    session_id = start_story(sessions)
+    session_id, watcher = start_story(sessions), make_sessions()
 
     async def play() -> None:
         async with worker_on(sessions, store) as (worker, acquired):
             for _ in range(5):
                 await turn(sessions, worker, session_id)
-                await narrated(sessions, session_id)
+                await narrated(watcher, session_id)
             assert acquired == [True]  # one lock for the five turns back to back
+            # Only the first look needed a thread: the others were made on the event loop,
+            # from the session and view this process holds.
+            assert worker.looks_in_threads == 1
             await asyncio.sleep(LINGER_S * 2)  # let go after the linger
             await turn(sessions, worker, session_id)
-            await narrated(sessions, session_id)
+            await narrated(watcher, session_id)
             assert acquired == [True, True]
 
     run(play)
 
 
-def test_no_drain_lingers_while_every_slot_is_taken(sessions: Sessions, store: StoreConfig) -> None:
-    session_id = start_story(sessions)
+def test_no_drain_lingers_while_every_slot_is_taken(
+    sessions: Sessions, store: StoreConfig, make_sessions: SessionsFactory
+) -> None:
+    session_id, watcher = start_story(sessions), make_sessions()
 
     async def play() -> None:
         async with worker_on(sessions, store, slots=1) as (worker, acquired):
             for _ in range(3):
                 await turn(sessions, worker, session_id)
-                await narrated(sessions, session_id)
+                await narrated(watcher, session_id)
             assert acquired == [True, True, True]
 
     run(play)
 
 
-def test_idle_does_not_wait_out_a_linger(sessions: Sessions, store: StoreConfig) -> None:
-    session_id = start_story(sessions)
+def test_idle_does_not_wait_out_a_linger(
+    sessions: Sessions, store: StoreConfig, make_sessions: SessionsFactory
+) -> None:
+    session_id, watcher = start_story(sessions), make_sessions()
 
     async def play() -> float:
         async with worker_on(sessions, store) as (worker, _acquired):
             await turn(sessions, worker, session_id)
-            await narrated(sessions, session_id)
+            await narrated(watcher, session_id)
             started = time.monotonic()
             await worker.idle()
             return time.monotonic() - started
