@@ -6,11 +6,11 @@ stages together."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
-import threading
-import time
+import signal
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -47,7 +47,7 @@ from migrate_legacy.timestamps import UTC_ZONE, NaiveZone
 __all__ = ["DEFAULT_JOBS", "DEFAULT_WORKERS", "Config", "image_finder", "no_images", "run"]
 
 log = logging.getLogger(__name__)
-PARENT_CHECK_S: Final = 0.5  # how soon a worker notices that the job is gone
+PR_SET_PDEATHSIG: Final = 1  # prctl(2): the signal a process gets when its parent dies
 DEFAULT_JOBS: Final = 4
 DEFAULT_WORKERS: Final = os.cpu_count() or 1
 AHEAD_PER_WORKER: Final = 2  # campaigns prepared ahead of the writer, per worker process
@@ -182,16 +182,14 @@ def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """In a worker: exit once the job that forked it is gone. A job killed outright never
-    closes the pool, and its forked workers, which hold the pool's pipes themselves, would
-    otherwise wait on them for ever."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_S)
+    """In a worker: be killed with the job that forked it. A job killed outright never closes
+    the pool, and its forked workers, which hold the pool's pipes themselves, would otherwise
+    wait on them for ever. Linux's parent-death signal does it without a thread (a second
+    thread in a worker made the SQLite import about 15% slower); elsewhere it is not asked."""
+    with contextlib.suppress(AttributeError, OSError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the job was gone before the signal was asked for
         os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def write_group(group: list[Candidate], prepared: Prepared, job: Importer) -> list[dict[str, Any]]:
