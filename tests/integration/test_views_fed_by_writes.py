@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -38,12 +39,18 @@ def fed(sessions: Sessions) -> Iterator[tuple[Sessions, CountedViews]]:
     sessions.on_recorded.remove(views.written)
 
 
+def held_story(sessions: Sessions, views: SessionViews) -> UUID:
+    """A new story whose view ``views`` holds from here on."""
+    session_id = start_story(sessions)
+    views.read(session_id, picture)
+    return session_id
+
+
 def test_a_view_fed_by_writes_ends_where_a_fold_of_the_store_ends(
     fed: tuple[Sessions, CountedViews],
 ) -> None:
     sessions, views = fed
-    session_id = start_story(sessions)
-    views.read(session_id, picture)  # held from here on
+    session_id = held_story(sessions, views)
     assert views.store_reads == 1
     # Turns, narrations, failures, retries, rewinds, renames, members, media and game state.
     for events in range(12, 240, 19):
@@ -76,8 +83,7 @@ def test_without_a_version_to_stand_at_a_read_still_reads_the_store(
     fed: tuple[Sessions, CountedViews], make_sessions: SessionsFactory
 ) -> None:
     sessions, views = fed
-    session_id = start_story(sessions)
-    views.read(session_id, picture)
+    session_id = held_story(sessions, views)
     make_sessions().rename(session_id=session_id, actor=GM, title="Renamed elsewhere")
     assert views.read(session_id, lambda view: view.title) == "Renamed elsewhere"
 
@@ -105,8 +111,7 @@ def test_the_held_view_answers_at_hand_once_it_stands_at_the_version(
     fed: tuple[Sessions, CountedViews], make_sessions: SessionsFactory
 ) -> None:
     sessions, views = fed
-    session_id = start_story(sessions)
-    views.read(session_id, picture)
+    session_id = held_story(sessions, views)
     reads = views.store_reads
     play_story(sessions, session_id, events=30, seed=3)
     # What this process wrote is folded at hand, without a read of the store.

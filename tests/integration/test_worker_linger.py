@@ -64,18 +64,17 @@ async def worker_on(
         sessions.on_recorded.remove(views.written)
 
 
-async def turn(sessions: Sessions, worker: TurnWorker, session_id: UUID) -> None:
-    """Submit a turn and ask for its narration, as the turn route does."""
+async def narrated_turn(
+    sessions: Sessions, worker: TurnWorker, watcher: Sessions, session_id: UUID
+) -> None:
+    """Submit a turn and ask for its narration, as the turn route does; then wait until no
+    turn of the session waits, as another process (``watcher``) reads the store: the worker's
+    own Sessions is left alone, as a test that waited through it would hold the session from
+    the worker's looks."""
     accepted = await asyncio.to_thread(
         sessions.submit_turn, session_id=session_id, actor=GM, text="I wait"
     )
     worker.schedule(session_id, accepted.version)
-
-
-async def narrated(watcher: Sessions, session_id: UUID) -> None:
-    """Wait until no turn of the session waits, as another process (``watcher``) reads the
-    store: the worker's own Sessions is left alone, as a test that waited through it would
-    hold the session from the worker's looks."""
 
     def waiting() -> list[str]:
         return watcher.read(session_id, lambda session: session.pending_turns())
@@ -98,15 +97,13 @@ def test_a_turn_asked_for_while_the_drain_lingers_needs_no_new_lock(
     async def play() -> None:
         async with worker_on(sessions, store) as (worker, acquired):
             for _ in range(5):
-                await turn(sessions, worker, session_id)
-                await narrated(watcher, session_id)
+                await narrated_turn(sessions, worker, watcher, session_id)
             assert acquired == [True]  # one lock for the five turns back to back
             # Only the first look needed a thread: the others were made on the event loop,
             # from the session and view this process holds.
             assert worker.looks_in_threads == 1
             await asyncio.sleep(LINGER_S * 2)  # let go after the linger
-            await turn(sessions, worker, session_id)
-            await narrated(watcher, session_id)
+            await narrated_turn(sessions, worker, watcher, session_id)
             assert acquired == [True, True]
 
     run(play)
@@ -120,8 +117,7 @@ def test_no_drain_lingers_while_every_slot_is_taken(
     async def play() -> None:
         async with worker_on(sessions, store, slots=1) as (worker, acquired):
             for _ in range(3):
-                await turn(sessions, worker, session_id)
-                await narrated(watcher, session_id)
+                await narrated_turn(sessions, worker, watcher, session_id)
             assert acquired == [True, True, True]
 
     run(play)
@@ -134,8 +130,7 @@ def test_idle_does_not_wait_out_a_linger(
 
     async def play() -> float:
         async with worker_on(sessions, store) as (worker, _acquired):
-            await turn(sessions, worker, session_id)
-            await narrated(watcher, session_id)
+            await narrated_turn(sessions, worker, watcher, session_id)
             started = time.monotonic()
             await worker.idle()
             return time.monotonic() - started
