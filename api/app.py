@@ -24,8 +24,9 @@ from domain.adapters.config import is_postgres
 
 log = logging.getLogger(__name__)
 
-# Every area's routes; each module is one area (see api/routes/__init__.py).
+# FastAPI's OpenTelemetry hooks, all off (see create_app).
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+# Every area's routes; each module is one area (see api/routes/__init__.py).
 ROUTERS = (
     system.router,
     session_routes.router,

@@ -206,7 +206,7 @@ class TurnWorker:
 
     def _lock_then_next(
         self, session_id: UUID, written: int | None
-    ) -> tuple[_Held, tuple[UUID, NarrationRequest] | None] | None:
+    ) -> tuple[_Held, Upcoming] | None:
         """Take the session's lock and look for its first waiting turn; None without the lock.
         With no turn waiting the lock is let go at once."""
         lease = self.locks.acquire(session_id)
@@ -224,7 +224,7 @@ class TurnWorker:
 
     def _next(
         self, session_id: UUID, waiting: Sequence[str] | None = None, at_least: int | None = None
-    ) -> tuple[UUID, NarrationRequest] | None:
+    ) -> Upcoming:
         """The first turn waiting for narration and its request, or None when none waits;
         ``waiting`` is what the last write saw, else the session is read.
 
@@ -260,7 +260,7 @@ class TurnWorker:
 
     def _store_then_next(
         self, store: Callable[[], NarrationStored | None], held: _Held, linger: bool
-    ) -> tuple[UUID, NarrationRequest] | None:
+    ) -> Upcoming:
         """Store a narration and look for the next turn (in what the write saw, when it was
         stored); with none waiting, let the lock go unless the drain will ``linger``."""
         stored = store()

@@ -110,10 +110,7 @@ class SessionViews:
             entry.last_used = self._clock()
         with entry.lock:
             try:
-                with self._guard:
-                    written, entry.written = entry.written, []
-                if entry.view.version:  # a view folded before: what was written continues it
-                    self._fold_written(entry.view, written)
+                self._fold_written(entry)
                 if at_least is None or entry.view.version < at_least:
                     entry.view = self._catch_up(entry.view)
             except BaseException:
@@ -135,9 +132,15 @@ class SessionViews:
                 return
             entry.written.extend((e.topic, e.state, e.originator_version) for e in stored)
 
-    def _fold_written(self, view: SessionView, rows: list[StoredRow]) -> None:
-        """Fold the ``rows`` that continue ``view`` from its version on; past a gap (an event
-        another process wrote, or rows dropped), the store is read instead."""
+    def _fold_written(self, entry: _Entry) -> None:
+        """Fold into the entry's view (its lock held) the rows ``written`` kept that continue
+        it from its version on; past a gap (an event another process wrote, or rows dropped),
+        and into a view not folded yet, a read of the store does it instead."""
+        with self._guard:
+            rows, entry.written = entry.written, []
+        view = entry.view
+        if not view.version:
+            return
         ignored, record = view.HANDLERS.ignored_topics, self._records.row_record_and_plain
         for topic, state, version in rows:
             if version <= view.version:
@@ -169,11 +172,9 @@ class SessionViews:
         if entry is None or not entry.lock.acquire(blocking=False):
             return None
         try:
+            if at_least is not None:
+                self._fold_written(entry)
             view = entry.view
-            if at_least is not None and view.version:
-                with self._guard:
-                    written, entry.written = entry.written, []
-                self._fold_written(view, written)
             if not view.version or (at_least is not None and view.version < at_least):
                 return None
             return query(view)

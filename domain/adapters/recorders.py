@@ -111,8 +111,8 @@ class BoundedPostgresApplicationRecorder(_OneCreatorAtATime, PostgresApplication
             return library.__wrapped__(self, stored_events, **kwargs)  # type: ignore[no-any-return]
         # Composed from parts rather than by SQL.format, which parses its template per row.
         parts: list[Any] = [self._one_trip_head]
-        for e in stored_events:
-            parts += (_NEXT_ROW if len(parts) > 1 else _FIRST_ROW, Literal(e.originator_id))
+        for n, e in enumerate(stored_events):
+            parts += (_NEXT_ROW if n else _FIRST_ROW, Literal(e.originator_id))
             parts += (_COMMA, Literal(e.originator_version), _COMMA, Literal(e.topic))
             parts += (_COMMA, Literal(e.state), _ROW_END)
         parts.append(self._one_trip_tail)
