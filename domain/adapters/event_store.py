@@ -113,6 +113,10 @@ class RecorderAccess:
                 sql.Identifier(postgres.datastore.schema, postgres.events_table_name),
             )
 
+    @property
+    def locks_across_processes(self) -> bool:
+        return self._locks is not None
+
     def position_of(self, session_id: UUID, version: int) -> int | None:
         return position_of(self._recorder, session_id, version)
 

@@ -7,8 +7,9 @@ between (a command that raised, a save that lost a race or never reached the sto
 out, and the next use loads it afresh from the store.
 
 A loaded session is mostly saved without the store's lock (``UNLOCKED_RUN`` saves in a row,
-then one with it), until a save of it loses a race with another process; from then on, for
-``CONTENDED_FOR_S``, its writers take the lock (see ``SessionWrites._update``).
+then one with it, where other processes may wait for that lock), until a save of it loses a
+race with another process; from then on, for ``CONTENDED_FOR_S``, its writers take the lock
+(see ``SessionWrites._update``).
 """
 
 from __future__ import annotations
@@ -32,10 +33,21 @@ CONTENDED_MAX: Final = 10_000  # sessions remembered as contended (more: written
 
 
 class LoadedSessions:
-    """At most ``size`` sessions, the least recently used dropped first (0 keeps none)."""
+    """At most ``size`` sessions, the least recently used dropped first (0 keeps none).
 
-    def __init__(self, size: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    ``unlocked_run``: saves of one session in a row without the store's lock (None: no limit,
+    for a store whose lock no other process waits for, where taking it would only cost a read
+    to catch up)."""
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        unlocked_run: int | None = UNLOCKED_RUN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._size = size
+        self._unlocked_run = unlocked_run
         self._guard = threading.Lock()
         self._sessions: OrderedDict[UUID, CampaignSession] = OrderedDict()
         self._clock = clock
@@ -49,14 +61,15 @@ class LoadedSessions:
 
     def take_to_save_unlocked(self, session_id: UUID) -> CampaignSession | None:
         """``take``, if the session may be saved without the store's lock: not ``contended``
-        lately, and fewer than ``UNLOCKED_RUN`` such saves in a row."""
+        lately, and fewer than ``unlocked_run`` such saves in a row."""
         with self._guard:
             until = self._contended.get(session_id)
             if until is not None:
                 if until > self._clock():
                     return None
                 del self._contended[session_id]
-            if self._unlocked.get(session_id, 0) >= UNLOCKED_RUN:
+            run = self._unlocked_run
+            if run is not None and self._unlocked.get(session_id, 0) >= run:
                 return None
             return self._sessions.pop(session_id, None)
 

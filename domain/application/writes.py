@@ -39,7 +39,7 @@ from eventsourcing.persistence import (
 
 from domain import roles
 from domain.application.group_commit import GroupCommit
-from domain.application.loaded import LoadedSessions
+from domain.application.loaded import UNLOCKED_RUN, LoadedSessions
 from domain.application.ports import OneProcessStore, StoreFactory
 from domain.application.results import Written
 from domain.application.snapshots import SnapshotWriter
@@ -163,7 +163,10 @@ class SessionWrites(Application[UUID]):
         self.clock = clock
         self.retries = retries
         self._locks = _InProcessLocks()
-        self._loaded = LoadedSessions(int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0))
+        self._loaded = LoadedSessions(
+            int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0),
+            unlocked_run=UNLOCKED_RUN if self._store.locks_across_processes else None,
+        )
         # Stores the snapshots off the write path; its thread starts with the first one.
         snapshots = self.snapshots
         self._snapshot_writer = None if snapshots is None else SnapshotWriter(snapshots.recorder)
