@@ -17,8 +17,9 @@ from eventsourcing.persistence import ApplicationRecorder
 class StoreAccess(Protocol):
     """Positions of stored events, and the lock that keeps other processes off a stream."""
 
-    # Whether ``hold`` takes a lock other processes wait for (else it only yields None).
-    locks_across_processes: bool
+    @property
+    def locks_across_processes(self) -> bool:
+        """Whether ``hold`` takes a lock other processes wait for (else it yields None)."""
 
     def position_of(self, session_id: UUID, version: int) -> int | None:
         """The global position of the session's event at ``version``, or None if none is."""
@@ -43,7 +44,7 @@ class OneProcessStore:
     look them up by index)."""
 
     PAGE: Final = 1000
-    locks_across_processes: Final = False
+    locks_across_processes = False
 
     def __init__(self, recorder: ApplicationRecorder) -> None:
         self._recorder = recorder
