@@ -9,12 +9,17 @@
 (b) ``GET .../state?at_version=10000`` on that session over HTTP, in ms: with the first history
     page (a fold of versions 1..10,000) and with ``history=false`` (the aggregate from its
     snapshot); against a raw SELECT of those 10,000 rows.
+(c) Floors, against the same baselines: the least work per event of any export of this format
+    in Python (parse each stored state with orjson, write it with sorted keys, SHA-256 it after
+    the previous hash; no store, no record, no line), and decoding the stored fold at 10,000
+    that (b) starts from (the history checkpoint, as the service stored it).
 
 Register with ``"timeline": timeline.run`` in ``bench.GROUPS``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import sqlite3
@@ -30,6 +35,7 @@ from typing import Any, Final
 from uuid import UUID, uuid4
 
 import httpx
+import orjson
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg import sql
@@ -50,7 +56,8 @@ from domain.adapters.config import store_env
 from domain.adapters.event_store import open_sessions
 from domain.session import CampaignSession
 from projections.database import ViewDatabase
-from projections.export import ExportSigner, export_bytes, verify_export
+from projections.export import ZERO_HASH, ExportSigner, export_bytes, verify_export
+from projections.history_checkpoints import HistoryCheckpoints
 from projections.media_index import MediaIndex
 from projections.my_sessions import MySessions
 
@@ -325,16 +332,35 @@ def measure(ctx: Context, store: Store, sizes: Sizes) -> list[Row]:
         row(f"verify-export {events:,} ev", "verify", "ev/s", "verify_export on the same lines"),
         row(f"state?at_version={at:,} with history", "state", "ms", "HTTP; fold, first page"),
         row(f"state?at_version={at:,}&history=false", "bare", "ms", "HTTP; aggregate snapshot"),
+        row(
+            "export floor: parse, sorted write, SHA-256",
+            "export_floor",
+            "ev/s",
+            "orjson + hashlib per fetched row: no Python export of the format does less",
+        ),
+        row(
+            f"state floor: decode the stored fold at {at:,}",
+            "state_floor",
+            "ms",
+            "orjson.loads of the history checkpoint that the state route starts from",
+        ),
     ]
 
 
 def in_process(store: Store, session_id: UUID, sizes: Sizes) -> dict[str, list[float]]:
     """Export and verify in this process, and the raw SELECTs, ``REPS`` times each."""
     events = sizes.events
-    runs: dict[str, list[float]] = {"inproc": [], "verify": [], "raw": [], "raw_at": []}
+    runs: dict[str, list[float]] = {
+        "inproc": [],
+        "verify": [],
+        "raw": [],
+        "raw_at": [],
+        "export_floor": [],
+    }
     sessions = open_sessions(store_env(store.database_url, store.data_dir, name="gaia"))
     try:
         title = sessions.get(session_id).title
+        states = [stored.state for stored in sessions.recorder.select_events(session_id)]
         signer = ExportSigner(Ed25519PrivateKey.generate())
         for _ in range(REPS):
             started = time.perf_counter()
@@ -359,9 +385,41 @@ def in_process(store: Store, session_id: UUID, sizes: Sizes) -> dict[str, list[f
             del blocks
             runs["raw"].append(events / raw_select(store, session_id, events))
             runs["raw_at"].append(raw_select(store, session_id, sizes.at_version) * 1000)
+            runs["export_floor"].append(events / export_floor(states))
     finally:
         sessions.close()
     return runs
+
+
+def export_floor(states: list[bytes]) -> float:
+    """Seconds for the least per-event work of a hash-chained canonical export in Python:
+    parse each stored state, write it with sorted keys, hash it after the previous hash."""
+    prev = ZERO_HASH.encode()
+    started = time.perf_counter()
+    for state in states:
+        canonical = orjson.dumps(orjson.loads(state), option=orjson.OPT_SORT_KEYS)
+        prev = hashlib.sha256(prev + canonical).hexdigest().encode()
+    return time.perf_counter() - started
+
+
+def state_floor(store: Store, session_id: UUID, at_version: int) -> list[float]:
+    """Milliseconds to decode the history checkpoint at ``at_version`` that the service stored
+    in its view database, ``REPS`` times."""
+    database = ViewDatabase(store.database_url, store.data_dir)
+    checkpoints = HistoryCheckpoints(database)
+    try:
+        found = checkpoints.nearest(session_id, at_version)
+    finally:
+        checkpoints.close()
+        database.close()
+    if found is None or found[0] != at_version:
+        raise RuntimeError(f"the service stored no history checkpoint at {at_version}")
+    times = []
+    for _ in range(REPS):
+        started = time.perf_counter()
+        orjson.loads(found[2])
+        times.append((time.perf_counter() - started) * 1000)
+    return times
 
 
 def over_http(ctx: Context, store: Store, session_id: UUID, sizes: Sizes) -> dict[str, list[float]]:
@@ -382,4 +440,5 @@ def over_http(ctx: Context, store: Store, session_id: UUID, sizes: Sizes) -> dic
             runs["http"].append(sizes.events / http_export(client, session_id, sizes.events))
             runs["state"].append(http_state(client, session_id, sizes.at_version, history=True))
             runs["bare"].append(http_state(client, session_id, sizes.at_version, history=False))
+    runs["state_floor"] = state_floor(store, session_id, sizes.at_version)
     return runs
