@@ -12,6 +12,8 @@ one group). Groups, one module each:
   concurrent sessions, against a bare FastAPI app doing one insert per request.
 - ``guards`` (:mod:`bench.guards`): the same turn path with the quotas and the body cap on,
   against the same service with them off.
+- ``narration`` (:mod:`bench.narration`): the turn path at 50 sessions beside the same service
+  narrating nothing, and that one beside the bare FastAPI app: narration's share of the work.
 - ``durable`` (:mod:`bench.durable`): appends and HTTP turns at 1 and 50 sessions on a
   PostgreSQL with production settings (``fsync``, ``synchronous_commit`` on), against the same
   baselines on that server.
@@ -49,6 +51,7 @@ from bench import (
     live,
     media,
     migration,
+    narration,
     page,
     projections,
     startup,
@@ -65,6 +68,7 @@ GROUPS: Final[dict[str, Callable[[Context], list[Row]]]] = {
     "guards": guards.run,
     "durable": durable.run,
     "workers": workers.run,
+    "narration": narration.run,
     "projections": projections.run,
     "live": live.group,
     "timeline": timeline.run,

@@ -3,7 +3,8 @@
 ``python -m bench.servers gaia|baseline --port P --data-dir D [--database-url URL] [--workers N]``
 
 - ``gaia``: the service itself, ``create_app(Settings(...))`` with the demo narrator (instant and
-  deterministic), local-mode auth with the benchmark's JWT secret.
+  deterministic), local-mode auth with the benchmark's JWT secret; with
+  ``BENCH_SERVER_NARRATION=off`` in its environment, one that narrates no turn.
 - ``baseline``: a bare FastAPI app with the same turn route that does one raw insert per
   request (psycopg with a small psycopg_pool pool on PostgreSQL; stdlib sqlite3 on a WAL file
   otherwise, one connection, writes under a lock), and no auth, no domain, no views, no
@@ -152,11 +153,21 @@ def baseline_app(database_url: str | None, data_dir: Path) -> FastAPI:
 
 
 def gaia_app(database_url: str | None, data_dir: Path) -> FastAPI:
-    """The service as ``python -m api serve`` builds it, with the demo narrator."""
+    """The service as ``python -m api serve`` builds it, with the demo narrator; with
+    ``BENCH_SERVER_NARRATION=off``, one whose turn worker narrates nothing (what the turn path
+    costs without the narration that follows each turn; turns are left waiting)."""
     # Imported here so that the baseline's process loads none of the service.
     from api.app import create_app  # noqa: PLC0415
     from api.settings import Settings  # noqa: PLC0415
 
+    if os.environ.get(ENV_NARRATION) == "off":
+        from api.worker import TurnWorker  # noqa: PLC0415
+
+        async def narrate_nothing(_worker: TurnWorker, _session_id: UUID) -> None:
+            """A drain that leaves the session's turns waiting."""
+
+        # This process serves this one app: every worker it builds narrates nothing.
+        TurnWorker._drain = narrate_nothing  # type: ignore[method-assign,assignment]
     return create_app(Settings(data_dir=data_dir, database_url=database_url, jwt_secret=JWT_SECRET))
 
 
@@ -164,6 +175,7 @@ def gaia_app(database_url: str | None, data_dir: Path) -> FastAPI:
 ENV_KIND: Final = "BENCH_SERVER_KIND"
 ENV_DATA_DIR: Final = "BENCH_SERVER_DATA_DIR"
 ENV_DATABASE_URL: Final = "BENCH_SERVER_DATABASE_URL"
+ENV_NARRATION: Final = "BENCH_SERVER_NARRATION"  # "off": the service narrates no turn
 
 
 def app_from_env() -> FastAPI:
