@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from bench.core import Context, Row
-from bench.http_turns import UNREACHED_QUOTAS, Comparison, Spec, both_stores, compare
+from bench.http_turns import UNREACHED_QUOTAS, Comparison, Spec, compare_on_both_stores
 
 GROUP: Final = "guards"
 CONCURRENCY: Final = (1, 10)  # one client shows the latency added, ten the throughput
@@ -29,18 +29,13 @@ COMPARED: Final = Comparison(
 
 
 def run(ctx: Context) -> list[Row]:
-    rows: list[Row] = []
-    for store, database_for in both_stores(ctx):
-        rows += compare(
-            ctx,
-            group=GROUP,
-            store=store,
-            database_for=database_for,
-            specs=[
-                Spec(COMPARED.ours, "gaia", env=GUARDS_ON),
-                Spec(COMPARED.base, "gaia", env=GUARDS_OFF),
-            ],
-            concurrency=CONCURRENCY,
-            comparisons=[COMPARED],
-        )
-    return rows
+    return compare_on_both_stores(
+        ctx,
+        group=GROUP,
+        specs=[
+            Spec(COMPARED.ours, "gaia", env=GUARDS_ON),
+            Spec(COMPARED.base, "gaia", env=GUARDS_OFF),
+        ],
+        concurrency=CONCURRENCY,
+        comparisons=[COMPARED],
+    )

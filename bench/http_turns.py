@@ -581,16 +581,34 @@ def both_stores(ctx: Context) -> list[tuple[str, DatabaseFor]]:
     return [("PostgreSQL", ctx.postgres_database), ("SQLite", no_database)]
 
 
-def run(ctx: Context) -> list[Row]:
+def compare_on_both_stores(
+    ctx: Context,
+    *,
+    group: str,
+    specs: Sequence[Spec],
+    concurrency: Sequence[int],
+    comparisons: Sequence[Comparison],
+) -> list[Row]:
+    """``compare`` on PostgreSQL, then on SQLite."""
     rows: list[Row] = []
     for store, database_for in both_stores(ctx):
         rows += compare(
             ctx,
-            group=GROUP,
+            group=group,
             store=store,
             database_for=database_for,
-            specs=[Spec("gaia", "gaia"), Spec("baseline", "baseline")],
-            concurrency=ctx.sizes.concurrency,
-            comparisons=[Comparison()],
+            specs=specs,
+            concurrency=concurrency,
+            comparisons=comparisons,
         )
     return rows
+
+
+def run(ctx: Context) -> list[Row]:
+    return compare_on_both_stores(
+        ctx,
+        group=GROUP,
+        specs=[Spec("gaia", "gaia"), Spec("baseline", "baseline")],
+        concurrency=ctx.sizes.concurrency,
+        comparisons=[Comparison()],
+    )

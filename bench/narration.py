@@ -19,8 +19,7 @@ from bench.http_turns import (
     UNREACHED_QUOTAS,
     Comparison,
     Spec,
-    both_stores,
-    compare,
+    compare_on_both_stores,
 )
 from bench.servers import ENV_NARRATION
 
@@ -44,19 +43,14 @@ REQUEST_PATH: Final = Comparison(
 
 
 def run(ctx: Context) -> list[Row]:
-    rows: list[Row] = []
-    for store, database_for in both_stores(ctx):
-        rows += compare(
-            ctx,
-            group=GROUP,
-            store=store,
-            database_for=database_for,
-            specs=[
-                Spec("gaia", "gaia"),
-                Spec(QUIET, "gaia", env=UNREACHED_QUOTAS | {ENV_NARRATION: "off"}),
-                Spec("baseline", "baseline"),
-            ],
-            concurrency=CONCURRENCY,
-            comparisons=[NARRATING, REQUEST_PATH],
-        )
-    return rows
+    return compare_on_both_stores(
+        ctx,
+        group=GROUP,
+        specs=[
+            Spec("gaia", "gaia"),
+            Spec(QUIET, "gaia", env=UNREACHED_QUOTAS | {ENV_NARRATION: "off"}),
+            Spec("baseline", "baseline"),
+        ],
+        concurrency=CONCURRENCY,
+        comparisons=[NARRATING, REQUEST_PATH],
+    )
