@@ -90,10 +90,10 @@ class LoadedSessions:
             return
         with self._guard:
             self._sessions[session.id] = session
-            if saved_unlocked:
-                self._unlocked[session.id] = self._unlocked.get(session.id, 0) + 1
-            elif saved_unlocked is not None:
+            if saved_unlocked is False:
                 self._unlocked.pop(session.id, None)
+            elif saved_unlocked and self._unlocked_run is not None:  # counted where limited
+                self._unlocked[session.id] = self._unlocked.get(session.id, 0) + 1
             while len(self._sessions) > self._size:
                 dropped, _ = self._sessions.popitem(last=False)
                 self._unlocked.pop(dropped, None)
