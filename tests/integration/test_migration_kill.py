@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from domain.adapters.event_store import open_sessions
 from domain.ids import legacy_session_id
 from migrate_legacy.job import Config, run
 from tests.support.legacy_corpus import simple_history, write_json
+from tests.support.server_process import wait_until
 from tests.support.stores import StoreConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,12 +72,11 @@ def start_and_kill(source: Path, store: StoreConfig) -> int:
             child.stderr.close()
     assert child.returncode == -signal.SIGKILL, "the job finished before it could be killed"
     # Its worker processes do not outlive it.
-    deadline = time.monotonic() + WORKERS_GONE_S
-    while (left := [pid for pid in workers if Path(f"/proc/{pid}").exists()]) and (
-        time.monotonic() < deadline
-    ):
-        time.sleep(0.05)
-    assert not left, f"worker processes {left} outlived the killed job"
+    wait_until(
+        lambda: not [pid for pid in workers if Path(f"/proc/{pid}").exists()],
+        timeout=WORKERS_GONE_S,
+        what=f"the killed job's worker processes {workers} to end",
+    )
     return done
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
+
+import pytest
 
 from api.locks import Lease, NarrationLocks
 from api.narration.demo import DemoNarrator
@@ -85,52 +87,55 @@ async def narrated_turn(
         await asyncio.sleep(0.01)
 
 
-def run(test: Callable[[], object]) -> None:
-    asyncio.run(test())  # type: ignore[arg-type]
+@pytest.fixture
+def story(sessions: Sessions, make_sessions: SessionsFactory) -> tuple[UUID, Sessions]:
+    """A new story, and another process's Sessions that watches it (see ``narrated_turns``)."""
+    return start_story(sessions), make_sessions()
+
+
+async def narrated_turns(
+    sessions: Sessions, worker: TurnWorker, story: tuple[UUID, Sessions], count: int
+) -> None:
+    """``count`` turns of the story, each narrated before the next is submitted."""
+    session_id, watcher = story
+    for _ in range(count):
+        await narrated_turn(sessions, worker, watcher, session_id)
 
 
 def test_a_turn_asked_for_while_the_drain_lingers_needs_no_new_lock(
-    sessions: Sessions, store: StoreConfig, make_sessions: SessionsFactory
+    sessions: Sessions, store: StoreConfig, story: tuple[UUID, Sessions]
 ) -> None:
-    session_id, watcher = start_story(sessions), make_sessions()
-
     async def play() -> None:
         async with worker_on(sessions, store) as (worker, acquired):
-            for _ in range(5):
-                await narrated_turn(sessions, worker, watcher, session_id)
+            await narrated_turns(sessions, worker, story, 5)
             assert acquired == [True]  # one lock for the five turns back to back
             # Only the first look needed a thread: the others were made on the event loop,
             # from the session and view this process holds.
             assert worker.looks_in_threads == 1
             await asyncio.sleep(LINGER_S * 2)  # let go after the linger
-            await narrated_turn(sessions, worker, watcher, session_id)
+            await narrated_turns(sessions, worker, story, 1)
             assert acquired == [True, True]
 
-    run(play)
+    asyncio.run(play())
 
 
 def test_no_drain_lingers_while_every_slot_is_taken(
-    sessions: Sessions, store: StoreConfig, make_sessions: SessionsFactory
+    sessions: Sessions, store: StoreConfig, story: tuple[UUID, Sessions]
 ) -> None:
-    session_id, watcher = start_story(sessions), make_sessions()
-
     async def play() -> None:
         async with worker_on(sessions, store, slots=1) as (worker, acquired):
-            for _ in range(3):
-                await narrated_turn(sessions, worker, watcher, session_id)
+            await narrated_turns(sessions, worker, story, 3)
             assert acquired == [True, True, True]
 
-    run(play)
+    asyncio.run(play())
 
 
 def test_idle_does_not_wait_out_a_linger(
-    sessions: Sessions, store: StoreConfig, make_sessions: SessionsFactory
+    sessions: Sessions, store: StoreConfig, story: tuple[UUID, Sessions]
 ) -> None:
-    session_id, watcher = start_story(sessions), make_sessions()
-
     async def play() -> float:
         async with worker_on(sessions, store) as (worker, _acquired):
-            await narrated_turn(sessions, worker, watcher, session_id)
+            await narrated_turns(sessions, worker, story, 1)
             started = time.monotonic()
             await worker.idle()
             return time.monotonic() - started
